@@ -27,8 +27,16 @@ export const MAX_WASM_BYTES = 65536 * PAGE;
 /** The first page stays unused so that a null pointer never aliases data. */
 const HEAP_START = PAGE;
 
+/** Any typed range of Wasm memory a kernel can read or write: a whole WasmArray or a slice of one. */
+export interface WasmRef<K extends DType = DType> {
+  readonly ptr: number;
+  readonly length: number;
+  readonly kind: K;
+  view(): ArrayFor<K>;
+}
+
 /** A typed block of Wasm memory. Views are fresh on each call: memory growth replaces the buffer. */
-export class WasmArray<K extends DType = DType> {
+export class WasmArray<K extends DType = DType> implements WasmRef<K> {
   /** Byte offset in Wasm memory. */
   readonly ptr: number;
   readonly length: number;
@@ -54,6 +62,16 @@ export class WasmArray<K extends DType = DType> {
     }
     (this.view() as unknown as { set(a: ArrayLike<number>, o: number): void }).set(src, offset);
     return this;
+  }
+  /** The elements [start, end) as a reference that shares this block (not freeable on its own). */
+  sub(start: number, end = this.length): WasmRef<K> {
+    if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= this.length)) {
+      throw new ArgumentError("range", `[${start}, ${end}) is outside [0, ${this.length})`);
+    }
+    const ptr = this.ptr + start * DTYPE_BYTES[this.kind], length = end - start, kind = this.kind;
+    const C = CTORS[kind] as unknown as new (b: ArrayBufferLike, o: number, n: number) => ArrayFor<K>;
+    const memory = this.heap.memory;
+    return { ptr, length, kind, view: () => new C(memory.buffer, ptr, length) };
   }
   /** A copy of the contents, detached from Wasm memory. */
   read(): ArrayFor<K> {
