@@ -1,0 +1,44 @@
+/**
+ * Seeded randomness for tests, so a failing case can be reproduced from its seed. mulberry32 is the
+ * generator specified in docs/methods.md (also used for calibration windows).
+ */
+
+/** A source of uniform numbers in [0, 1). */
+export type Rng = () => number;
+
+/** mulberry32 seeded with `seed` (taken as uint32); returns uniform floats in [0, 1). */
+export function mulberry32(seed: number): Rng {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t = (t + Math.imul(t ^ (t >>> 7), t | 61)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One standard normal draw (Box–Muller; 1 - u keeps the log argument in (0, 1]). */
+export function randn(rng: Rng): number {
+  const u = 1 - rng();
+  const v = rng();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+/** `n` floats uniform in [-scale, scale). */
+export function randomF32(n: number, rng: Rng, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (rng() * 2 - 1) * scale;
+  return out;
+}
+
+/** `n` floats drawn from N(0, scale^2). */
+export function randnF32(n: number, rng: Rng, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = randn(rng) * scale;
+  return out;
+}
+
+/** Integer uniform in [lo, hi). */
+export function randInt(rng: Rng, lo: number, hi: number): number {
+  return lo + Math.floor(rng() * (hi - lo));
+}
