@@ -5,6 +5,7 @@ import * as assert from "uvu/assert";
 import { createRuntime, type Runtime } from "../src/index.js";
 import { envName, expectedBrowserMode, isBrowser, isDeno, isNode } from "./util/env.js";
 import { mulberry32, randomF32 } from "./util/random.js";
+import { readSharedData, skipNote } from "./util/data.js";
 
 const env = suite("environment");
 
@@ -21,6 +22,14 @@ env("mulberry32 matches the generator in docs/methods.md", () => {
   // Published first outputs of mulberry32(1) (0.62707394..., 0.00273572...): guards against drift.
   const r = mulberry32(1);
   assert.equal([r(), r()].map((x) => Math.round(x * 1e9)), [627073941, 2735721]);
+});
+
+env("shared data: present files are read, absent ones give null", async () => {
+  assert.is(await readSharedData("no/such/file.bin"), null);
+  const ref = await readSharedData("REFERENCE.md");
+  if (!ref) return skipNote("../shared/data");
+  assert.instance(ref, Uint8Array);
+  assert.ok(ref.length > 0);
 });
 
 env.run();
