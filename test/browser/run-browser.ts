@@ -50,12 +50,15 @@ try {
     page.on("console", (msg) => {
       const text = msg.text();
       if (text.startsWith("__DASS_DONE__")) ok(JSON.parse(text.slice("__DASS_DONE__".length)));
+      // Chromium's own note on every HTTP error; the response handler below logs them with the URL.
+      else if (text.startsWith("Failed to load resource:")) return;
       else console.log(msg.type() === "error" || msg.type() === "warning" ? `[console.${msg.type()}] ${text}` : text);
     });
     page.on("pageerror", (err) => console.log(`[page error] ${err.stack ?? err.message}`));
     page.on("crash", () => bad(new Error("page crashed")));
     page.on("response", (res) => {
-      if (res.status() >= 400 && !res.url().endsWith("/favicon.ico")) console.log(`[http ${res.status()}] ${res.url()}`);
+      // Absent shared data is expected (readSharedData returns null); anything else is worth a line.
+      if (res.status() >= 400 && !new URL(res.url()).pathname.startsWith("/shared/")) console.log(`[http ${res.status()}] ${res.url()}`);
     });
     setTimeout(() => bad(new Error(`no result within ${timeoutMs / 1000}s`)), timeoutMs).unref();
   });

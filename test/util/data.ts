@@ -50,5 +50,5 @@ const noted = new Set<string>();
 export function skipNote(what: string): void {
   if (noted.has(what)) return;
   noted.add(what);
-  console.log(`[skip] shared data not available: ${what}`);
+  console.log(`\n[skip] shared data not available: ${what}`);
 }
