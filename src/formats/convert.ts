@@ -1,0 +1,104 @@
+/**
+ * Format conversion: re-layouts a model for the target container (RoPE permutation of q/k, Gemma's +1 norm
+ * convention) and streams it tensor by tensor, so models larger than memory convert fine.
+ */
+import { ArgumentError } from "../errors.js";
+import type { ModelConfig, TensorDType } from "../model/config.js";
+import type { OutputFolder } from "./file.js";
+import { ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
+import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
+import type { ModelFormat, ModelReader } from "./reader.js";
+import { permuteQK, type PermuteDirection } from "./rope-permute.js";
+import { hfUnsupported, writeSafetensors } from "./safetensors.js";
+import type { TensorData, TensorSource } from "./writer.js";
+
+/** Options of `convertModel`. */
+export interface ConvertOptions {
+  /** Storage dtype of matrices in the output; default: keep each tensor's dtype (f32 for llama2.c). */
+  dtype?: TensorDType;
+  /** Vocabulary for a GGUF output (default: the source GGUF's own). */
+  vocab?: GGUFVocab;
+  /** Side files for an HF output (default: tokenizer files copied from a source HF folder). */
+  extraFiles?: Record<string, Uint8Array>;
+  /** File name when `out` is an in-memory folder (single-file formats). */
+  fileName?: string;
+  signal?: AbortSignal;
+}
+
+const NORMS = /^(norm|layers\.\d+\.(attn_norm|ffn_norm))$/;
+const HF_SIDE_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"];
+
+/** The config a model takes on in the target format (layout and norm convention), or why it cannot. */
+export function targetConfig(src: ModelConfig, to: ModelFormat): ModelConfig {
+  const c: ModelConfig = { ...src };
+  if (to === "llama2c") c.ropeLayout = "adjacent";
+  else if (to === "gguf") c.ropeLayout = ggufRopeLayout(src.arch);
+  else c.ropeLayout = "half";
+  if (src.arch === "gemma") c.normPlusOne = to === "safetensors";
+  const why = to === "llama2c" ? llama2cUnsupported(c) : to === "gguf" ? ggufUnsupported(c) : hfUnsupported(c);
+  if (why) throw new ArgumentError("to", `cannot convert this ${src.arch} model to ${to}: ${why}`);
+  return c;
+}
+
+/**
+ * A tensor source reading from `reader` and transforming each tensor into the layout of `target`.
+ * Tensors that need no change are passed through as raw bytes (bit-exact).
+ */
+export function convertingSource(reader: ModelReader, target: ModelConfig): TensorSource {
+  const src = reader.config;
+  const permute: PermuteDirection | null =
+    src.ropeLayout === target.ropeLayout ? null : src.ropeLayout === "adjacent" ? "adjacent-to-half" : "half-to-adjacent";
+  const normShift = src.normPlusOne === target.normPlusOne ? 0 : src.normPlusOne ? 1 : -1;
+  return async (name: string): Promise<TensorData> => {
+    const m = /^layers\.\d+\.attn\.(q|k)(_bias)?$/.exec(name);
+    if (permute && m) {
+      const heads = m[1] === "q" ? src.nHeads : src.nKvHeads;
+      const raw = await reader.readRaw(name);
+      if (raw.dtype === "f32") {
+        const f = new Float32Array(raw.bytes.buffer, raw.bytes.byteOffset, raw.bytes.byteLength / 4);
+        return permuteQK(f, heads, src.headDim, permute);
+      }
+      const h = new Uint16Array(raw.bytes.buffer, raw.bytes.byteOffset, raw.bytes.byteLength / 2);
+      const p = permuteQK(h, heads, src.headDim, permute);
+      return { dtype: raw.dtype, bytes: new Uint8Array(p.buffer) };
+    }
+    if (normShift !== 0 && NORMS.test(name)) {
+      const f = await reader.readTensor(name);
+      for (let i = 0; i < f.length; i++) f[i] = f[i] + normShift;
+      return f;
+    }
+    return reader.readRaw(name);
+  };
+}
+
+/**
+ * Converts an opened model to another format. `out` is a file path (llama2c, gguf), a folder path
+ * (safetensors), or an in-memory OutputFolder. Refuses to overwrite the input. Returns what was written.
+ */
+export async function convertModel(
+  reader: ModelReader,
+  to: ModelFormat,
+  out: string | OutputFolder,
+  opts: ConvertOptions = {},
+): Promise<string> {
+  if (to !== "llama2c" && to !== "gguf" && to !== "safetensors") throw new ArgumentError("to", `unknown format ${JSON.stringify(to)}`);
+  const target = targetConfig(reader.config, to);
+  const source = convertingSource(reader, target);
+  const dtype = (name: string): TensorDType => opts.dtype ?? reader.tensors.get(name)?.dtype ?? "f32";
+  const common = { inputPaths: [reader.path], signal: opts.signal, fileName: opts.fileName };
+  if (to === "llama2c") return writeLlama2c(out, target, source, common);
+  if (to === "gguf") {
+    const vocab = opts.vocab ?? (reader.format === "gguf" ? ggufVocab(reader) ?? undefined : undefined);
+    return writeGGUF(out, target, source, { ...common, dtype, vocab });
+  }
+  let extraFiles = opts.extraFiles;
+  if (!extraFiles && reader.format === "safetensors") {
+    extraFiles = {};
+    for (const f of HF_SIDE_FILES) {
+      const b = await reader.readAuxFile(f);
+      if (b) extraFiles[f] = b;
+    }
+  }
+  const hfConfig = reader.format === "safetensors" ? (reader.metadata.hfConfig as Record<string, unknown>) : undefined;
+  return writeSafetensors(out, target, source, { ...common, dtype, extraFiles, hfConfig });
+}

@@ -1,0 +1,648 @@
+/**
+ * GGUF (v2/v3) reading and writing for unquantised (F32/F16/BF16) llama, qwen2 and gemma models.
+ *
+ * The header (metadata key/values, tensor infos) is parsed through a buffered cursor that pulls the file in
+ * chunks, so multi-megabyte tokenizer arrays are fine and tensor data is never touched until asked for. Every
+ * count and length is checked against the bytes that remain before anything is allocated.
+ */
+import { ArgumentError, FormatError } from "../errors.js";
+import { dtypeSize, expectedTensors, MAX_DIM, numel, type Arch, type ModelConfig, type TensorDType } from "../model/config.js";
+import type { OutputFolder, RandomAccessFile } from "./file.js";
+import { makeReader, type ModelReader, type TensorLocation } from "./reader.js";
+import {
+  checkConfigArg, dtypeFor, singleFileTarget, streamTensors, writeAtomically, zeros, type TensorSource, type WriteOptions,
+} from "./writer.js";
+
+/** Metadata value types (GGUF spec ids). */
+export const enum GGUFType {
+  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+}
+
+/** A decoded metadata value. Numeric arrays decode to typed arrays; 64-bit integers beyond 2^53 stay bigint. */
+export type GGUFValue =
+  | number
+  | bigint
+  | boolean
+  | string
+  | string[]
+  | boolean[]
+  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array
+  | BigUint64Array | BigInt64Array
+  | GGUFValue[];
+
+/** Parsed GGUF header. */
+export interface GGUFHeader {
+  version: number;
+  kv: Map<string, GGUFValue>;
+  /** Value type of each key, as stored. */
+  kvTypes: Map<string, GGUFType>;
+  tensors: GGUFTensorInfo[];
+  alignment: number;
+  /** Absolute byte offset of the tensor data section. */
+  dataOffset: number;
+}
+
+/** A tensor as the file describes it (GGUF name, dims fastest-first). */
+export interface GGUFTensorInfo {
+  name: string;
+  /** Dimensions as stored, fastest-varying first. */
+  dims: number[];
+  /** ggml type id. */
+  type: number;
+  /** Offset relative to the data section. */
+  offset: number;
+}
+
+const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
+const DEFAULT_ALIGNMENT = 32;
+const MAX_COUNT = 1 << 24;
+
+/** ggml tensor type ids for the dtypes we store; everything else is a quantised type we refuse. */
+const GGML_TYPE: Record<TensorDType, number> = { f32: 0, f16: 1, bf16: 30 };
+const GGML_NAMES: Record<number, string> = {
+  0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K",
+  12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S",
+  20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64",
+  29: "IQ1_M", 30: "BF16",
+};
+
+function dtypeOfGgml(type: number): TensorDType | null {
+  return type === 0 ? "f32" : type === 1 ? "f16" : type === 30 ? "bf16" : null;
+}
+
+/** Buffered little-endian reader over a RandomAccessFile. */
+class Cursor {
+  pos = 0;
+  private buf: Uint8Array = new Uint8Array(0);
+  private dv: DataView = new DataView(new ArrayBuffer(0));
+  private bufStart = 0;
+  private readonly decoder = new TextDecoder("utf-8", { fatal: false });
+  constructor(private readonly file: RandomAccessFile) {}
+
+  get remaining(): number {
+    return this.file.size - this.pos;
+  }
+
+  fail(msg: string): never {
+    throw new FormatError(this.file.name, msg);
+  }
+
+  async need(n: number, what: string): Promise<void> {
+    if (n > this.remaining) this.fail(`truncated: ${what} needs ${n} bytes at offset ${this.pos}, only ${this.remaining} remain`);
+    if (this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.buf.byteLength) return;
+    const len = Math.min(Math.max(n, 1 << 20), this.remaining);
+    this.buf = await this.file.read(this.pos, len);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.bufStart = this.pos;
+  }
+
+  private at(n: number): number {
+    const o = this.pos - this.bufStart;
+    this.pos += n;
+    return o;
+  }
+
+  u8(): number { return this.dv.getUint8(this.at(1)); }
+  i8(): number { return this.dv.getInt8(this.at(1)); }
+  u16(): number { return this.dv.getUint16(this.at(2), true); }
+  i16(): number { return this.dv.getInt16(this.at(2), true); }
+  u32(): number { return this.dv.getUint32(this.at(4), true); }
+  i32(): number { return this.dv.getInt32(this.at(4), true); }
+  f32(): number { return this.dv.getFloat32(this.at(4), true); }
+  f64(): number { return this.dv.getFloat64(this.at(8), true); }
+  u64big(): bigint { return this.dv.getBigUint64(this.at(8), true); }
+  i64big(): bigint { return this.dv.getBigInt64(this.at(8), true); }
+
+  /** A u64 that must fit in a JS number (lengths, counts, offsets). */
+  async count(what: string): Promise<number> {
+    await this.need(8, what);
+    const v = this.u64big();
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`${what} ${v} is absurd`);
+    return Number(v);
+  }
+
+  async string(what: string): Promise<string> {
+    const n = await this.count(`${what} length`);
+    await this.need(n, what);
+    const o = this.at(n);
+    return this.decoder.decode(this.buf.subarray(o, o + n));
+  }
+}
+
+const SCALAR_SIZE: Partial<Record<GGUFType, number>> = {
+  [GGUFType.U8]: 1, [GGUFType.I8]: 1, [GGUFType.U16]: 2, [GGUFType.I16]: 2, [GGUFType.U32]: 4, [GGUFType.I32]: 4,
+  [GGUFType.F32]: 4, [GGUFType.BOOL]: 1, [GGUFType.U64]: 8, [GGUFType.I64]: 8, [GGUFType.F64]: 8,
+};
+
+function smallBig(v: bigint): number | bigint {
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+}
+
+async function readScalar(c: Cursor, type: GGUFType, key: string): Promise<GGUFValue> {
+  if (type === GGUFType.STRING) return c.string(`value of ${key}`);
+  const size = SCALAR_SIZE[type];
+  if (size === undefined) c.fail(`metadata ${key}: unknown value type ${type}`);
+  await c.need(size, `value of ${key}`);
+  switch (type) {
+    case GGUFType.U8: return c.u8();
+    case GGUFType.I8: return c.i8();
+    case GGUFType.U16: return c.u16();
+    case GGUFType.I16: return c.i16();
+    case GGUFType.U32: return c.u32();
+    case GGUFType.I32: return c.i32();
+    case GGUFType.F32: return c.f32();
+    case GGUFType.BOOL: {
+      const b = c.u8();
+      if (b > 1) c.fail(`metadata ${key}: bool byte ${b}`);
+      return b === 1;
+    }
+    case GGUFType.U64: return smallBig(c.u64big());
+    case GGUFType.I64: return smallBig(c.i64big());
+    default: return c.f64();
+  }
+}
+
+async function readValue(c: Cursor, type: GGUFType, key: string, depth: number): Promise<GGUFValue> {
+  if (type !== GGUFType.ARRAY) return readScalar(c, type, key);
+  if (depth > 4) c.fail(`metadata ${key}: arrays nested too deeply`);
+  await c.need(4, `array type of ${key}`);
+  const itemType = c.u32() as GGUFType;
+  const n = await c.count(`array length of ${key}`);
+  const minItem = itemType === GGUFType.STRING ? 8 : itemType === GGUFType.ARRAY ? 12 : SCALAR_SIZE[itemType];
+  if (minItem === undefined) c.fail(`metadata ${key}: unknown array item type ${itemType}`);
+  if (n > MAX_COUNT * 16 || n * minItem > c.remaining) {
+    c.fail(`metadata ${key}: array of ${n} items cannot fit in the ${c.remaining} bytes that remain (truncated or corrupt)`);
+  }
+  const typed = (make: (n: number) => { [i: number]: number | bigint }, get: () => number | bigint, size: number) => {
+    const a = make(n);
+    return (async () => {
+      let i = 0;
+      while (i < n) {
+        const batch = Math.min(n - i, 65536);
+        await c.need(batch * size, `array ${key}`);
+        for (let j = 0; j < batch; j++) a[i++] = get();
+      }
+      return a as GGUFValue;
+    })();
+  };
+  switch (itemType) {
+    case GGUFType.U8: return typed((k) => new Uint8Array(k), () => c.u8(), 1);
+    case GGUFType.I8: return typed((k) => new Int8Array(k), () => c.i8(), 1);
+    case GGUFType.U16: return typed((k) => new Uint16Array(k), () => c.u16(), 2);
+    case GGUFType.I16: return typed((k) => new Int16Array(k), () => c.i16(), 2);
+    case GGUFType.U32: return typed((k) => new Uint32Array(k), () => c.u32(), 4);
+    case GGUFType.I32: return typed((k) => new Int32Array(k), () => c.i32(), 4);
+    case GGUFType.F32: return typed((k) => new Float32Array(k), () => c.f32(), 4);
+    case GGUFType.F64: return typed((k) => new Float64Array(k), () => c.f64(), 8);
+    case GGUFType.U64: return typed((k) => new BigUint64Array(k), () => c.u64big(), 8);
+    case GGUFType.I64: return typed((k) => new BigInt64Array(k), () => c.i64big(), 8);
+    default: {
+      const out: GGUFValue[] = [];
+      for (let i = 0; i < n; i++) out.push(await readValue(c, itemType, key, depth + 1));
+      return out as GGUFValue;
+    }
+  }
+}
+
+/** Parses and validates a GGUF header (metadata and tensor infos), reading only the header bytes. */
+export async function parseGGUFHeader(file: RandomAccessFile): Promise<GGUFHeader> {
+  const c = new Cursor(file);
+  await c.need(4, "magic");
+  const magic = c.u32();
+  if (magic !== GGUF_MAGIC) c.fail(`bad magic 0x${magic.toString(16).padStart(8, "0")}: not a GGUF file`);
+  await c.need(4, "version");
+  const version = c.u32();
+  if (version !== 2 && version !== 3) c.fail(`unsupported GGUF version ${version} (2 and 3 are supported)`);
+  const nTensors = await c.count("tensor count");
+  const nKv = await c.count("metadata count");
+  if (nTensors > MAX_COUNT || nTensors * 24 > c.remaining) c.fail(`tensor count ${nTensors} is absurd for a ${file.size}-byte file`);
+  if (nKv > MAX_COUNT || nKv * 12 > c.remaining) c.fail(`metadata count ${nKv} is absurd for a ${file.size}-byte file`);
+  const kv = new Map<string, GGUFValue>();
+  const kvTypes = new Map<string, GGUFType>();
+  for (let i = 0; i < nKv; i++) {
+    const key = await c.string("metadata key");
+    await c.need(4, `type of ${key}`);
+    const type = c.u32() as GGUFType;
+    if (kv.has(key)) c.fail(`duplicate metadata key ${key}`);
+    kv.set(key, await readValue(c, type, key, 0));
+    kvTypes.set(key, type);
+  }
+  const tensors: GGUFTensorInfo[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < nTensors; i++) {
+    const name = await c.string("tensor name");
+    if (seen.has(name)) c.fail(`duplicate tensor ${name}`);
+    seen.add(name);
+    await c.need(4, `dims of ${name}`);
+    const nDims = c.u32();
+    if (nDims < 1 || nDims > 4) c.fail(`tensor ${name} has ${nDims} dimensions (1..4 allowed)`);
+    const dims: number[] = [];
+    for (let d = 0; d < nDims; d++) {
+      const v = await c.count(`dim ${d} of ${name}`);
+      if (v < 1 || v > MAX_DIM * 64) c.fail(`tensor ${name} has absurd dimension ${v}`);
+      dims.push(v);
+    }
+    await c.need(4, `type of ${name}`);
+    const type = c.u32();
+    const offset = await c.count(`offset of ${name}`);
+    tensors.push({ name, dims, type, offset });
+  }
+  let alignment = DEFAULT_ALIGNMENT;
+  const al = kv.get("general.alignment");
+  if (al !== undefined) {
+    if (typeof al !== "number" || !Number.isInteger(al) || al < 1 || al > 1 << 20 || (al & (al - 1)) !== 0) {
+      c.fail(`general.alignment ${String(al)} is not a power of two`);
+    }
+    alignment = al as number;
+  }
+  const dataOffset = Math.ceil(c.pos / alignment) * alignment;
+  if (nTensors > 0 && dataOffset > file.size) c.fail(`truncated: tensor data would start at ${dataOffset}, past the end (${file.size})`);
+  for (const t of tensors) {
+    if (t.offset % alignment !== 0) c.fail(`tensor ${t.name} offset ${t.offset} is not aligned to ${alignment}`);
+  }
+  return { version, kv, kvTypes, tensors, alignment, dataOffset };
+}
+
+/** GGUF architecture names we read, and how each maps onto a ModelConfig. */
+const GGUF_ARCHS: Record<string, Arch> = { llama: "llama", qwen2: "qwen2", gemma: "gemma" };
+
+/** The GGUF `general.architecture` name used to store an arch (Mistral is stored as llama, as llama.cpp does). */
+export function ggufArchName(arch: Arch): string {
+  return arch === "mistral" ? "llama" : arch;
+}
+
+/** RoPE layout llama.cpp uses for each GGUF arch: llama permutes q/k to adjacent pairs; qwen2/gemma keep HF's. */
+export function ggufRopeLayout(arch: Arch): "adjacent" | "half" {
+  return arch === "llama" || arch === "mistral" ? "adjacent" : "half";
+}
+
+const LAYER_NAMES: [string, string][] = [
+  ["attn_norm.weight", "attn_norm"],
+  ["attn_q.weight", "attn.q"],
+  ["attn_k.weight", "attn.k"],
+  ["attn_v.weight", "attn.v"],
+  ["attn_q.bias", "attn.q_bias"],
+  ["attn_k.bias", "attn.k_bias"],
+  ["attn_v.bias", "attn.v_bias"],
+  ["attn_output.weight", "attn.o"],
+  ["ffn_norm.weight", "ffn_norm"],
+  ["ffn_gate.weight", "mlp.gate"],
+  ["ffn_up.weight", "mlp.up"],
+  ["ffn_down.weight", "mlp.down"],
+];
+const GLOBAL_NAMES: [string, string][] = [
+  ["token_embd.weight", "tok_embeddings"],
+  ["output_norm.weight", "norm"],
+  ["output.weight", "output"],
+];
+
+/** Maps a GGUF tensor name to its canonical name, or null when it is not part of the supported architectures. */
+export function ggufToCanonical(name: string): string | null {
+  for (const [g, c] of GLOBAL_NAMES) if (name === g) return c;
+  const m = /^blk\.(\d+)\.(.+)$/.exec(name);
+  if (!m) return null;
+  for (const [g, c] of LAYER_NAMES) if (m[2] === g) return `layers.${Number(m[1])}.${c}`;
+  return null;
+}
+
+/** Maps a canonical tensor name to its GGUF name. */
+export function canonicalToGGUF(name: string): string {
+  for (const [g, c] of GLOBAL_NAMES) if (name === c) return g;
+  const m = /^layers\.(\d+)\.(.+)$/.exec(name);
+  if (m) for (const [g, c] of LAYER_NAMES) if (m[2] === c) return `blk.${m[1]}.${g}`;
+  throw new ArgumentError("name", `no GGUF name for tensor ${name}`);
+}
+
+/** Shortest decimal that rounds to the same float32: GGUF stores eps/theta as f32, 1e-5 should read as 1e-5. */
+export function f32ToShortest(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  for (let p = 1; p <= 9; p++) {
+    const y = Number(x.toPrecision(p));
+    if (Math.fround(y) === Math.fround(x)) return y;
+  }
+  return x;
+}
+
+function numberKey(h: GGUFHeader, file: string, key: string, fallback?: number): number {
+  const v = h.kv.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new FormatError(file, `missing metadata ${key}`);
+  }
+  if (typeof v === "number") return h.kvTypes.get(key) === GGUFType.F32 ? f32ToShortest(v) : v;
+  // Per-layer arrays (some converters emit them): accept when uniform.
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView) && (v as Uint32Array).length > 0) {
+    const arr = Array.from(v as Uint32Array, Number);
+    if (arr.every((x) => x === arr[0])) return arr[0];
+    throw new FormatError(file, `metadata ${key} varies per layer (${arr.slice(0, 4).join(", ")}...): not supported`);
+  }
+  throw new FormatError(file, `metadata ${key} has type ${typeof v}, expected a number`);
+}
+
+function intKey(h: GGUFHeader, file: string, key: string, fallback?: number): number {
+  const v = numberKey(h, file, key, fallback);
+  if (!Number.isInteger(v) || v < 0 || v > MAX_DIM) throw new FormatError(file, `metadata ${key} = ${v} is out of range`);
+  return v;
+}
+
+/** Opens a GGUF model. The file is owned by the reader and closed with it. */
+export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
+  try {
+    const h = await parseGGUFHeader(file);
+    const name = file.name;
+    const archName = h.kv.get("general.architecture");
+    if (typeof archName !== "string") throw new FormatError(name, "missing metadata general.architecture");
+    const arch = GGUF_ARCHS[archName];
+    if (!arch) throw new FormatError(name, `unsupported GGUF architecture ${JSON.stringify(archName)} (supported: ${Object.keys(GGUF_ARCHS).join(", ")})`);
+    const scaling = h.kv.get(`${archName}.rope.scaling.type`);
+    if (scaling !== undefined && scaling !== "none") throw new FormatError(name, `RoPE scaling ${String(scaling)} is not supported`);
+    const byName = new Map(h.tensors.map((t) => [t.name, t]));
+    const embd = byName.get("token_embd.weight");
+    if (!embd) throw new FormatError(name, "missing tensor token_embd.weight");
+    if (embd.dims.length !== 2) throw new FormatError(name, `token_embd.weight has ${embd.dims.length} dims, expected 2`);
+    const dim = intKey(h, name, `${archName}.embedding_length`);
+    const nHeads = intKey(h, name, `${archName}.attention.head_count`);
+    if (nHeads < 1) throw new FormatError(name, `${archName}.attention.head_count must be >= 1`);
+    const tokens = h.kv.get("tokenizer.ggml.tokens");
+    const vocabSize = intKey(h, name, `${archName}.vocab_size`, embd.dims[1]);
+    if (Array.isArray(tokens) && tokens.length !== vocabSize) {
+      throw new FormatError(name, `tokenizer has ${tokens.length} tokens but the model's vocabulary is ${vocabSize}`);
+    }
+    const headDim = intKey(h, name, `${archName}.attention.key_length`, Math.floor(dim / nHeads));
+    const config: ModelConfig = {
+      arch,
+      dim,
+      hiddenDim: intKey(h, name, `${archName}.feed_forward_length`),
+      nLayers: intKey(h, name, `${archName}.block_count`),
+      nHeads,
+      nKvHeads: intKey(h, name, `${archName}.attention.head_count_kv`, nHeads),
+      headDim,
+      vocabSize,
+      seqLen: intKey(h, name, `${archName}.context_length`),
+      normEps: numberKey(h, name, `${archName}.attention.layer_norm_rms_epsilon`, arch === "gemma" ? 1e-6 : 1e-5),
+      ropeTheta: numberKey(h, name, `${archName}.rope.freq_base`, 10000),
+      ropeLayout: ggufRopeLayout(arch),
+      tiedEmbeddings: !byName.has("output.weight"),
+      qkvBias: byName.has("blk.0.attn_q.bias"),
+      act: arch === "gemma" ? "gelu_tanh" : "silu",
+      embedScale: arch === "gemma" ? Math.sqrt(dim) : 1,
+      // llama.cpp's converter bakes Gemma's +1 into the stored norm weights.
+      normPlusOne: false,
+      bosId: intOr(h, "tokenizer.ggml.bos_token_id", 1, vocabSize),
+      eosId: intOr(h, "tokenizer.ggml.eos_token_id", 2, vocabSize),
+    };
+    const valueLength = h.kv.get(`${archName}.attention.value_length`);
+    if (valueLength !== undefined && valueLength !== headDim) throw new FormatError(name, `value_length ${String(valueLength)} != key_length ${headDim} is not supported`);
+    const ropeDims = h.kv.get(`${archName}.rope.dimension_count`);
+    if (ropeDims !== undefined && ropeDims !== headDim) throw new FormatError(name, `partial RoPE (rope.dimension_count ${String(ropeDims)} of head size ${headDim}) is not supported`);
+    const locations = new Map<string, TensorLocation>();
+    for (const t of h.tensors) {
+      const canon = ggufToCanonical(t.name);
+      if (!canon) throw new FormatError(name, `unexpected tensor ${t.name} for a ${archName} model`);
+      const dtype = dtypeOfGgml(t.type);
+      if (!dtype) {
+        throw new FormatError(name, `tensor ${t.name} has type ${GGML_NAMES[t.type] ?? `#${t.type}`}: only F32, F16 and BF16 are supported (quantised GGUF is not)`);
+      }
+      const shape = [...t.dims].reverse();
+      const byteLength = numel(shape) * dtypeSize(dtype);
+      if (!Number.isSafeInteger(byteLength)) throw new FormatError(name, `tensor ${t.name} is absurdly large`);
+      locations.set(canon, { file, offset: h.dataOffset + t.offset, info: { name: canon, dtype, shape, byteLength } });
+    }
+    checkOverlaps(name, [...locations.values()]);
+    return makeReader({
+      format: "gguf",
+      path: name,
+      config,
+      locations,
+      metadata: { version: h.version, kv: h.kv, kvTypes: h.kvTypes, alignment: h.alignment, dataOffset: h.dataOffset, ggufArch: archName },
+      files: [file],
+    });
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+}
+
+function intOr(h: GGUFHeader, key: string, fallback: number, vocab: number): number {
+  const v = h.kv.get(key);
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v < vocab ? v : fallback;
+}
+
+function checkOverlaps(file: string, locs: TensorLocation[]): void {
+  const sorted = [...locs].sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < sorted.length; i++) {
+    const p = sorted[i - 1];
+    if (p.offset + p.info.byteLength > sorted[i].offset) throw new FormatError(file, `tensors ${p.info.name} and ${sorted[i].info.name} overlap`);
+  }
+}
+
+/** SentencePiece-style vocabulary stored in GGUF `tokenizer.ggml.*`. */
+export interface GGUFVocab {
+  /** Pieces as GGUF stores them (`▁` for spaces, `<0x0A>` for byte tokens). */
+  tokens: string[];
+  scores: ArrayLike<number>;
+  /** llama.cpp token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
+  tokenTypes: ArrayLike<number>;
+  bosId: number;
+  eosId: number;
+  unkId?: number;
+  /** `tokenizer.ggml.model`, default "llama" (SentencePiece). */
+  model?: string;
+}
+
+/** Extra options of the GGUF writer. */
+export interface GGUFWriteOptions extends WriteOptions {
+  /** Vocabulary to embed so the file is self-contained. */
+  vocab?: GGUFVocab;
+  /** `general.name`. */
+  name?: string;
+  /** Extra metadata entries (strings, numbers as f32 unless integral u32, booleans). */
+  extra?: Record<string, string | number | boolean>;
+}
+
+/** Why a config cannot be stored in GGUF, or null. */
+export function ggufUnsupported(c: ModelConfig): string | null {
+  const layout = ggufRopeLayout(c.arch);
+  if (c.ropeLayout !== layout) {
+    return `GGUF ${ggufArchName(c.arch)} stores ${layout}-layout RoPE but the config is ${c.ropeLayout}; permute q/k first (convertModel does this)`;
+  }
+  if (c.arch === "gemma") {
+    if (c.normPlusOne) return "GGUF gemma stores norms with the +1 baked in; add 1 to the norm weights and clear normPlusOne (convertModel does this)";
+    if (c.act !== "gelu_tanh" || Math.abs(c.embedScale - Math.sqrt(c.dim)) > 1e-6 * c.embedScale) return "GGUF gemma implies gelu_tanh and sqrt(dim) embedding scale";
+  } else {
+    if (c.act !== "silu") return `GGUF ${c.arch} implies SiLU, not ${c.act}`;
+    if (c.embedScale !== 1 || c.normPlusOne) return `GGUF ${c.arch} cannot represent embedding scaling or (1+w) norms`;
+  }
+  if (c.qkvBias && c.arch !== "qwen2") return `GGUF ${ggufArchName(c.arch)} has no q/k/v biases`;
+  if (!c.qkvBias && c.arch === "qwen2") return "qwen2 models carry q/k/v biases; qkvBias must be true";
+  return null;
+}
+
+/** Serialises metadata for the writer. */
+class Builder {
+  private chunks: Uint8Array[] = [];
+  length = 0;
+  private enc = new TextEncoder();
+  private push(b: Uint8Array) { this.chunks.push(b); this.length += b.byteLength; }
+  private num(size: number, set: (dv: DataView) => void) {
+    const b = new Uint8Array(size);
+    set(new DataView(b.buffer));
+    this.push(b);
+  }
+  u32(v: number) { this.num(4, (d) => d.setUint32(0, v, true)); }
+  i32(v: number) { this.num(4, (d) => d.setInt32(0, v, true)); }
+  f32(v: number) { this.num(4, (d) => d.setFloat32(0, v, true)); }
+  u64(v: number) { this.num(8, (d) => d.setBigUint64(0, BigInt(v), true)); }
+  u8(v: number) { this.num(1, (d) => d.setUint8(0, v)); }
+  str(s: string) { const b = this.enc.encode(s); this.u64(b.byteLength); this.push(b); }
+  bytes(b: Uint8Array) { this.push(b); }
+  concat(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let p = 0;
+    for (const c of this.chunks) { out.set(c, p); p += c.byteLength; }
+    return out;
+  }
+}
+
+type KV = [string, GGUFType, number | string | boolean | string[] | ArrayLike<number>, GGUFType?];
+
+function writeKV(b: Builder, [key, type, value, itemType]: KV): void {
+  b.str(key);
+  b.u32(type);
+  const scalar = (t: GGUFType, v: number | string | boolean) => {
+    switch (t) {
+      case GGUFType.U32: b.u32(v as number); break;
+      case GGUFType.I32: b.i32(v as number); break;
+      case GGUFType.F32: b.f32(v as number); break;
+      case GGUFType.BOOL: b.u8(v ? 1 : 0); break;
+      case GGUFType.STRING: b.str(v as string); break;
+      default: throw new ArgumentError("metadata", `writer does not emit type ${t}`);
+    }
+  };
+  if (type !== GGUFType.ARRAY) { scalar(type, value as number | string | boolean); return; }
+  const arr = value as ArrayLike<number | string>;
+  b.u32(itemType!);
+  b.u64(arr.length);
+  if (itemType === GGUFType.F32 || itemType === GGUFType.I32) {
+    const typed = itemType === GGUFType.F32 ? Float32Array.from(arr as ArrayLike<number>) : Int32Array.from(arr as ArrayLike<number>);
+    b.bytes(new Uint8Array(typed.buffer));
+  } else {
+    for (let i = 0; i < arr.length; i++) scalar(itemType!, arr[i]);
+  }
+}
+
+const FILE_TYPE: Record<TensorDType, number> = { f32: 0, f16: 1, bf16: 32 };
+
+/**
+ * Writes a GGUF v3 file (alignment 32) from a config and a tensor source, streaming tensor by tensor.
+ * Matrices use the requested dtype; 1-D tensors (norms, biases) are always F32, as llama.cpp expects.
+ */
+export async function writeGGUF(
+  out: string | OutputFolder,
+  config: ModelConfig,
+  tensors: TensorSource,
+  opts: GGUFWriteOptions = {},
+): Promise<string> {
+  checkConfigArg(config);
+  const why = ggufUnsupported(config);
+  if (why) throw new ArgumentError("config", why);
+  const arch = ggufArchName(config.arch);
+  const specs = expectedTensors(config).map((spec) => ({ spec, dtype: spec.shape.length === 1 ? "f32" as const : dtypeFor(opts, spec.name) }));
+  const kvs: KV[] = [
+    ["general.architecture", GGUFType.STRING, arch],
+    ["general.name", GGUFType.STRING, opts.name ?? "dass-wasm model"],
+    ["general.alignment", GGUFType.U32, DEFAULT_ALIGNMENT],
+    ["general.file_type", GGUFType.U32, FILE_TYPE[specs.find((s) => s.spec.shape.length > 1)?.dtype ?? "f32"]],
+    [`${arch}.context_length`, GGUFType.U32, config.seqLen],
+    [`${arch}.embedding_length`, GGUFType.U32, config.dim],
+    [`${arch}.block_count`, GGUFType.U32, config.nLayers],
+    [`${arch}.feed_forward_length`, GGUFType.U32, config.hiddenDim],
+    [`${arch}.attention.head_count`, GGUFType.U32, config.nHeads],
+    [`${arch}.attention.head_count_kv`, GGUFType.U32, config.nKvHeads],
+    [`${arch}.attention.key_length`, GGUFType.U32, config.headDim],
+    [`${arch}.attention.value_length`, GGUFType.U32, config.headDim],
+    [`${arch}.rope.dimension_count`, GGUFType.U32, config.headDim],
+    [`${arch}.rope.freq_base`, GGUFType.F32, config.ropeTheta],
+    [`${arch}.attention.layer_norm_rms_epsilon`, GGUFType.F32, config.normEps],
+    [`${arch}.vocab_size`, GGUFType.U32, config.vocabSize],
+  ];
+  const v = opts.vocab;
+  if (v) {
+    if (v.tokens.length !== config.vocabSize || v.scores.length !== config.vocabSize || v.tokenTypes.length !== config.vocabSize) {
+      throw new ArgumentError("vocab", `vocabulary has ${v.tokens.length} tokens / ${v.scores.length} scores / ${v.tokenTypes.length} types, the model has ${config.vocabSize}`);
+    }
+    kvs.push(
+      ["tokenizer.ggml.model", GGUFType.STRING, v.model ?? "llama"],
+      ["tokenizer.ggml.tokens", GGUFType.ARRAY, v.tokens, GGUFType.STRING],
+      ["tokenizer.ggml.scores", GGUFType.ARRAY, v.scores, GGUFType.F32],
+      ["tokenizer.ggml.token_type", GGUFType.ARRAY, v.tokenTypes, GGUFType.I32],
+      ["tokenizer.ggml.bos_token_id", GGUFType.U32, v.bosId],
+      ["tokenizer.ggml.eos_token_id", GGUFType.U32, v.eosId],
+    );
+    if (v.unkId !== undefined) kvs.push(["tokenizer.ggml.unknown_token_id", GGUFType.U32, v.unkId]);
+  } else {
+    if (config.bosId >= 0) kvs.push(["tokenizer.ggml.bos_token_id", GGUFType.U32, config.bosId]);
+    if (config.eosId >= 0) kvs.push(["tokenizer.ggml.eos_token_id", GGUFType.U32, config.eosId]);
+  }
+  for (const [k, val] of Object.entries(opts.extra ?? {})) {
+    if (kvs.some((e) => e[0] === k)) throw new ArgumentError("extra", `metadata key ${k} is written by the writer itself`);
+    const t = typeof val === "string" ? GGUFType.STRING : typeof val === "boolean" ? GGUFType.BOOL
+      : Number.isInteger(val) && val >= 0 && val <= 0xffffffff ? GGUFType.U32 : GGUFType.F32;
+    kvs.push([k, t, val]);
+  }
+  const b = new Builder();
+  b.u32(GGUF_MAGIC);
+  b.u32(3);
+  b.u64(specs.length);
+  b.u64(kvs.length);
+  for (const kv of kvs) writeKV(b, kv);
+  let offset = 0;
+  for (const { spec, dtype } of specs) {
+    b.str(canonicalToGGUF(spec.name));
+    b.u32(spec.shape.length);
+    for (const d of [...spec.shape].reverse()) b.u64(d);
+    b.u32(GGML_TYPE[dtype]);
+    b.u64(offset);
+    offset += align(numel(spec.shape) * dtypeSize(dtype));
+  }
+  const header = b.concat();
+  const target = await singleFileTarget(out, opts, "model.gguf");
+  await writeAtomically(target.folder, target.fileName, opts.signal, async (w) => {
+    await w.write(header);
+    await w.write(zeros(align(header.byteLength) - header.byteLength));
+    await streamTensors(specs, tensors, opts.signal, async (_s, bytes) => {
+      await w.write(bytes);
+      const pad = align(bytes.byteLength) - bytes.byteLength;
+      if (pad) await w.write(zeros(pad));
+    });
+  });
+  return target.display;
+}
+
+function align(n: number): number {
+  return Math.ceil(n / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
+}
+
+/** Reads the SentencePiece vocabulary from a GGUF reader or header key/values, or null when it has none. */
+export function ggufVocab(source: ModelReader | Map<string, GGUFValue>): GGUFVocab | null {
+  const kv = source instanceof Map ? source : (source.metadata.kv as Map<string, GGUFValue> | undefined);
+  if (!kv) return null;
+  const tokens = kv.get("tokenizer.ggml.tokens");
+  if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== "string")) return null;
+  const n = tokens.length;
+  const scoresV = kv.get("tokenizer.ggml.scores");
+  const typesV = kv.get("tokenizer.ggml.token_type");
+  const scores = scoresV instanceof Float32Array && scoresV.length === n ? scoresV : new Float32Array(n);
+  const types = ArrayBuffer.isView(typesV) && (typesV as Int32Array).length === n ? Array.from(typesV as Int32Array, Number) : new Array<number>(n).fill(1);
+  const num = (k: string, d: number) => { const x = kv.get(k); return typeof x === "number" && x >= 0 && x < n ? x : d; };
+  const model = kv.get("tokenizer.ggml.model");
+  return {
+    tokens: tokens as string[],
+    scores,
+    tokenTypes: types,
+    bosId: num("tokenizer.ggml.bos_token_id", 1),
+    eosId: num("tokenizer.ggml.eos_token_id", 2),
+    unkId: num("tokenizer.ggml.unknown_token_id", 0),
+    model: typeof model === "string" ? model : "llama",
+  };
+}

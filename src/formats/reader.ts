@@ -1,0 +1,152 @@
+/**
+ * The format-independent view of a model file: a config plus canonically named tensors whose bytes are read
+ * on demand. Each format module builds a `ModelReader` after validating its whole header (tensor ranges,
+ * shapes, dtypes) so that reading data later cannot run off the end of a file.
+ */
+import { FormatError } from "../errors.js";
+import { configProblem, dtypeSize, expectedTensors, numel, type ModelConfig, type TensorDType } from "../model/config.js";
+import type { RandomAccessFile } from "./file.js";
+import { decodeToF32, LITTLE_ENDIAN } from "./half.js";
+
+/** Supported container formats. */
+export type ModelFormat = "llama2c" | "gguf" | "safetensors";
+
+/** Shape and storage of one canonical tensor. */
+export interface TensorInfo {
+  /** Canonical name, e.g. `layers.0.attn.q`. */
+  name: string;
+  dtype: TensorDType;
+  /** Row-major shape, slowest dimension first (`[out, in]` for matrices). */
+  shape: number[];
+  byteLength: number;
+}
+
+/** Raw stored bytes of a tensor. */
+export interface RawTensor {
+  dtype: TensorDType;
+  bytes: Uint8Array;
+}
+
+/** A model opened for streaming reads. */
+export interface ModelReader {
+  readonly format: ModelFormat;
+  /** The path (file or folder) or display name it was opened from. */
+  readonly path: string;
+  readonly config: ModelConfig;
+  /** Canonical tensors in canonical order. */
+  readonly tensors: Map<string, TensorInfo>;
+  /** Format-specific extras: GGUF key/values, the HF config.json object, llama2.c header fields. */
+  readonly metadata: Record<string, unknown>;
+  /** Reads one tensor and converts it to f32. */
+  readTensor(name: string): Promise<Float32Array>;
+  /** Reads one tensor's stored bytes unchanged (little-endian). */
+  readRaw(name: string): Promise<RawTensor>;
+  /**
+   * Reads a file that sits beside the model (e.g. `tokenizer.json` in an HF folder); null when absent or when
+   * the format has no such notion.
+   */
+  readAuxFile(fileName: string): Promise<Uint8Array | null>;
+  close(): Promise<void>;
+}
+
+/** Where a tensor's bytes live. */
+export interface TensorLocation {
+  info: TensorInfo;
+  file: RandomAccessFile;
+  offset: number;
+}
+
+/**
+ * Checks a located tensor table against a config and the files' sizes, then builds the reader. Everything
+ * that could make a later read fail is checked here.
+ */
+export function makeReader(args: {
+  format: ModelFormat;
+  path: string;
+  config: ModelConfig;
+  locations: Map<string, TensorLocation>;
+  metadata: Record<string, unknown>;
+  files: RandomAccessFile[];
+  aux?: (fileName: string) => Promise<Uint8Array | null>;
+}): ModelReader {
+  const { config, locations, path } = args;
+  const problem = configProblem(config);
+  if (problem) throw new FormatError(path, `invalid model config: ${problem}`);
+  const ordered = new Map<string, TensorInfo>();
+  for (const spec of expectedTensors(config)) {
+    const loc = locations.get(spec.name);
+    if (!loc) throw new FormatError(path, `missing tensor ${spec.name} (shape [${spec.shape}])`);
+    const { info } = loc;
+    if (info.shape.length !== spec.shape.length || info.shape.some((d, i) => d !== spec.shape[i])) {
+      throw new FormatError(loc.file.name, `tensor ${spec.name} has shape [${info.shape}], the config implies [${spec.shape}]`);
+    }
+    checkLocation(loc);
+    ordered.set(spec.name, info);
+  }
+  for (const name of locations.keys()) {
+    if (!ordered.has(name)) throw new FormatError(path, `unexpected tensor ${name} for this config`);
+  }
+  if (!LITTLE_ENDIAN) throw new FormatError(path, "big-endian hosts are not supported");
+  let closed = false;
+  const locate = (name: string): TensorLocation => {
+    if (closed) throw new FormatError(path, "reader is closed");
+    const loc = locations.get(name);
+    if (!loc) throw new FormatError(path, `no tensor named ${JSON.stringify(name)}`);
+    return loc;
+  };
+  return {
+    format: args.format,
+    path,
+    config,
+    tensors: ordered,
+    metadata: args.metadata,
+    async readRaw(name: string): Promise<RawTensor> {
+      const loc = locate(name);
+      const bytes = await loc.file.read(loc.offset, loc.info.byteLength);
+      return { dtype: loc.info.dtype, bytes };
+    },
+    async readTensor(name: string): Promise<Float32Array> {
+      const loc = locate(name);
+      const bytes = await loc.file.read(loc.offset, loc.info.byteLength);
+      return decodeToF32(loc.info.dtype, bytes);
+    },
+    async readAuxFile(fileName: string) {
+      if (closed) throw new FormatError(path, "reader is closed");
+      return args.aux ? args.aux(fileName) : null;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const unique = [...new Set(args.files)];
+      await Promise.all(unique.map((f) => f.close()));
+    },
+  };
+}
+
+/** Validates one tensor's declared size and byte range. */
+export function checkLocation(loc: TensorLocation): void {
+  const { info, file, offset } = loc;
+  const elems = numel(info.shape);
+  if (info.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new FormatError(file.name, `tensor ${info.name} has invalid shape [${info.shape}]`);
+  }
+  if (elems * dtypeSize(info.dtype) !== info.byteLength) {
+    throw new FormatError(
+      file.name,
+      `tensor ${info.name}: shape [${info.shape}] x ${info.dtype} is ${elems * dtypeSize(info.dtype)} bytes but ${info.byteLength} are stored`,
+    );
+  }
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + info.byteLength > file.size) {
+    throw new FormatError(
+      file.name,
+      `tensor ${info.name} at bytes [${offset}, ${offset + info.byteLength}) runs past the end of the file (${file.size} bytes): truncated?`,
+    );
+  }
+}
+
+/** Map from canonical names to f32 data: a convenient tensor source for writers and tests. */
+export async function readAllTensors(reader: ModelReader): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const name of reader.tensors.keys()) out.set(name, await reader.readTensor(name));
+  return out;
+}

@@ -1,0 +1,401 @@
+/**
+ * Hugging Face model folders: `config.json` plus `model.safetensors` or sharded
+ * `model.safetensors.index.json` + shards, for Llama, Mistral, Qwen2 and Gemma causal LMs (F32/F16/BF16).
+ *
+ * safetensors layout: u64 little-endian header length N, N bytes of JSON
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}`, then the data section that the
+ * offsets are relative to.
+ */
+import { ArgumentError, FormatError } from "../errors.js";
+import { dtypeSize, expectedTensors, MAX_DIM, numel, type Arch, type ModelConfig, type TensorDType } from "../model/config.js";
+import { readSmallFile, type FileSource, type OutputFolder, type RandomAccessFile } from "./file.js";
+import { makeReader, type ModelReader, type TensorLocation } from "./reader.js";
+import { checkConfigArg, dtypeFor, folderTarget, streamTensors, writeAtomically, type TensorSource, type WriteOptions } from "./writer.js";
+
+/** One entry of a safetensors header. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: TensorDType;
+  shape: number[];
+  /** Absolute byte offset in the file. */
+  offset: number;
+  byteLength: number;
+}
+
+/** Parsed safetensors header. */
+export interface SafetensorsHeader {
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+  /** Absolute offset of the data section. */
+  dataOffset: number;
+}
+
+const MAX_HEADER = 256 * 1024 * 1024;
+const ST_DTYPES: Record<string, TensorDType> = { F32: "f32", F16: "f16", BF16: "bf16" };
+const ST_NAMES: Record<TensorDType, string> = { f32: "F32", f16: "F16", bf16: "BF16" };
+
+/** Parses and validates a safetensors header; reads only the header bytes. */
+export async function parseSafetensorsHeader(file: RandomAccessFile): Promise<SafetensorsHeader> {
+  const fail = (msg: string): never => { throw new FormatError(file.name, msg); };
+  if (file.size < 8) fail(`truncated: ${file.size} bytes, a safetensors file starts with an 8-byte header length`);
+  const lenBytes = await file.read(0, 8);
+  const len = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true);
+  if (len > BigInt(file.size - 8)) fail(`JSON header length ${len} is larger than the file (${file.size} bytes): truncated or not safetensors`);
+  if (len > BigInt(MAX_HEADER)) fail(`JSON header length ${len} is absurd`);
+  const n = Number(len);
+  if (n < 2) fail(`JSON header length ${n} is too small`);
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(await file.read(8, n));
+  if (text.trimStart()[0] !== "{") fail("header is not a JSON object: not a safetensors file");
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    fail(`header is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!json || typeof json !== "object" || Array.isArray(json)) fail("header is not a JSON object");
+  const dataOffset = 8 + n;
+  const dataSize = file.size - dataOffset;
+  const entries: SafetensorsEntry[] = [];
+  let metadata: Record<string, string> = {};
+  for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
+    if (name === "__metadata__") {
+      if (!v || typeof v !== "object" || Array.isArray(v)) fail("__metadata__ is not an object");
+      metadata = Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, String(x)]));
+      continue;
+    }
+    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (!e || typeof e !== "object") fail(`tensor ${name}: entry is not an object`);
+    const dtype = typeof e.dtype === "string" ? ST_DTYPES[e.dtype] : undefined;
+    if (!dtype) fail(`tensor ${name}: unsupported dtype ${JSON.stringify(e.dtype)} (F32, F16 and BF16 are supported)`);
+    if (!Array.isArray(e.shape) || e.shape.length > 8 || e.shape.some((d) => !Number.isInteger(d) || d < 0 || d > MAX_DIM * 64)) {
+      fail(`tensor ${name}: invalid shape ${JSON.stringify(e.shape)}`);
+    }
+    const shape = e.shape as number[];
+    const offs = e.data_offsets;
+    if (!Array.isArray(offs) || offs.length !== 2 || offs.some((x) => !Number.isSafeInteger(x) || x < 0) || offs[0] > offs[1]) {
+      fail(`tensor ${name}: invalid data_offsets ${JSON.stringify(offs)}`);
+    }
+    const [b, end] = offs as [number, number];
+    const want = numel(shape) * dtypeSize(dtype!);
+    if (end - b !== want) fail(`tensor ${name}: shape [${shape}] x ${dtype} is ${want} bytes but data_offsets span ${end - b}`);
+    if (end > dataSize) fail(`tensor ${name}: data_offsets [${b}, ${end}] run past the end of the data (${dataSize} bytes): truncated?`);
+    entries.push({ name, dtype: dtype!, shape, offset: dataOffset + b, byteLength: want });
+  }
+  return { entries, metadata, dataOffset };
+}
+
+const HF_ARCHS: Record<string, Arch> = {
+  LlamaForCausalLM: "llama",
+  MistralForCausalLM: "mistral",
+  Qwen2ForCausalLM: "qwen2",
+  GemmaForCausalLM: "gemma",
+};
+const MODEL_TYPES: Record<string, Arch> = { llama: "llama", mistral: "mistral", qwen2: "qwen2", gemma: "gemma" };
+const ARCH_CLASS: Record<Arch, string> = { llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", gemma: "GemmaForCausalLM" };
+
+/** Builds a ModelConfig from an HF `config.json` object. */
+export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string): ModelConfig {
+  const fail = (msg: string): never => { throw new FormatError(file, msg); };
+  const archs = cfg.architectures;
+  let arch: Arch | undefined;
+  if (Array.isArray(archs) && archs.length > 0) {
+    arch = HF_ARCHS[String(archs[0])];
+    if (!arch) fail(`unsupported architecture ${JSON.stringify(archs[0])} (supported: ${Object.keys(HF_ARCHS).join(", ")})`);
+  } else if (typeof cfg.model_type === "string") {
+    arch = MODEL_TYPES[cfg.model_type];
+    if (!arch) fail(`unsupported model_type ${JSON.stringify(cfg.model_type)}`);
+  } else {
+    fail("config.json names neither architectures nor model_type");
+  }
+  const a = arch!;
+  const int = (k: string, fallback?: number): number => {
+    const v = cfg[k];
+    if (v === undefined || v === null) {
+      if (fallback !== undefined) return fallback;
+      fail(`config.json lacks ${k}`);
+    }
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_DIM) fail(`config.json ${k} = ${JSON.stringify(v)} is out of range`);
+    return v as number;
+  };
+  const num = (k: string, fallback: number): number => {
+    const v = cfg[k];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) fail(`config.json ${k} = ${JSON.stringify(v)} is invalid`);
+    return v as number;
+  };
+  const tokenId = (k: string): number => {
+    const v = Array.isArray(cfg[k]) ? (cfg[k] as unknown[])[0] : cfg[k];
+    return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : -1;
+  };
+  const scaling = cfg.rope_scaling as { type?: string; rope_type?: string } | null | undefined;
+  if (scaling && (scaling.rope_type ?? scaling.type) !== "default") {
+    fail(`rope_scaling ${JSON.stringify(scaling.rope_type ?? scaling.type)} is not supported`);
+  }
+  if (cfg.attention_bias === true && a !== "qwen2") fail("attention_bias = true (biases on all attention projections) is not supported");
+  if (cfg.mlp_bias === true) fail("mlp_bias = true is not supported");
+  let act: ModelConfig["act"] = "silu";
+  if (a === "gemma") {
+    // transformers runs Gemma with the tanh GELU whether config says "gelu" or "gelu_pytorch_tanh".
+    const g = String(cfg.hidden_activation ?? cfg.hidden_act ?? "gelu_pytorch_tanh");
+    if (!["gelu_pytorch_tanh", "gelu", "gelu_new"].includes(g)) fail(`Gemma activation ${g} is not supported`);
+    act = "gelu_tanh";
+  } else {
+    const h = cfg.hidden_act ?? "silu";
+    if (h !== "silu" && h !== "swish") fail(`hidden_act ${JSON.stringify(h)} is not supported (silu only)`);
+  }
+  const dim = int("hidden_size");
+  const nHeads = int("num_attention_heads");
+  const ropeParams = cfg.rope_parameters as { rope_theta?: number } | undefined;
+  const vocabSize = int("vocab_size");
+  const bos = tokenId("bos_token_id");
+  const eos = tokenId("eos_token_id");
+  return {
+    arch: a,
+    dim,
+    hiddenDim: int("intermediate_size"),
+    nLayers: int("num_hidden_layers"),
+    nHeads,
+    nKvHeads: int("num_key_value_heads", nHeads),
+    headDim: int("head_dim", Math.floor(dim / nHeads)),
+    vocabSize,
+    seqLen: int("max_position_embeddings", 2048),
+    normEps: num("rms_norm_eps", 1e-6),
+    ropeTheta: num("rope_theta", ropeParams?.rope_theta ?? 10000),
+    ropeLayout: "half",
+    tiedEmbeddings: typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : a === "gemma",
+    qkvBias: a === "qwen2",
+    act,
+    embedScale: a === "gemma" ? Math.sqrt(dim) : 1,
+    normPlusOne: a === "gemma",
+    bosId: bos < vocabSize ? bos : -1,
+    eosId: eos < vocabSize ? eos : -1,
+  };
+}
+
+/** The HF config.json object for a ModelConfig (plus caller extras, which win on conflicts except core fields). */
+export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> = {}, dtype: TensorDType = "f32"): Record<string, unknown> {
+  const core: Record<string, unknown> = {
+    architectures: [ARCH_CLASS[c.arch]],
+    model_type: c.arch,
+    hidden_size: c.dim,
+    intermediate_size: c.hiddenDim,
+    num_hidden_layers: c.nLayers,
+    num_attention_heads: c.nHeads,
+    num_key_value_heads: c.nKvHeads,
+    head_dim: c.headDim,
+    vocab_size: c.vocabSize,
+    max_position_embeddings: c.seqLen,
+    rms_norm_eps: c.normEps,
+    rope_theta: c.ropeTheta,
+    tie_word_embeddings: c.tiedEmbeddings,
+    hidden_act: c.act === "silu" ? "silu" : "gelu_pytorch_tanh",
+    ...(c.arch === "gemma" ? { hidden_activation: "gelu_pytorch_tanh" } : {}),
+    ...(c.bosId >= 0 ? { bos_token_id: c.bosId } : {}),
+    ...(c.eosId >= 0 ? { eos_token_id: c.eosId } : {}),
+    torch_dtype: dtype === "f32" ? "float32" : dtype === "f16" ? "float16" : "bfloat16",
+  };
+  const out: Record<string, unknown> = { ...extra, ...core };
+  // Drop extras that would contradict the written tensors.
+  delete out.rope_scaling;
+  delete out.rope_parameters;
+  delete out.dtype;
+  return out;
+}
+
+const HF_LAYER: [string, string][] = [
+  ["input_layernorm.weight", "attn_norm"],
+  ["self_attn.q_proj.weight", "attn.q"],
+  ["self_attn.k_proj.weight", "attn.k"],
+  ["self_attn.v_proj.weight", "attn.v"],
+  ["self_attn.q_proj.bias", "attn.q_bias"],
+  ["self_attn.k_proj.bias", "attn.k_bias"],
+  ["self_attn.v_proj.bias", "attn.v_bias"],
+  ["self_attn.o_proj.weight", "attn.o"],
+  ["post_attention_layernorm.weight", "ffn_norm"],
+  ["mlp.gate_proj.weight", "mlp.gate"],
+  ["mlp.up_proj.weight", "mlp.up"],
+  ["mlp.down_proj.weight", "mlp.down"],
+];
+const HF_GLOBAL: [string, string][] = [
+  ["model.embed_tokens.weight", "tok_embeddings"],
+  ["model.norm.weight", "norm"],
+  ["lm_head.weight", "output"],
+];
+
+/** Maps an HF tensor name to canonical, null for tensors we ignore (rotary inv_freq), undefined when unknown. */
+export function hfToCanonical(name: string): string | null | undefined {
+  for (const [h, c] of HF_GLOBAL) if (name === h) return c;
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+  if (!m) return undefined;
+  if (m[2] === "self_attn.rotary_emb.inv_freq") return null;
+  for (const [h, c] of HF_LAYER) if (m[2] === h) return `layers.${Number(m[1])}.${c}`;
+  return undefined;
+}
+
+/** Maps a canonical tensor name to its HF name. */
+export function canonicalToHf(name: string): string {
+  for (const [h, c] of HF_GLOBAL) if (name === c) return h;
+  const m = /^layers\.(\d+)\.(.+)$/.exec(name);
+  if (m) for (const [h, c] of HF_LAYER) if (m[2] === c) return `model.layers.${m[1]}.${h}`;
+  throw new ArgumentError("name", `no HF name for tensor ${name}`);
+}
+
+async function readJson(file: RandomAccessFile): Promise<Record<string, unknown>> {
+  const bytes = await readSmallFile(file, 64 * 1024 * 1024);
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new FormatError(file.name, `invalid JSON: ${(e as Error).message}`);
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new FormatError(file.name, "expected a JSON object");
+  return v as Record<string, unknown>;
+}
+
+/** Opens an HF model folder (config.json + safetensors weights). */
+export async function readHfFolder(src: FileSource): Promise<ModelReader> {
+  const opened: RandomAccessFile[] = [];
+  const open = async (fileName: string): Promise<RandomAccessFile | null> => {
+    const f = await src.open(fileName);
+    if (f) opened.push(f);
+    return f;
+  };
+  try {
+    const cfgFile = await open("config.json");
+    if (!cfgFile) throw new FormatError(src.name, "no config.json: not a Hugging Face model folder");
+    const hf = await readJson(cfgFile);
+    await cfgFile.close();
+    opened.pop();
+    const config = hfConfigToModelConfig(hf, cfgFile.name);
+    let shardNames: string[];
+    const index = await open("model.safetensors.index.json");
+    if (index) {
+      const idx = await readJson(index);
+      const wm = idx.weight_map;
+      if (!wm || typeof wm !== "object") throw new FormatError(index.name, "no weight_map");
+      shardNames = [...new Set(Object.values(wm as Record<string, unknown>).map(String))];
+      for (const s of shardNames) {
+        if (s.includes("/") || s.includes("\\") || s.startsWith(".")) throw new FormatError(index.name, `shard name ${JSON.stringify(s)} is not a plain file name`);
+      }
+      await index.close();
+      opened.pop();
+    } else {
+      shardNames = ["model.safetensors"];
+    }
+    const locations = new Map<string, TensorLocation>();
+    const ignored: string[] = [];
+    const stMeta: Record<string, string> = {};
+    for (const shard of shardNames) {
+      const f = await open(shard);
+      if (!f) throw new FormatError(src.name, `missing weights file ${shard}`);
+      const h = await parseSafetensorsHeader(f);
+      Object.assign(stMeta, h.metadata);
+      for (const e of h.entries) {
+        const canon = hfToCanonical(e.name);
+        if (canon === undefined) throw new FormatError(f.name, `unexpected tensor ${e.name} for ${config.arch}`);
+        if (canon === null || (canon === "output" && config.tiedEmbeddings)) { ignored.push(e.name); continue; }
+        if (locations.has(canon)) throw new FormatError(f.name, `tensor ${e.name} appears twice`);
+        locations.set(canon, { file: f, offset: e.offset, info: { name: canon, dtype: e.dtype, shape: e.shape, byteLength: e.byteLength } });
+      }
+    }
+    return makeReader({
+      format: "safetensors",
+      path: src.name,
+      config,
+      locations,
+      metadata: { hfConfig: hf, safetensors: stMeta, shards: shardNames, ignoredTensors: ignored },
+      files: opened,
+      aux: async (fileName) => {
+        const f = await src.open(fileName);
+        if (!f) return null;
+        try { return await readSmallFile(f); } finally { await f.close(); }
+      },
+    });
+  } catch (e) {
+    await Promise.all(opened.map((f) => f.close().catch(() => {})));
+    throw e;
+  }
+}
+
+/** Why a config cannot be stored as an HF folder, or null. */
+export function hfUnsupported(c: ModelConfig): string | null {
+  if (c.ropeLayout !== "half") return "Hugging Face models use half-rotation RoPE but the config is adjacent; permute q/k first (convertModel does this)";
+  if (c.arch === "gemma") {
+    if (!c.normPlusOne) return "HF Gemma computes norms as (1+w): subtract 1 from the norm weights and set normPlusOne (convertModel does this)";
+    if (c.act !== "gelu_tanh" || Math.abs(c.embedScale - Math.sqrt(c.dim)) > 1e-6 * c.embedScale) return "HF Gemma implies gelu_tanh and sqrt(dim) embedding scale";
+  } else {
+    if (c.act !== "silu") return `HF ${c.arch} implies SiLU, not ${c.act}`;
+    if (c.embedScale !== 1 || c.normPlusOne) return `HF ${c.arch} cannot represent embedding scaling or (1+w) norms`;
+  }
+  if (c.qkvBias !== (c.arch === "qwen2")) return c.qkvBias ? `HF ${c.arch} has no q/k/v biases` : "Qwen2 carries q/k/v biases; qkvBias must be true";
+  return null;
+}
+
+/** Options of the HF folder writer. */
+export interface SafetensorsWriteOptions extends WriteOptions {
+  /** Extra `__metadata__` entries (format: "pt" is always written). */
+  metadata?: Record<string, string>;
+  /** Extra config.json fields (e.g. the source model's config); core fields are always derived from the config. */
+  hfConfig?: Record<string, unknown>;
+  /** Bytes of tokenizer.json (and any other side files) to copy into the folder unchanged. */
+  extraFiles?: Record<string, Uint8Array>;
+}
+
+/** Serialises a safetensors header (padded with spaces to a multiple of 8, as the reference implementation does). */
+export function safetensorsHeader(entries: { name: string; dtype: TensorDType; shape: number[] }[], metadata: Record<string, string>): { bytes: Uint8Array; dataBytes: number } {
+  const obj: Record<string, unknown> = { __metadata__: metadata };
+  let off = 0;
+  for (const e of entries) {
+    const len = numel(e.shape) * dtypeSize(e.dtype);
+    obj[e.name] = { dtype: ST_NAMES[e.dtype], shape: e.shape, data_offsets: [off, off + len] };
+    off += len;
+  }
+  let json = JSON.stringify(obj);
+  const enc = new TextEncoder();
+  let body = enc.encode(json);
+  const pad = (8 - (body.byteLength % 8)) % 8;
+  if (pad) { json += " ".repeat(pad); body = enc.encode(json); }
+  const bytes = new Uint8Array(8 + body.byteLength);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(body.byteLength), true);
+  bytes.set(body, 8);
+  return { bytes, dataBytes: off };
+}
+
+/**
+ * Writes an HF model folder: model.safetensors (streamed tensor by tensor), then config.json and any extra
+ * files. Each file appears atomically. Returns the folder path or name.
+ */
+export async function writeSafetensors(
+  out: string | OutputFolder,
+  config: ModelConfig,
+  tensors: TensorSource,
+  opts: SafetensorsWriteOptions = {},
+): Promise<string> {
+  checkConfigArg(config);
+  const why = hfUnsupported(config);
+  if (why) throw new ArgumentError("config", why);
+  const extraNames = Object.keys(opts.extraFiles ?? {});
+  for (const n of extraNames) {
+    if (!/^[\w.-]+$/.test(n) || n.startsWith(".") || n === "model.safetensors" || n === "config.json") {
+      throw new ArgumentError("extraFiles", `invalid or reserved file name ${JSON.stringify(n)}`);
+    }
+  }
+  const folder = await folderTarget(out, opts, ["model.safetensors", "config.json", ...extraNames]);
+  const specs = expectedTensors(config).map((spec) => ({ spec, dtype: dtypeFor(opts, spec.name) }));
+  const metadata = { ...(opts.metadata ?? {}), format: "pt" };
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== "string") throw new ArgumentError("metadata", `__metadata__ values must be strings (${k})`);
+  }
+  const header = safetensorsHeader(specs.map(({ spec, dtype }) => ({ name: canonicalToHf(spec.name), dtype, shape: spec.shape })), metadata);
+  await writeAtomically(folder, "model.safetensors", opts.signal, async (w) => {
+    await w.write(header.bytes);
+    await streamTensors(specs, tensors, opts.signal, (_s, bytes) => w.write(bytes));
+  });
+  const mainDtype = specs.find((s) => s.spec.shape.length > 1)?.dtype ?? "f32";
+  const cfgBytes = new TextEncoder().encode(JSON.stringify(modelConfigToHf(config, opts.hfConfig, mainDtype), null, 2) + "\n");
+  await writeAtomically(folder, "config.json", opts.signal, (w) => w.write(cfgBytes));
+  for (const n of extraNames) {
+    await writeAtomically(folder, n, opts.signal, (w) => w.write(opts.extraFiles![n]));
+  }
+  return folder.name;
+}

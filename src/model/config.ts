@@ -1,0 +1,172 @@
+/**
+ * The architecture description every model format maps to, and the canonical tensor names the rest of
+ * dass-wasm (pruning, inference, writers) uses regardless of how a file names them.
+ *
+ * All weight matrices are row-major `[out, in]`, so `y = W x`.
+ */
+
+/** Model families dass-wasm understands. All are pre-norm decoder-only GLU transformers. */
+export type Arch = "llama" | "mistral" | "qwen2" | "gemma";
+
+/** Every supported arch, for validation and iteration. */
+export const ARCHS: readonly Arch[] = ["llama", "mistral", "qwen2", "gemma"];
+
+/**
+ * How RoPE pairs the dimensions of a head.
+ * - `adjacent`: pairs (2i, 2i+1), as in Meta's original code, llama2.c and GGUF `llama`.
+ * - `half`: pairs (i, i + headDim/2), as in Hugging Face transformers ("rotate_half") and GGUF qwen2/gemma.
+ * The two are the same model up to a per-head row permutation of q and k (see `permuteQK`).
+ */
+export type RopeLayout = "adjacent" | "half";
+
+/** Gate activation of the GLU MLP. */
+export type Activation = "silu" | "gelu_tanh";
+
+/** Architecture hyper-parameters shared by every reader and writer. */
+export interface ModelConfig {
+  arch: Arch;
+  /** Residual stream width. */
+  dim: number;
+  /** MLP inner width (rows of gate/up). */
+  hiddenDim: number;
+  nLayers: number;
+  /** Query heads. */
+  nHeads: number;
+  /** Key/value heads (grouped-query attention when < nHeads). */
+  nKvHeads: number;
+  /** Width of one head; usually dim / nHeads, but Gemma sets it independently. */
+  headDim: number;
+  vocabSize: number;
+  /** Context length the model was built for. */
+  seqLen: number;
+  /** RMSNorm epsilon. */
+  normEps: number;
+  /** RoPE base frequency. */
+  ropeTheta: number;
+  ropeLayout: RopeLayout;
+  /** The classifier reuses `tok_embeddings` (no `output` tensor). */
+  tiedEmbeddings: boolean;
+  /** q, k and v projections carry biases (Qwen2). */
+  qkvBias: boolean;
+  act: Activation;
+  /** Factor applied to embeddings after lookup: 1, or sqrt(dim) for Gemma. */
+  embedScale: number;
+  /** RMSNorm multiplies by (1 + w) instead of w (Gemma). */
+  normPlusOne: boolean;
+  bosId: number;
+  eosId: number;
+}
+
+/** Element types tensors may be stored in. */
+export type TensorDType = "f32" | "f16" | "bf16";
+
+/** Bytes per element of a tensor dtype. */
+export function dtypeSize(dtype: TensorDType): number {
+  return dtype === "f32" ? 4 : 2;
+}
+
+/** A canonical tensor name with the shape the config implies. */
+export interface TensorSpec {
+  name: string;
+  shape: number[];
+}
+
+/** Per-layer canonical tensor name, e.g. `layerTensor(3, "attn.q")` = `layers.3.attn.q`. */
+export function layerTensor(layer: number, suffix: LayerTensorSuffix): string {
+  return `layers.${layer}.${suffix}`;
+}
+
+/** The per-layer parts of a model under their canonical suffixes. */
+export type LayerTensorSuffix =
+  | "attn_norm"
+  | "attn.q"
+  | "attn.k"
+  | "attn.v"
+  | "attn.o"
+  | "attn.q_bias"
+  | "attn.k_bias"
+  | "attn.v_bias"
+  | "ffn_norm"
+  | "mlp.gate"
+  | "mlp.up"
+  | "mlp.down";
+
+/**
+ * Every tensor a model with this config has, in canonical order (embedding, then layer by layer, then final
+ * norm and classifier). Readers validate files against it and writers stream in this order.
+ */
+export function expectedTensors(c: ModelConfig): TensorSpec[] {
+  const q = c.nHeads * c.headDim;
+  const kv = c.nKvHeads * c.headDim;
+  const out: TensorSpec[] = [{ name: "tok_embeddings", shape: [c.vocabSize, c.dim] }];
+  for (let i = 0; i < c.nLayers; i++) {
+    const L = (s: LayerTensorSuffix, shape: number[]) => out.push({ name: layerTensor(i, s), shape });
+    L("attn_norm", [c.dim]);
+    L("attn.q", [q, c.dim]);
+    L("attn.k", [kv, c.dim]);
+    L("attn.v", [kv, c.dim]);
+    if (c.qkvBias) {
+      L("attn.q_bias", [q]);
+      L("attn.k_bias", [kv]);
+      L("attn.v_bias", [kv]);
+    }
+    L("attn.o", [c.dim, q]);
+    L("ffn_norm", [c.dim]);
+    L("mlp.gate", [c.hiddenDim, c.dim]);
+    L("mlp.up", [c.hiddenDim, c.dim]);
+    L("mlp.down", [c.dim, c.hiddenDim]);
+  }
+  out.push({ name: "norm", shape: [c.dim] });
+  if (!c.tiedEmbeddings) out.push({ name: "output", shape: [c.vocabSize, c.dim] });
+  return out;
+}
+
+/** Largest value accepted for a single dimension; beyond it a header is almost surely corrupt. */
+export const MAX_DIM = 1 << 24;
+
+/**
+ * Returns a description of the first thing wrong with a config, or null when it is usable.
+ * Readers turn the message into a FormatError and writers into an ArgumentError.
+ */
+export function configProblem(c: ModelConfig): string | null {
+  if (!ARCHS.includes(c.arch)) return `unknown arch ${JSON.stringify(c.arch)}`;
+  const ints: [keyof ModelConfig, number][] = [
+    ["dim", 1], ["hiddenDim", 1], ["nLayers", 1], ["nHeads", 1], ["nKvHeads", 1], ["headDim", 2],
+    ["vocabSize", 1], ["seqLen", 1],
+  ];
+  for (const [k, min] of ints) {
+    const v = c[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > MAX_DIM) {
+      return `${k} must be an integer in [${min}, ${MAX_DIM}], got ${String(v)}`;
+    }
+  }
+  if (c.headDim % 2 !== 0) return `headDim must be even for RoPE, got ${c.headDim}`;
+  if (c.nHeads % c.nKvHeads !== 0) return `nHeads (${c.nHeads}) must be a multiple of nKvHeads (${c.nKvHeads})`;
+  if (c.nHeads * c.headDim > MAX_DIM) return `nHeads*headDim too large`;
+  for (const k of ["normEps", "ropeTheta", "embedScale"] as const) {
+    if (typeof c[k] !== "number" || !Number.isFinite(c[k]) || c[k] <= 0) return `${k} must be finite and > 0, got ${String(c[k])}`;
+  }
+  if (c.ropeLayout !== "adjacent" && c.ropeLayout !== "half") return `unknown ropeLayout ${JSON.stringify(c.ropeLayout)}`;
+  if (c.act !== "silu" && c.act !== "gelu_tanh") return `unknown act ${JSON.stringify(c.act)}`;
+  for (const k of ["tiedEmbeddings", "qkvBias", "normPlusOne"] as const) {
+    if (typeof c[k] !== "boolean") return `${k} must be a boolean`;
+  }
+  for (const k of ["bosId", "eosId"] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < -1 || c[k] >= c.vocabSize) return `${k} ${c[k]} out of range for vocabSize ${c.vocabSize}`;
+  }
+  return null;
+}
+
+/** Number of elements of a shape. */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Total parameter count (classifier counted once when tied). */
+export function parameterCount(c: ModelConfig): number {
+  let n = 0;
+  for (const t of expectedTensors(c)) n += numel(t.shape);
+  return n;
+}
