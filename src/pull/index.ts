@@ -1,0 +1,250 @@
+/**
+ * `dass pull`: downloads registered public checkpoints into a local cache, verified and resumable.
+ *
+ * ```ts
+ * const m = await pull("stories260K", { onProgress, signal });
+ * const reader = await openModel(m.modelPath);   // m.tokenizerPath: the matching tokenizer
+ * ```
+ *
+ * Cache layout: `<cacheDir>/models/<name>/<file>` (partial downloads as `<file>.part`). Node and Deno only.
+ */
+import { ArgumentError } from "../errors.js";
+import type { OnProgress } from "../util/progress.js";
+import { defaultCacheDir } from "./cache.js";
+import { checkFile, downloadFile, nodeDeps } from "./download.js";
+import { CacheLockedError } from "./errors.js";
+import { findModel, MODELS, type RegistryFile, type RegistryModel } from "./registry.js";
+
+export { cacheDirFor, defaultCacheDir, type CacheDirContext } from "./cache.js";
+export { checkFile, downloadFile, hashFile, type DownloadOptions, type DownloadResult } from "./download.js";
+export { CacheLockedError, ChecksumError, DownloadError, OfflineError } from "./errors.js";
+export { findModel, MODELS, type RegistryFile, type RegistryModel } from "./registry.js";
+
+/** Options of `pull` and `findCachedModel`. */
+export interface PullOptions {
+  /** Cache folder; default `DASS_CACHE` or the platform cache dir (see `cacheDirFor`). */
+  cacheDir?: string;
+  /**
+   * Mirror to download from instead of each file's registered URL: files are fetched from
+   * `<baseUrl>/<model name>/<file name>`. Default: the `DASS_PULL_BASE_URL` environment variable, if set.
+   */
+  baseUrl?: string;
+  /** Download again even when a verified copy is cached. */
+  force?: boolean;
+  signal?: AbortSignal;
+  /** Progress: phase "download" / "verify", unit "bytes", message = file name. */
+  onProgress?: OnProgress;
+  /** Retries of a dropped connection or 5xx answer, resuming with Range (default 3). */
+  retries?: number;
+  /** Base pause between retries in ms (default 1000). */
+  retryDelayMs?: number;
+  /** Models to choose from (default `MODELS`); lets tests and private mirrors register their own. */
+  registry?: readonly RegistryModel[];
+  /** Environment consulted for DASS_CACHE / DASS_PULL_BASE_URL (default `process.env`). */
+  env?: Record<string, string | undefined>;
+}
+
+/** One file of a pulled model. */
+export interface PulledFile {
+  name: string;
+  role: RegistryFile["role"];
+  path: string;
+  /** Size on disk. */
+  bytes: number;
+  /** Registered sha256 (verified), or undefined when the registry has none (size was verified). */
+  sha256: string | undefined;
+  /** Where it came from. */
+  url: string;
+  /** False when a verified cached copy was used. */
+  downloaded: boolean;
+}
+
+/** A model present and verified in the cache. */
+export interface PulledModel {
+  name: string;
+  format: RegistryModel["format"];
+  /** Folder holding the files. */
+  dir: string;
+  /** The model file. */
+  modelPath: string;
+  /** The tokenizer file, when the model has one. */
+  tokenizerPath: string | undefined;
+  files: PulledFile[];
+}
+
+/** The registered models. */
+export function listModels(opts: Pick<PullOptions, "registry"> = {}): readonly RegistryModel[] {
+  return opts.registry ?? MODELS;
+}
+
+function lookup(name: string, registry: readonly RegistryModel[]): RegistryModel {
+  if (typeof name !== "string" || name === "") throw new ArgumentError("name", "a model name is required");
+  const m = findModel(name, registry);
+  if (!m) {
+    throw new ArgumentError("name", `unknown model ${JSON.stringify(name)}; known: ${registry.map((r) => r.name).join(", ")}`);
+  }
+  return m;
+}
+
+function sourceUrl(model: RegistryModel, file: RegistryFile, baseUrl: string | undefined): string {
+  if (!baseUrl) return file.url;
+  return `${baseUrl.replace(/\/+$/, "")}/${encodeURIComponent(model.name)}/${encodeURIComponent(file.name)}`;
+}
+
+async function resolveDirs(opts: PullOptions): Promise<{ cacheDir: string; baseUrl: string | undefined }> {
+  const env = opts.env ?? (typeof process !== "undefined" ? process.env : {});
+  const cacheDir = opts.cacheDir ?? (await defaultCacheDir(env));
+  const baseUrl = opts.baseUrl ?? (env.DASS_PULL_BASE_URL || undefined);
+  if (baseUrl !== undefined && !/^https?:\/\/[^/]/i.test(baseUrl)) {
+    throw new ArgumentError(opts.baseUrl !== undefined ? "baseUrl" : "DASS_PULL_BASE_URL", `expected an http(s) URL, got ${JSON.stringify(baseUrl)}`);
+  }
+  return { cacheDir, baseUrl };
+}
+
+/** The folder a model is cached in. */
+export async function modelCacheDir(name: string, opts: Pick<PullOptions, "cacheDir" | "env" | "registry"> = {}): Promise<string> {
+  const { path } = await nodeDeps();
+  const model = lookup(name, opts.registry ?? MODELS);
+  const { cacheDir } = await resolveDirs(opts);
+  return path.join(cacheDir, "models", model.name);
+}
+
+function toPulled(model: RegistryModel, dir: string, files: PulledFile[]): PulledModel {
+  return {
+    name: model.name,
+    format: model.format,
+    dir,
+    modelPath: files.find((f) => f.role === "model")!.path,
+    tokenizerPath: files.find((f) => f.role === "tokenizer")?.path,
+    files,
+  };
+}
+
+/**
+ * The model if every file of it is cached and verified (size and sha256), else null. Never touches the
+ * network: the demo uses it to decide between a real and a synthetic model.
+ */
+export async function findCachedModel(name: string, opts: PullOptions = {}): Promise<PulledModel | null> {
+  const { path } = await nodeDeps();
+  const registry = opts.registry ?? MODELS;
+  const model = lookup(name, registry);
+  const { cacheDir, baseUrl } = await resolveDirs(opts);
+  const dir = path.join(cacheDir, "models", model.name);
+  const files: PulledFile[] = [];
+  for (const f of model.files) {
+    const p = path.join(dir, f.name);
+    const problem = await checkFile(p, f, { signal: opts.signal, onProgress: opts.onProgress, label: f.name });
+    if (problem) return null;
+    const { fs } = await nodeDeps();
+    const bytes = (await fs.stat(p)).size;
+    files.push({ name: f.name, role: f.role, path: p, bytes, sha256: f.sha256, url: sourceUrl(model, f, baseUrl), downloaded: false });
+  }
+  return toPulled(model, dir, files);
+}
+
+/**
+ * Makes sure every file of model `name` is in the cache and verified, downloading what is missing or wrong
+ * (resuming partial downloads). Throws ArgumentError for an unknown name, OfflineError without network,
+ * DownloadError for HTTP failures, ChecksumError for corrupt downloads, CacheLockedError when another
+ * process is pulling the same model, AbortError on `signal`.
+ */
+export async function pull(name: string, opts: PullOptions = {}): Promise<PulledModel> {
+  const { fs, path } = await nodeDeps();
+  const registry = opts.registry ?? MODELS;
+  const model = lookup(name, registry);
+  for (const f of model.files) {
+    if (f.sha256 === undefined && f.bytes === undefined) {
+      throw new ArgumentError("registry", `${model.name}/${f.name} has neither sha256 nor bytes: it cannot be verified`);
+    }
+  }
+  const { cacheDir, baseUrl } = await resolveDirs(opts);
+  const dir = path.join(cacheDir, "models", model.name);
+  await fs.mkdir(dir, { recursive: true });
+  const release = await lock(path.join(dir, ".lock"), model.name);
+  try {
+    const files: PulledFile[] = [];
+    for (const f of model.files) {
+      const p = path.join(dir, f.name);
+      const url = sourceUrl(model, f, baseUrl);
+      const cached = !opts.force && (await checkFile(p, f, { signal: opts.signal, onProgress: opts.onProgress, label: f.name })) === null;
+      if (!cached) {
+        if (opts.force) await fs.rm(`${p}.part`, { force: true });
+        await downloadFile(url, p, {
+          sha256: f.sha256,
+          bytes: f.bytes,
+          signal: opts.signal,
+          onProgress: opts.onProgress,
+          retries: opts.retries,
+          retryDelayMs: opts.retryDelayMs,
+          label: f.name,
+        });
+      }
+      const bytes = (await fs.stat(p)).size;
+      files.push({ name: f.name, role: f.role, path: p, bytes, sha256: f.sha256, url, downloaded: !cached });
+    }
+    return toPulled(model, dir, files);
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * A lock file holding the owner's pid. A lock whose process is gone (crash, kill -9) is taken over, so a
+ * dead pull never blocks the cache.
+ */
+async function lock(lockPath: string, what: string): Promise<() => Promise<void>> {
+  // Pulls of the same model within this process wait for each other; across processes the file decides.
+  while (held.has(lockPath)) await held.get(lockPath);
+  let done!: () => void;
+  held.set(lockPath, new Promise<void>((r) => (done = r)));
+  const unhold = () => {
+    held.delete(lockPath);
+    done();
+  };
+  try {
+    const release = await fileLock(lockPath, what);
+    return async () => {
+      try {
+        await release();
+      } finally {
+        unhold();
+      }
+    };
+  } catch (err) {
+    unhold();
+    throw err;
+  }
+}
+const held = new Map<string, Promise<void>>();
+
+async function fileLock(lockPath: string, what: string): Promise<() => Promise<void>> {
+  const { fs } = await nodeDeps();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const h = await fs.open(lockPath, "wx");
+      await h.writeFile(String(process.pid));
+      await h.close();
+      return async () => {
+        await fs.rm(lockPath, { force: true }).catch(() => {});
+      };
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EEXIST") throw err;
+    }
+    const owner = Number((await fs.readFile(lockPath, "utf8").catch(() => "")).trim());
+    // Our own pid here is a leftover of an earlier process that had the same pid.
+    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+      throw new CacheLockedError(lockPath, `another dass pull (pid ${owner}) is downloading ${what}; wait for it or remove ${lockPath}`);
+    }
+    await fs.rm(lockPath, { force: true });
+  }
+  throw new CacheLockedError(lockPath, `could not take the lock ${lockPath}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === "EPERM";
+  }
+}
