@@ -105,9 +105,17 @@ export async function readLlama2c(file: RandomAccessFile): Promise<ModelReader> 
   try {
     const header = parseLlama2cHeader(await file.read(0, Math.min(HEADER_BYTES, file.size)), file.name);
     const config = llama2cConfig(header);
+    const groups = layout(config);
+    const implied = groups.reduce((s, g) => s + (g.perLayer ? config.nLayers : 1) * g.rows * g.cols * 4, HEADER_BYTES);
+    if (file.size < implied) {
+      throw new FormatError(file.name, `truncated: the header implies ${implied} bytes but the file has ${file.size}`);
+    }
+    if (file.size > implied) {
+      throw new FormatError(file.name, `${file.size - implied} unexpected trailing bytes after the weights (header implies ${implied} bytes): not a legacy llama2.c checkpoint?`);
+    }
     const locations = new Map<string, TensorLocation>();
     let offset = HEADER_BYTES;
-    for (const g of layout(config)) {
+    for (const g of groups) {
       const count = g.perLayer ? config.nLayers : 1;
       const bytesEach = g.rows * g.cols * 4;
       for (let l = 0; l < count; l++) {
@@ -118,12 +126,6 @@ export async function readLlama2c(file: RandomAccessFile): Promise<ModelReader> 
         }
         offset += bytesEach;
       }
-    }
-    if (file.size < offset) {
-      throw new FormatError(file.name, `truncated: the header implies ${offset} bytes but the file has ${file.size}`);
-    }
-    if (file.size > offset) {
-      throw new FormatError(file.name, `${file.size - offset} unexpected trailing bytes after the weights (header implies ${offset} bytes): not a legacy llama2.c checkpoint?`);
     }
     return makeReader({ format: "llama2c", path: file.name, config, locations, metadata: { header }, files: [file] });
   } catch (e) {

@@ -4,7 +4,7 @@
  * shapes, dtypes) so that reading data later cannot run off the end of a file.
  */
 import { FormatError } from "../errors.js";
-import { configProblem, dtypeSize, expectedTensors, numel, type ModelConfig, type TensorDType } from "../model/config.js";
+import { configProblem, dtypeSize, expectedTensors, numel, parameterCount, type ModelConfig, type TensorDType } from "../model/config.js";
 import type { RandomAccessFile } from "./file.js";
 import { decodeToF32, LITTLE_ENDIAN } from "./half.js";
 
@@ -72,6 +72,12 @@ export function makeReader(args: {
   const { config, locations, path } = args;
   const problem = configProblem(config);
   if (problem) throw new FormatError(path, `invalid model config: ${problem}`);
+  // Before listing tensors: a corrupt header can claim millions of layers, which must fail fast.
+  const params = parameterCount(config);
+  const available = args.files.reduce((s, f) => s + f.size, 0);
+  if (params * 2 > available) {
+    throw new FormatError(path, `the config implies ${params} parameters, more than the ${available} bytes of weights can hold: truncated or corrupt header`);
+  }
   const ordered = new Map<string, TensorInfo>();
   for (const spec of expectedTensors(config)) {
     const loc = locations.get(spec.name);

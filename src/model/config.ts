@@ -164,9 +164,10 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
-/** Total parameter count (classifier counted once when tied). */
+/** Total parameter count (classifier counted once when tied), in closed form: safe for absurd configs. */
 export function parameterCount(c: ModelConfig): number {
-  let n = 0;
-  for (const t of expectedTensors(c)) n += numel(t.shape);
-  return n;
+  const q = c.nHeads * c.headDim;
+  const kv = c.nKvHeads * c.headDim;
+  const layer = 2 * c.dim + q * c.dim * 2 + kv * c.dim * 2 + (c.qkvBias ? q + 2 * kv : 0) + 3 * c.hiddenDim * c.dim;
+  return c.vocabSize * c.dim * (c.tiedEmbeddings ? 1 : 2) + c.nLayers * layer + c.dim;
 }

@@ -1,0 +1,620 @@
+// Model formats: f16/bf16 conversion, RoPE permutation, readers and writers of llama2.c, GGUF and HF folders
+// (round trips of synthetic models of every arch, the real stories260K files), conversion, and malformed files.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ArgumentError, FormatError } from "../src/errors.js";
+import {
+  bf16ToF32, convertModel, decodeToF32, encodeFromF32, f16ToF32, f32ToBf16, f32ToF16, ggufVocab, MemoryFile, MemoryFolder,
+  openModel, parseGGUFHeader, permuteQK, readAllTensors, readGGUF, readHfFolder, readLlama2c, MemorySource, ropeRowOrder,
+  safetensorsHeader, writeGGUF, writeLlama2c, writeSafetensors, type ModelReader,
+} from "../src/formats/index.js";
+import { ARCHS, expectedTensors, type Arch, type ModelConfig } from "../src/model/config.js";
+import { isBrowser } from "./util/env.js";
+import { readSharedData, skipNote } from "./util/data.js";
+import { mulberry32 } from "./util/random.js";
+import { DTYPES, syntheticModel } from "./util/synthetic-model.js";
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length), y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+async function assertSameTensors(r: ModelReader, want: Map<string, Float32Array>, what: string): Promise<void> {
+  assert.equal([...r.tensors.keys()], [...want.keys()], `${what}: tensor names`);
+  for (const [name, w] of want) assert.ok(sameBits(await r.readTensor(name), w), `${what}: ${name} differs`);
+}
+
+async function throwsFormat(p: () => Promise<unknown>, pattern: RegExp, file?: string): Promise<FormatError> {
+  try {
+    await p();
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw new Error(`expected FormatError matching ${pattern}, got ${(e as Error)?.stack ?? String(e)}`);
+    assert.match(e.message, pattern);
+    if (file !== undefined) assert.is(e.file, file);
+    return e;
+  }
+  throw new Error(`expected FormatError matching ${pattern}, nothing thrown`);
+}
+
+async function throwsArg(p: () => Promise<unknown>, arg: string, pattern?: RegExp): Promise<void> {
+  try {
+    await p();
+  } catch (e) {
+    if (!(e instanceof ArgumentError)) throw new Error(`expected ArgumentError(${arg}), got ${(e as Error)?.stack ?? String(e)}`);
+    assert.is(e.arg, arg);
+    if (pattern) assert.match(e.message, pattern);
+    return;
+  }
+  throw new Error(`expected ArgumentError(${arg}), nothing thrown`);
+}
+
+const mem = (bytes: Uint8Array, name = "m") => new MemoryFile(bytes, name);
+
+// ---------------------------------------------------------------------------------------------------------
+const half = suite("formats: f16/bf16");
+
+half("f16 known values and rounding to nearest even", () => {
+  assert.is(f32ToF16(1), 0x3c00);
+  assert.is(f32ToF16(-2), 0xc000);
+  assert.is(f32ToF16(65504), 0x7bff);
+  assert.is(f32ToF16(65520), 0x7c00); // rounds up to infinity
+  assert.is(f32ToF16(2 ** -24), 0x0001);
+  assert.is(f32ToF16(2 ** -25), 0x0000); // tie to even (zero)
+  assert.is(f32ToF16(1.5 * 2 ** -25), 0x0001);
+  assert.is(f32ToF16(1 + 2 ** -11), 0x3c00); // tie, even stays
+  assert.is(f32ToF16(1 + 3 * 2 ** -11), 0x3c02); // tie, odd rounds up
+  assert.is(f32ToF16(Infinity), 0x7c00);
+  assert.ok(Number.isNaN(f16ToF32(f32ToF16(NaN))));
+  assert.is(f16ToF32(0x0001), 2 ** -24);
+  assert.is(f16ToF32(0x3555), 0.333251953125);
+  assert.is(Object.is(f16ToF32(0x8000), -0), true);
+});
+
+half("every f16 and bf16 pattern round-trips through f32", () => {
+  for (let h = 0; h < 65536; h++) {
+    const f = f16ToF32(h);
+    if (Number.isNaN(f)) continue;
+    if (f32ToF16(f) !== h) assert.unreachable(`f16 0x${h.toString(16)}`);
+    const b = bf16ToF32(h);
+    if (Number.isNaN(b)) continue;
+    if (f32ToBf16(b) !== h) assert.unreachable(`bf16 0x${h.toString(16)}`);
+  }
+});
+
+half("bf16 rounds to nearest even; array codecs agree with scalars", () => {
+  assert.is(f32ToBf16(1), 0x3f80);
+  assert.is(f32ToBf16(1 + 2 ** -8), 0x3f80); // tie, even
+  assert.is(f32ToBf16(1 + 3 * 2 ** -8), 0x3f82);
+  const r = mulberry32(7);
+  const v = Float32Array.from({ length: 1001 }, () => (r() - 0.5) * 1000);
+  for (const dt of DTYPES) {
+    const back = decodeToF32(dt, encodeFromF32(dt, v));
+    for (let i = 0; i < v.length; i++) {
+      const want = dt === "f32" ? v[i] : dt === "f16" ? f16ToF32(f32ToF16(v[i])) : bf16ToF32(f32ToBf16(v[i]));
+      if (!Object.is(back[i], want)) assert.unreachable(`${dt}[${i}]`);
+    }
+  }
+  // Odd byte offset (unaligned view) still decodes.
+  const bytes = encodeFromF32("f16", Float32Array.of(1, 2, 3));
+  const shifted = new Uint8Array(bytes.byteLength + 1);
+  shifted.set(bytes, 1);
+  assert.equal(Array.from(decodeToF32("f16", shifted.subarray(1))), [1, 2, 3]);
+});
+
+half.run();
+
+// ---------------------------------------------------------------------------------------------------------
+const perm = suite("formats: RoPE permutation");
+
+perm("row order matches HF's permute and its inverse", () => {
+  assert.equal(Array.from(ropeRowOrder(8, "adjacent-to-half")), [0, 2, 4, 6, 1, 3, 5, 7]);
+  assert.equal(Array.from(ropeRowOrder(8, "half-to-adjacent")), [0, 4, 1, 5, 2, 6, 3, 7]);
+});
+
+perm("permute then inverse is the identity; heads are permuted independently; 16-bit storage works", () => {
+  const r = mulberry32(3);
+  for (const [heads, hd, cols] of [[1, 2, 1], [3, 4, 5], [2, 8, 3], [4, 16, 1]]) {
+    const w = Float32Array.from({ length: heads * hd * cols }, () => r());
+    const h = permuteQK(w, heads, hd, "adjacent-to-half");
+    assert.ok(!sameBits(h, w) || hd === 2);
+    assert.ok(sameBits(permuteQK(h, heads, hd, "half-to-adjacent"), w));
+    // Row 1 of head 1 in the half layout is adjacent row 2 of head 1.
+    if (heads > 1 && hd >= 4) assert.equal(Array.from(h.subarray((hd + 1) * cols, (hd + 2) * cols)), Array.from(w.subarray((hd + 2) * cols, (hd + 3) * cols)));
+    const u = Uint16Array.from(w, (x) => f32ToF16(x));
+    const uh = permuteQK(u, heads, hd, "adjacent-to-half");
+    assert.ok(uh instanceof Uint16Array);
+    assert.equal(Array.from(uh, f16ToF32), Array.from(h, (x) => f16ToF32(f32ToF16(x))));
+  }
+});
+
+perm("a permuted model computes the same attention scores under the other layout", () => {
+  // q·k after RoPE must be identical: rotate adjacent pairs of (Wq x, Wk x) vs half pairs of the permuted rows.
+  const hd = 8, dim = 8, r = mulberry32(11);
+  const wq = Float32Array.from({ length: hd * dim }, () => r() - 0.5), wk = Float32Array.from({ length: hd * dim }, () => r() - 0.5);
+  const x = Float32Array.from({ length: dim }, () => r() - 0.5), y = Float32Array.from({ length: dim }, () => r() - 0.5);
+  const mv = (w: Float32Array, v: Float32Array) => Array.from({ length: hd }, (_, i) => v.reduce((s, vj, j) => s + w[i * dim + j] * vj, 0));
+  const rope = (v: number[], pos: number, layout: "adjacent" | "half") => {
+    const out = v.slice();
+    for (let i = 0; i < hd / 2; i++) {
+      const th = pos * Math.pow(10000, (-2 * i) / hd), c = Math.cos(th), s = Math.sin(th);
+      const [a, b] = layout === "adjacent" ? [2 * i, 2 * i + 1] : [i, i + hd / 2];
+      out[a] = v[a] * c - v[b] * s;
+      out[b] = v[a] * s + v[b] * c;
+    }
+    return out;
+  };
+  const dot = (a: number[], b: number[]) => a.reduce((s, ai, i) => s + ai * b[i], 0);
+  const s1 = dot(rope(mv(wq, x), 5, "adjacent"), rope(mv(wk, y), 2, "adjacent"));
+  const s2 = dot(rope(mv(permuteQK(wq, 1, hd, "adjacent-to-half"), x), 5, "half"), rope(mv(permuteQK(wk, 1, hd, "adjacent-to-half"), y), 2, "half"));
+  assert.ok(Math.abs(s1 - s2) < 1e-12, `${s1} vs ${s2}`);
+});
+
+perm("bad arguments", async () => {
+  await throwsArg(async () => permuteQK(new Float32Array(10), 1, 4, "adjacent-to-half"), "w");
+  await throwsArg(async () => permuteQK(new Float32Array(12), 1, 3, "adjacent-to-half"), "headDim");
+  await throwsArg(async () => permuteQK(new Float32Array(8), 0, 4, "adjacent-to-half"), "nHeads");
+});
+
+perm.run();
+
+// ---------------------------------------------------------------------------------------------------------
+const real = suite("formats: stories260K");
+
+const bin = await readSharedData("models/stories260K.bin");
+const gguf = await readSharedData("models/stories260K.gguf");
+if (!bin || !gguf) skipNote("models/stories260K.bin/.gguf");
+const realTest = bin && gguf ? real : real.skip;
+
+realTest(".bin and .gguf have the documented configs and bit-identical tensors", async () => {
+  const a = await openModel({ files: { "stories260K.bin": bin! } });
+  const b = await openModel({ files: { "stories260K.gguf": gguf! } });
+  assert.is(a.format, "llama2c");
+  assert.is(b.format, "gguf");
+  const want = { dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, headDim: 8, vocabSize: 512 };
+  for (const [k, v] of Object.entries(want)) {
+    assert.is(a.config[k as keyof ModelConfig], v, k);
+    assert.is(b.config[k as keyof ModelConfig], v, k);
+  }
+  assert.is(a.config.seqLen, 512);
+  assert.is(b.config.seqLen, 2048);
+  assert.is(a.config.normEps, 1e-5);
+  assert.is(b.config.normEps, 1e-5); // stored as f32, read back as the short decimal
+  assert.is(a.config.tiedEmbeddings, true);
+  assert.is(b.config.tiedEmbeddings, false);
+  assert.is(b.metadata.dataOffset, 14176);
+  assert.is(a.tensors.size, 47);
+  assert.is(b.tensors.size, 48);
+  for (const [name, info] of a.tensors) {
+    assert.equal(b.tensors.get(name)!.shape, info.shape, name);
+    assert.ok(sameBits(await a.readTensor(name), await b.readTensor(name)), name);
+  }
+  assert.ok(sameBits(await b.readTensor("output"), await a.readTensor("tok_embeddings")));
+  // Documented offsets: wq of layer 1 at 132380 + 64*64*4.
+  const raw = await a.readRaw("layers.1.attn.q");
+  assert.equal(raw.bytes, bin!.subarray(132380 + 16384, 132380 + 2 * 16384));
+  await a.close();
+  await b.close();
+});
+
+realTest("converting the .bin to GGUF with the tok512 vocabulary reproduces the reference GGUF's tensors and vocab", async () => {
+  const a = await openModel({ files: { "stories260K.bin": bin! } });
+  const b = await openModel({ files: { "stories260K.gguf": gguf! } });
+  const out = new MemoryFolder();
+  await convertModel(a, "gguf", out, { vocab: ggufVocab(b)! });
+  const c = await readGGUF(mem(out.files.get("model.gguf")!, "converted.gguf"));
+  assert.equal({ ...c.config, seqLen: 0 }, { ...a.config, seqLen: 0 });
+  for (const name of a.tensors.keys()) assert.ok(sameBits(await c.readTensor(name), await b.readTensor(name)), name);
+  assert.equal(ggufVocab(c)!.tokens, ggufVocab(b)!.tokens);
+  // And back to llama2.c: byte-identical apart from the legacy freq_cis tables.
+  const back = new MemoryFolder();
+  await convertModel(c, "llama2c", back);
+  const bytes = back.files.get("model.bin")!;
+  assert.is(bytes.byteLength, bin!.byteLength);
+  assert.equal(bytes.subarray(0, 1040156), bin!.subarray(0, 1040156));
+  const fc = new Float32Array(bytes.slice(1040156).buffer), fo = new Float32Array(bin!.slice(1040156).buffer);
+  let maxErr = 0;
+  for (let i = 0; i < fc.length; i++) maxErr = Math.max(maxErr, Math.abs(fc[i] - fo[i]));
+  assert.ok(maxErr < 1e-3, `freq_cis max error ${maxErr}`);
+});
+
+const baby = await readSharedData("models/babyllama105/model5000.bin");
+(baby ? real : real.skip)("babyllama105 checkpoint reads with the documented shape", async () => {
+  const r = await openModel({ files: { "model5000.bin": baby! } });
+  assert.equal([r.config.dim, r.config.hiddenDim, r.config.nLayers, r.config.nHeads, r.config.nKvHeads, r.config.vocabSize, r.config.seqLen], [128, 352, 5, 8, 4, 105, 256]);
+  const w1 = await r.readRaw("layers.0.mlp.gate");
+  assert.equal(w1.bytes.subarray(0, 64), baby!.subarray(1041948, 1041948 + 64));
+});
+
+real.run();
+
+// ---------------------------------------------------------------------------------------------------------
+const rt = suite("formats: synthetic round trips");
+
+async function writeHf(arch: Arch, seed: number, dtype: "f32" | "f16" | "bf16") {
+  const m = syntheticModel(arch, seed);
+  const out = new MemoryFolder("hf");
+  await writeSafetensors(out, m.config, m.source, { dtype, metadata: { note: "synthetic" }, extraFiles: { "tokenizer.json": new TextEncoder().encode("{}") } });
+  return { m, out };
+}
+
+for (const arch of ARCHS) {
+  rt(`${arch}: HF folder round trip in f32/f16/bf16, config and tensors identical`, async () => {
+    for (const dtype of DTYPES) {
+      const { m, out } = await writeHf(arch, 100 + ARCHS.indexOf(arch), dtype);
+      const r = await openModel({ files: out.files, name: "hf" });
+      assert.is(r.format, "safetensors");
+      assert.equal(r.config, m.config);
+      for (const info of r.tensors.values()) assert.is(info.dtype, dtype);
+      await assertSameTensors(r, m.tensors, `${arch} ${dtype}`);
+      assert.equal((r.metadata.safetensors as Record<string, string>), { note: "synthetic", format: "pt" });
+      assert.equal(await r.readAuxFile("tokenizer.json"), new TextEncoder().encode("{}"));
+      assert.is(await r.readAuxFile("nope.json"), null);
+      await r.close();
+    }
+  });
+
+  rt(`${arch}: HF -> GGUF -> HF is exact; q/k are permuted as llama.cpp does`, async () => {
+    for (const seed of [1, 2, 3]) {
+      const { m, out } = await writeHf(arch, seed, "f32");
+      const hf = await openModel({ files: out.files, name: "hf" });
+      const g = new MemoryFolder("g");
+      await convertModel(hf, "gguf", g);
+      const gr = await readGGUF(mem(g.files.get("model.gguf")!, "g.gguf"));
+      const c = m.config;
+      const wantArch = arch === "mistral" ? "llama" : arch;
+      assert.is(gr.config.arch, wantArch);
+      assert.is(gr.config.ropeLayout, arch === "llama" || arch === "mistral" ? "adjacent" : "half");
+      const q = await gr.readTensor("layers.0.attn.q");
+      const q0 = m.tensors.get("layers.0.attn.q")!;
+      assert.ok(sameBits(q, gr.config.ropeLayout === "adjacent" ? permuteQK(q0, c.nHeads, c.headDim, "half-to-adjacent") : q0));
+      if (c.qkvBias) {
+        const kb = await gr.readTensor("layers.0.attn.k_bias");
+        const kb0 = m.tensors.get("layers.0.attn.k_bias")!;
+        assert.ok(sameBits(kb, gr.config.ropeLayout === "adjacent" ? permuteQK(kb0, c.nKvHeads, c.headDim, "half-to-adjacent") : kb0));
+      }
+      if (arch === "gemma") {
+        assert.is(gr.config.normPlusOne, false);
+        const n = await gr.readTensor("norm");
+        assert.ok(sameBits(n, m.tensors.get("norm")!.map((x) => x + 1)));
+      }
+      const back = new MemoryFolder("back");
+      await convertModel(gr, "safetensors", back);
+      const br = await readHfFolder(new MemorySource(back.files, "back"));
+      assert.equal(br.config, { ...c, arch: wantArch as Arch });
+      await assertSameTensors(br, m.tensors, `${arch} seed ${seed}`);
+    }
+  });
+}
+
+rt("GGUF round trip in each dtype keeps matrices in that dtype and norms in f32", async () => {
+  for (const dtype of DTYPES) {
+    const m = syntheticModel("qwen2", 9);
+    const out = new MemoryFolder();
+    await writeGGUF(out, m.config, m.source, { dtype, name: "tiny", extra: { "dass.note": "x", "dass.n": 3 } });
+    const r = await readGGUF(mem(out.files.get("model.gguf")!, "t.gguf"));
+    assert.is(r.tensors.get("layers.0.attn.q")!.dtype, dtype);
+    assert.is(r.tensors.get("layers.0.attn.q_bias")!.dtype, "f32");
+    assert.is(r.tensors.get("norm")!.dtype, "f32");
+    const kv = r.metadata.kv as Map<string, unknown>;
+    assert.is(kv.get("general.name"), "tiny");
+    assert.is(kv.get("dass.note"), "x");
+    assert.is(kv.get("dass.n"), 3);
+    assert.equal(r.config, m.config);
+    await assertSameTensors(r, m.tensors, dtype);
+  }
+});
+
+rt("llama2.c round trip: tied and untied, and HF -> llama2.c -> HF", async () => {
+  for (const tied of [true, false]) {
+    const m = syntheticModel("llama", 21, { ropeLayout: "adjacent", tied });
+    const out = new MemoryFolder();
+    await writeLlama2c(out, m.config, m.source);
+    const bytes = out.files.get("model.bin")!;
+    const h = new DataView(bytes.buffer, bytes.byteOffset);
+    assert.is(h.getInt32(20, true), tied ? m.config.vocabSize : -m.config.vocabSize);
+    const r = await readLlama2c(mem(bytes, "t.bin"));
+    assert.equal(r.config, { ...m.config, bosId: 1, eosId: 2 });
+    await assertSameTensors(r, m.tensors, `tied=${tied}`);
+  }
+  const { m, out } = await writeHf("mistral", 5, "bf16");
+  const hf = await openModel({ files: out.files });
+  const l = new MemoryFolder();
+  await convertModel(hf, "llama2c", l);
+  const lr = await openModel({ files: l.files });
+  assert.is(lr.config.ropeLayout, "adjacent");
+  const back = new MemoryFolder();
+  await convertModel(lr, "safetensors", back, { dtype: "bf16" });
+  const br = await openModel({ files: back.files });
+  await assertSameTensors(br, m.tensors, "mistral via llama2c");
+  assert.is(br.tensors.get("norm")!.dtype, "bf16");
+});
+
+rt("sharded HF folders (model.safetensors.index.json) read like single files", async () => {
+  const m = syntheticModel("llama", 33, { tied: false });
+  const specs = expectedTensors(m.config);
+  const names = specs.map((s) => s.name);
+  const hfName = (n: string) => n === "tok_embeddings" ? "model.embed_tokens.weight" : n === "norm" ? "model.norm.weight" : n === "output" ? "lm_head.weight"
+    : n.replace(/^layers\.(\d+)\./, "model.layers.$1.").replace("attn_norm", "input_layernorm.weight").replace("ffn_norm", "post_attention_layernorm.weight")
+      .replace(/attn\.(q|k|v|o)$/, "self_attn.$1_proj.weight").replace(/mlp\.(gate|up|down)$/, "mlp.$1_proj.weight");
+  const files: Record<string, Uint8Array> = {};
+  const weightMap: Record<string, string> = {};
+  const halves = [names.slice(0, 5), names.slice(5)];
+  halves.forEach((part, i) => {
+    const shard = `model-0000${i + 1}-of-00002.safetensors`;
+    const entries = part.map((n) => ({ name: hfName(n), dtype: "f32" as const, shape: specs.find((s) => s.name === n)!.shape }));
+    const { bytes } = safetensorsHeader(entries, { format: "pt" });
+    const data = part.map((n) => new Uint8Array(m.tensors.get(n)!.buffer));
+    const total = bytes.byteLength + data.reduce((s, d) => s + d.byteLength, 0);
+    const f = new Uint8Array(total);
+    f.set(bytes);
+    let p = bytes.byteLength;
+    for (const d of data) { f.set(d, p); p += d.byteLength; }
+    files[shard] = f;
+    for (const e of entries) weightMap[e.name] = shard;
+  });
+  const cfgOut = new MemoryFolder();
+  await writeSafetensors(cfgOut, m.config, m.source);
+  files["config.json"] = cfgOut.files.get("config.json")!;
+  files["model.safetensors.index.json"] = new TextEncoder().encode(JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  const r = await openModel({ files });
+  await assertSameTensors(r, m.tensors, "sharded");
+  assert.equal(r.metadata.shards, ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]);
+});
+
+rt("writers refuse unsupported combinations and bad tensor data with ArgumentError", async () => {
+  const out = new MemoryFolder();
+  const q = syntheticModel("qwen2", 1, { ropeLayout: "adjacent" });
+  await throwsArg(() => writeLlama2c(out, q.config, q.source), "config", /arch qwen2 cannot be stored in llama2\.c/);
+  const g = syntheticModel("gemma", 1, { ropeLayout: "adjacent" });
+  await throwsArg(() => writeLlama2c(out, g.config, g.source), "config", /gemma/);
+  const l = syntheticModel("llama", 1, { ropeLayout: "adjacent", overrides: { ropeTheta: 500000 } });
+  await throwsArg(() => writeLlama2c(out, l.config, l.source), "config", /theta/);
+  const half = syntheticModel("llama", 1);
+  await throwsArg(() => writeLlama2c(out, half.config, half.source), "config", /adjacent-pair RoPE/);
+  await throwsArg(() => writeGGUF(out, half.config, half.source), "config", /permute q\/k/);
+  const adj = syntheticModel("llama", 1, { ropeLayout: "adjacent" });
+  await throwsArg(() => writeSafetensors(out, adj.config, adj.source), "config", /half-rotation/);
+  const gem = syntheticModel("gemma", 1);
+  await throwsArg(() => writeGGUF(out, gem.config, gem.source), "config", /\+1 baked in/);
+  await throwsArg(() => writeSafetensors(out, { ...half.config, dim: -3 }, half.source), "config", /dim/);
+  await throwsArg(() => writeSafetensors(out, half.config, async () => new Float32Array(3)), "tensors", /tok_embeddings: got 3 values/);
+  await throwsArg(() => writeSafetensors(out, half.config, async () => ({ dtype: "f16", bytes: new Uint8Array(5) })), "tensors", /bytes of f16/);
+  await throwsArg(() => writeSafetensors(out, half.config, half.source, { extraFiles: { "../x": new Uint8Array(1) } }), "extraFiles");
+  const qr = await openModel({ files: (await writeHf("qwen2", 2, "f32")).out.files });
+  await throwsArg(() => convertModel(qr, "llama2c", out), "to", /cannot convert this qwen2 model to llama2c/);
+  assert.is(out.files.size, 0, "nothing was committed");
+});
+
+rt.run();
+
+// ---------------------------------------------------------------------------------------------------------
+const disk = suite("formats: files on disk");
+const diskTest = isBrowser ? disk.skip : disk;
+
+diskTest("paths: write, reopen, atomic rename, no temp files left, input never overwritten", async () => {
+  const fs = await import("node:fs/promises");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "dass-formats-"));
+  try {
+    const m = syntheticModel("llama", 4, { ropeLayout: "adjacent" });
+    const binPath = path.join(dir, "m.bin");
+    assert.is(await writeLlama2c(binPath, m.config, m.source), binPath);
+    const r = await openModel(binPath);
+    await assertSameTensors(r, m.tensors, "disk bin");
+    // Converting to the input path itself, or into a folder that is the input, is refused.
+    await throwsArg(() => convertModel(r, "llama2c", binPath), "out", /would overwrite the input/);
+    const hfDir = path.join(dir, "hf");
+    await convertModel(r, "safetensors", hfDir);
+    const hr = await openModel(hfDir);
+    await throwsArg(() => convertModel(hr, "safetensors", hfDir), "out", /would overwrite/);
+    await throwsArg(() => convertModel(hr, "gguf", path.join(hfDir, "x.gguf")), "out", /would overwrite/);
+    const ggufPath = path.join(dir, "m.gguf");
+    await convertModel(hr, "gguf", ggufPath);
+    const gr = await openModel(ggufPath);
+    await assertSameTensors(gr, m.tensors, "disk gguf");
+    const viaConfig = await openModel(path.join(hfDir, "config.json"));
+    assert.equal(viaConfig.config, hr.config);
+    await viaConfig.close();
+    // A source that fails mid-stream leaves neither the output nor a temp file behind.
+    const failing = path.join(dir, "fail.gguf");
+    let n = 0;
+    try {
+      await writeGGUF(failing, gr.config, async (name) => { if (++n > 3) throw new Error("boom"); return gr.readTensor(name); });
+      assert.unreachable("should fail");
+    } catch (e) {
+      assert.is((e as Error).message, "boom");
+    }
+    const left = await fs.readdir(dir);
+    assert.equal(left.sort(), ["hf", "m.bin", "m.gguf"]);
+    assert.equal((await fs.readdir(hfDir)).sort(), ["config.json", "model.safetensors"]);
+    await Promise.all([r.close(), hr.close(), gr.close()]);
+    await throwsFormat(() => r.readTensor("norm"), /closed/);
+    await throwsFormat(() => openModel(path.join(dir, "missing.bin")), /cannot open/);
+    await throwsFormat(() => openModel(dir), /no config\.json/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+diskTest("reads are streamed: only the requested tensor's bytes are read", async () => {
+  const m = syntheticModel("llama", 8, { ropeLayout: "adjacent" });
+  const out = new MemoryFolder();
+  await writeGGUF(out, m.config, m.source);
+  const bytes = out.files.get("model.gguf")!;
+  const reads: [number, number][] = [];
+  const file = new MemoryFile(bytes, "spy.gguf");
+  const spy = { name: file.name, size: file.size, close: () => file.close(), read: (o: number, l: number) => { reads.push([o, l]); return file.read(o, l); } };
+  const r = await readGGUF(spy);
+  const headerReads = reads.length;
+  await r.readTensor("layers.0.mlp.up");
+  assert.is(reads.length, headerReads + 1);
+  assert.is(reads[reads.length - 1][1], r.tensors.get("layers.0.mlp.up")!.byteLength);
+});
+
+disk.run();
+
+// ---------------------------------------------------------------------------------------------------------
+const bad = suite("formats: malformed files");
+
+async function tinyFiles() {
+  const m = syntheticModel("llama", 12, { ropeLayout: "adjacent" });
+  const a = new MemoryFolder(), b = new MemoryFolder();
+  await writeLlama2c(a, m.config, m.source);
+  await writeGGUF(b, m.config, m.source);
+  const hm = syntheticModel("qwen2", 12);
+  const c = new MemoryFolder();
+  await writeSafetensors(c, hm.config, hm.source);
+  return { bin: a.files.get("model.bin")!, gguf: b.files.get("model.gguf")!, st: c.files.get("model.safetensors")!, cfg: c.files.get("config.json")! };
+}
+const T = await tinyFiles();
+
+function i32(bytes: Uint8Array, at: number, v: number): Uint8Array {
+  const c = bytes.slice();
+  new DataView(c.buffer).setInt32(at, v, true);
+  return c;
+}
+
+bad("llama2.c: truncated, trailing bytes, bad dims, v1 magic", async () => {
+  await throwsFormat(() => readLlama2c(mem(T.bin.subarray(0, 10), "x.bin")), /truncated/, "x.bin");
+  await throwsFormat(() => readLlama2c(mem(T.bin.subarray(0, T.bin.length - 4), "x.bin")), /truncated: the header implies/, "x.bin");
+  const longer = new Uint8Array(T.bin.length + 4);
+  longer.set(T.bin);
+  await throwsFormat(() => readLlama2c(mem(longer, "x.bin")), /trailing bytes/);
+  await throwsFormat(() => readLlama2c(mem(i32(T.bin, 0, -64), "x.bin")), /dim = -64 is out of range/);
+  await throwsFormat(() => readLlama2c(mem(i32(T.bin, 8, 1 << 30), "x.bin")), /nLayers = 1073741824 is out of range/);
+  await throwsFormat(() => readLlama2c(mem(i32(T.bin, 12, 3), "x.bin")), /not divisible by n_heads/);
+  await throwsFormat(() => readLlama2c(mem(i32(T.bin, 0, 0x616b3432), "x.bin")), /version .* export/);
+  await throwsFormat(() => openModel({ files: { "x.bin": new Uint8Array(3) } }), /truncated/);
+});
+
+bad("GGUF: bad magic, version, truncation anywhere, absurd counts, unknown arch and dtype, offsets", async () => {
+  await throwsFormat(() => readGGUF(mem(i32(T.gguf, 0, 0x46554746), "x.gguf")), /bad magic/, "x.gguf");
+  await throwsFormat(() => readGGUF(mem(i32(T.gguf, 4, 1), "x.gguf")), /unsupported GGUF version 1/);
+  // Every truncation point gives a FormatError (never a RangeError or a hang).
+  for (let len = 0; len < T.gguf.length; len += len < 600 ? 1 : 97) {
+    await throwsFormat(() => openModel({ files: { "x.gguf": T.gguf.subarray(0, len) } }, { format: "gguf" }), /./);
+  }
+  const big = T.gguf.slice();
+  new DataView(big.buffer).setBigUint64(8, 1n << 40n, true);
+  await throwsFormat(() => readGGUF(mem(big)), /tensor count .* is absurd/);
+  const kvs = T.gguf.slice();
+  new DataView(kvs.buffer).setBigUint64(16, 0xffffffffffffn, true);
+  await throwsFormat(() => readGGUF(mem(kvs)), /metadata count .* is absurd/);
+  // The first key's length (at byte 24) pointing past the end.
+  const longKey = T.gguf.slice();
+  new DataView(longKey.buffer).setBigUint64(24, 1n << 33n, true);
+  await throwsFormat(() => readGGUF(mem(longKey)), /truncated: metadata key needs/);
+  // Re-write a header with edited metadata and tensor types.
+  const h = await parseGGUFHeader(mem(T.gguf));
+  const text = new TextDecoder("latin1").decode(T.gguf.subarray(0, h.dataOffset));
+  const archAt = text.indexOf("general.architecture") + "general.architecture".length + 4 + 8;
+  assert.is(text.slice(archAt, archAt + 5), "llama");
+  const arch = T.gguf.slice();
+  arch.set(new TextEncoder().encode("gpt2x"), archAt);
+  await throwsFormat(() => readGGUF(mem(arch, "x.gguf")), /unsupported GGUF architecture "gpt2x"/);
+  // Tensor type of the last tensor info -> Q4_0 (2), and an offset past the end.
+  const last = h.tensors[h.tensors.length - 1];
+  const lastInfo = text.lastIndexOf(last.name);
+  assert.ok(lastInfo > 0);
+  const typeAt = lastInfo + last.name.length + 4 + 8 * last.dims.length;
+  await throwsFormat(() => readGGUF(mem(i32(T.gguf, typeAt, 2))), /type Q4_0: only F32, F16 and BF16/);
+  await throwsFormat(() => readGGUF(mem(i32(T.gguf, typeAt, 999))), /type #999/);
+  const past = T.gguf.slice();
+  new DataView(past.buffer).setBigUint64(typeAt + 4, BigInt(T.gguf.length), true);
+  await throwsFormat(() => readGGUF(mem(past)), /runs past the end of the file/);
+  const misaligned = T.gguf.slice();
+  new DataView(misaligned.buffer).setBigUint64(typeAt + 4, BigInt(last.offset + 4), true);
+  await throwsFormat(() => readGGUF(mem(misaligned)), /not aligned/);
+  const dims = T.gguf.slice();
+  new DataView(dims.buffer).setUint32(lastInfo + last.name.length, 9, true);
+  await throwsFormat(() => readGGUF(mem(dims)), /9 dimensions/);
+});
+
+bad("safetensors: header larger than file, invalid JSON, dtype, shape x dtype != bytes, offsets past end", async () => {
+  const folder = (st: Uint8Array, cfg: Uint8Array = T.cfg) => readHfFolder(new MemorySource({ "config.json": cfg, "model.safetensors": st }, "hf"));
+  const withHeader = (json: string, data = 64) => {
+    const body = new TextEncoder().encode(json);
+    const b = new Uint8Array(8 + body.length + data);
+    new DataView(b.buffer).setBigUint64(0, BigInt(body.length), true);
+    b.set(body, 8);
+    return b;
+  };
+  const huge = T.st.slice();
+  new DataView(huge.buffer).setBigUint64(0, BigInt(T.st.length), true);
+  await throwsFormat(() => folder(huge), /JSON header length .* is larger than the file/, "hf/model.safetensors");
+  await throwsFormat(() => folder(T.st.subarray(0, 5)), /truncated/);
+  await throwsFormat(() => folder(withHeader("{not json")), /not valid JSON/);
+  await throwsFormat(() => folder(withHeader('["a"]')), /not a JSON object/);
+  await throwsFormat(() => folder(withHeader('{"x":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}}')), /unsupported dtype "I8"/);
+  await throwsFormat(() => folder(withHeader('{"x":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}}')), /is 24 bytes but data_offsets span 20/);
+  await throwsFormat(() => folder(withHeader('{"x":{"dtype":"F32","shape":[-2,3],"data_offsets":[0,24]}}')), /invalid shape/);
+  await throwsFormat(() => folder(withHeader('{"x":{"dtype":"F32","shape":[16],"data_offsets":[32,96]}}')), /run past the end of the data/);
+  await throwsFormat(() => folder(T.st.subarray(0, T.st.length - 1)), /run past the end/);
+  await throwsFormat(() => folder(withHeader('{"model.layers.0.foo.weight":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}')), /unexpected tensor model\.layers\.0\.foo\.weight/);
+  await throwsFormat(() => folder(withHeader("{}")), /config implies \d+ parameters, more than the \d+ bytes/);
+  const cfg = JSON.parse(new TextDecoder().decode(T.cfg));
+  const enc = (o: object) => new TextEncoder().encode(JSON.stringify(o));
+  await throwsFormat(() => folder(T.st, enc({ ...cfg, architectures: ["GPT2LMHeadModel"] })), /unsupported architecture "GPT2LMHeadModel"/, "hf/config.json");
+  await throwsFormat(() => folder(T.st, enc({ ...cfg, hidden_size: -5 })), /hidden_size = -5 is out of range/);
+  // Tied per config: a stored lm_head is ignored (as transformers ties it); untied without lm_head is an error.
+  assert.is(cfg.tie_word_embeddings, false);
+  const tiedReader = await folder(T.st, enc({ ...cfg, tie_word_embeddings: true }));
+  assert.not.ok(tiedReader.tensors.has("output"));
+  assert.equal(tiedReader.metadata.ignoredTensors, ["lm_head.weight"]);
+  const gm = syntheticModel("gemma", 3);
+  const gOut = new MemoryFolder();
+  await writeSafetensors(gOut, gm.config, gm.source);
+  const gcfg = JSON.parse(new TextDecoder().decode(gOut.files.get("config.json")!));
+  await throwsFormat(() => folder(gOut.files.get("model.safetensors")!, enc({ ...gcfg, tie_word_embeddings: false })), /missing tensor output/);
+  await throwsFormat(() => folder(T.st, enc({ ...cfg, hidden_size: cfg.hidden_size * 2 })), /has shape .* the config implies/);
+  await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "llama3" } })), /rope_scaling "llama3" is not supported/);
+  await throwsFormat(() => folder(T.st, new TextEncoder().encode("{")), /invalid JSON/);
+  await throwsFormat(() => readHfFolder(new MemorySource({ "model.safetensors": T.st }, "hf")), /no config\.json/);
+  await throwsFormat(() => readHfFolder(new MemorySource({ "config.json": T.cfg }, "hf")), /missing weights file model\.safetensors/);
+  await throwsFormat(() => openModel({ files: { "a.safetensors": T.st } }, { format: "gguf" }), /bad magic/);
+});
+
+bad("random corruption never escapes as anything but FormatError", async () => {
+  const r = mulberry32(99);
+  const cases: [string, Uint8Array][] = [["x.bin", T.bin], ["x.gguf", T.gguf]];
+  for (const [name, orig] of cases) {
+    const headerLen = name.endsWith(".gguf") ? (await parseGGUFHeader(mem(orig))).dataOffset : 28;
+    for (let trial = 0; trial < 150; trial++) {
+      const c = orig.slice();
+      const flips = 1 + Math.floor(r() * 4);
+      for (let f = 0; f < flips; f++) c[Math.floor(r() * headerLen)] ^= 1 << Math.floor(r() * 8);
+      try {
+        const m = await openModel({ files: { [name]: c } });
+        for (const t of m.tensors.keys()) await m.readTensor(t);
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw new Error(`trial ${trial} of ${name}: ${(e as Error).stack}`);
+      }
+    }
+  }
+  for (let trial = 0; trial < 100; trial++) {
+    const c = T.st.slice();
+    const hl = Number(new DataView(c.buffer).getBigUint64(0, true)) + 8;
+    c[Math.floor(r() * hl)] = Math.floor(r() * 256);
+    try {
+      const m = await readHfFolder(new MemorySource({ "config.json": T.cfg, "model.safetensors": c }));
+      for (const t of m.tensors.keys()) await m.readTensor(t);
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw new Error(`safetensors trial ${trial}: ${(e as Error).stack}`);
+    }
+  }
+});
+
+bad("openModel: in-memory detection and argument errors", async () => {
+  await throwsArg(() => openModel({ files: { "a.bin": T.bin, "b.bin": T.bin } }), "source", /cannot tell/);
+  await throwsArg(() => openModel({ files: {} }), "source");
+  await throwsArg(() => openModel({ files: { "x.bin": T.bin } }, { format: "onnx" as never }), "format");
+  await throwsFormat(() => openModel({ files: { "model.safetensors": T.st } }), /needs its config\.json/);
+  const r = await openModel({ files: { "model.gguf": T.gguf, "tokenizer.json": new Uint8Array(2) } });
+  assert.is(r.format, "gguf");
+  await throwsFormat(() => r.readTensor("nope"), /no tensor named "nope"/);
+});
+
+bad.run();
