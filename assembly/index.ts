@@ -1,3 +1,8 @@
 // The one Wasm module: every kernel family, re-exported. Each kernel takes raw pointers into
 // host-managed memory and a work range [r0, r1) (plus the thread id, where it needs scratch).
 export * from "./gemv_dense";
+export * from "./norms";
+export { exp_f32, silu_f32, gelu_tanh_f32, glu_f32, add_f32, add_bias_f32, softmax_f32 } from "./activations";
+export * from "./rope";
+export * from "./attention";
+export * from "./logits";

@@ -1,0 +1,6 @@
+// Typed kernel wrappers, one module per kernel family.
+export * from "./activations.js";
+export * from "./norms.js";
+export * from "./rope.js";
+export * from "./attention.js";
+export * from "./logits.js";

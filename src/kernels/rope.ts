@@ -1,0 +1,103 @@
+/**
+ * Rotary position embedding (RoPE) in both pair layouts, through per-position tables.
+ *
+ * Angles follow llama2.c and Hugging Face exactly, in float32: for pair i of a head of width d,
+ * freq_i = 1 / f32(theta ^ f32(2i / d)) and angle = f32(pos * freq_i); cos and sin of that f32
+ * angle are then rounded to f32. (Computing the angle in f64 would be "more exact" but would
+ * differ from both references by up to ulp(pos) radians at long positions.)
+ */
+import { ArgumentError } from "../errors.js";
+import type { WasmArray, WasmRef } from "../runtime/heap.js";
+import type { Runtime } from "../runtime/runtime.js";
+import { checkCount, checkFinite, checkRef, grainFor } from "./activations.js";
+
+/** How RoPE pairs a head's dimensions: (2i, 2i+1) or (i, i + d/2). */
+export type RopeLayout = "adjacent" | "half";
+
+/**
+ * Host-side RoPE tables for positions [0, positions): `cos[p * d + j]` is the cosine of j's pair
+ * angle, `sin[p * d + j]` the sine signed for j's place in its pair (-sin for the first member,
+ * +sin for the second), so out[j] = x[j] cos[j] + x[partner(j)] sin[j].
+ */
+export function ropeTables(
+  headDim: number, positions: number, theta: number, layout: RopeLayout,
+): { cos: Float32Array; sin: Float32Array } {
+  checkCount("headDim", headDim, 2);
+  if (headDim % 2 !== 0) throw new ArgumentError("headDim", `must be even, got ${headDim}`);
+  checkCount("positions", positions);
+  checkFinite("theta", theta);
+  if (theta <= 0) throw new ArgumentError("theta", `must be > 0, got ${theta}`);
+  if (layout !== "adjacent" && layout !== "half") throw new ArgumentError("layout", `must be "adjacent" or "half", got ${String(layout)}`);
+  const f = Math.fround;
+  const half = headDim / 2;
+  const freq = new Float64Array(half);
+  for (let i = 0; i < half; i++) freq[i] = f(1 / f(Math.pow(f(theta), f(f(2 * i) / headDim))));
+  const cos = new Float32Array(positions * headDim);
+  const sin = new Float32Array(positions * headDim);
+  for (let p = 0; p < positions; p++) {
+    const row = p * headDim;
+    for (let i = 0; i < half; i++) {
+      const a = f(p * freq[i]);
+      const c = Math.cos(a), s = Math.sin(a);
+      const [j0, j1] = layout === "adjacent" ? [2 * i, 2 * i + 1] : [i, i + half];
+      cos[row + j0] = c; cos[row + j1] = c;
+      sin[row + j0] = -s; sin[row + j1] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+/** RoPE tables resident in Wasm memory for one head width, theta, layout and position count. */
+export class RopeTable {
+  readonly headDim: number;
+  readonly positions: number;
+  readonly theta: number;
+  readonly layout: RopeLayout;
+  /** [positions, headDim] f32. */
+  readonly cos: WasmArray<"f32">;
+  /** [positions, headDim] f32 (signed sines). */
+  readonly sin: WasmArray<"f32">;
+
+  constructor(rt: Runtime, headDim: number, positions: number, theta: number, layout: RopeLayout) {
+    const t = ropeTables(headDim, positions, theta, layout);
+    this.headDim = headDim; this.positions = positions; this.theta = theta; this.layout = layout;
+    this.cos = rt.heap.from("f32", t.cos);
+    try {
+      this.sin = rt.heap.from("f32", t.sin);
+    } catch (e) {
+      this.cos.free();
+      throw e;
+    }
+  }
+
+  /** Bytes of Wasm memory the tables use. */
+  get byteLength(): number { return this.cos.byteLength + this.sin.byteLength; }
+
+  free(): void { this.cos.free(); this.sin.free(); }
+}
+
+/**
+ * Rotates, in place, the first `nHeads` heads of each of `rows` rows of X ([rows, rowStride] f32),
+ * row r at position pos[r] (an i32 WasmRef). Positions must be < table.positions.
+ */
+export function rope(
+  rt: Runtime, table: RopeTable, X: WasmRef<"f32">, rows: number, rowStride: number, nHeads: number, pos: WasmRef<"i32">,
+): Promise<void> {
+  checkCount("rows", rows);
+  checkCount("nHeads", nHeads, 1);
+  checkCount("rowStride", rowStride, nHeads * table.headDim);
+  checkRef("X", X, "f32", rows === 0 ? 0 : (rows - 1) * rowStride + nHeads * table.headDim);
+  checkRef("pos", pos, "i32", rows);
+  const pv = pos.view();
+  for (let r = 0; r < rows; r++) {
+    const p = pv[r];
+    if (!(p >= 0 && p < table.positions)) {
+      throw new ArgumentError("pos", `position ${p} (row ${r}) is outside the table's [0, ${table.positions})`);
+    }
+  }
+  return rt.run(
+    "rope_f32",
+    [X.ptr, rowStride, nHeads, table.headDim, pos.ptr, table.cos.ptr, table.sin.ptr, table.layout === "half" ? 1 : 0],
+    rows, grainFor(rows, nHeads * table.headDim),
+  );
+}

@@ -1,0 +1,54 @@
+/** Key/value caches in Wasm memory. */
+import { ArgumentError } from "../errors.js";
+import type { WasmArray, WasmRef } from "../runtime/heap.js";
+import type { Runtime } from "../runtime/runtime.js";
+
+/** One layer's cache: K and V, each [positions, kvDim] f32, row p = position p. */
+export interface KVLayer {
+  readonly K: WasmRef<"f32">;
+  readonly V: WasmRef<"f32">;
+}
+
+/**
+ * A sequence's key/value cache for `nLayers` layers and up to `positions` positions
+ * (llama2.c's key_cache/value_cache: [nLayers, positions, kvDim] each). `length` is the number of
+ * positions filled so far; a forward pass at pos0 <= length overwrites from pos0 on.
+ */
+export class KVCache {
+  readonly nLayers: number;
+  readonly positions: number;
+  readonly kvDim: number;
+  /** Positions filled so far. */
+  length = 0;
+  private readonly key: WasmArray<"f32">;
+  private readonly value: WasmArray<"f32">;
+
+  constructor(rt: Runtime, nLayers: number, positions: number, kvDim: number) {
+    for (const [k, v] of [["nLayers", nLayers], ["positions", positions], ["kvDim", kvDim]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new ArgumentError(k, `must be a positive integer, got ${v}`);
+    }
+    this.nLayers = nLayers; this.positions = positions; this.kvDim = kvDim;
+    this.key = rt.heap.alloc("f32", nLayers * positions * kvDim);
+    try {
+      this.value = rt.heap.alloc("f32", nLayers * positions * kvDim);
+    } catch (e) {
+      this.key.free();
+      throw e;
+    }
+  }
+
+  /** Bytes of Wasm memory held. */
+  get byteLength(): number { return this.key.byteLength + this.value.byteLength; }
+
+  /** Layer `i`'s K and V. */
+  layer(i: number): KVLayer {
+    if (!Number.isInteger(i) || i < 0 || i >= this.nLayers) throw new ArgumentError("layer", `${i} is outside [0, ${this.nLayers})`);
+    const n = this.positions * this.kvDim;
+    return { K: this.key.sub(i * n, (i + 1) * n), V: this.value.sub(i * n, (i + 1) * n) };
+  }
+
+  /** Forgets the contents (length 0). */
+  reset(): void { this.length = 0; }
+
+  free(): void { this.key.free(); this.value.free(); }
+}

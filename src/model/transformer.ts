@@ -1,0 +1,811 @@
+/**
+ * The forward pass of a pre-norm decoder-only GLU transformer (LLaMA, Mistral, Qwen2, Gemma), laid
+ * out like llama2.c's run.c: every buffer is allocated once when the model is loaded, with its
+ * shape next to it, and a block is a fixed sequence of kernel calls.
+ *
+ * Weights and memory. Token embeddings always stay on the JS heap (a lookup copies rows). The other
+ * weights live in Wasm memory when they fit the budget (`budgetBytes`, default 1 GiB, counting
+ * activation buffers, RoPE tables and one full KV cache); otherwise as many blocks as fit stay
+ * resident and the rest are streamed: kept on the JS heap (or re-read from the model file) and
+ * copied one block at a time into a reusable "block slot" when they run. Peak Wasm memory is then
+ * the budget plus one slot. A streamed classifier goes through the same slot in row chunks.
+ *
+ * Batches. The core primitive runs one block on T <= maxBatchTokens token rows at positions
+ * pos0 .. pos0+T-1 against a layer KV cache (prefill when T > 1, decode when T = 1). Longer inputs
+ * are split into chunks. Layer-major evaluation (`runBlock`: block i over many sequences whose
+ * hidden states are on the JS heap, then block i + 1) uploads each streamed block once per pass;
+ * it is both the efficient way to evaluate perplexity on a streamed model and the shape of the
+ * pruning "sequential procedure".
+ *
+ * Hooks for pruning: `hook` (in ForwardOptions / RunBlockOptions) sees every linear's input right
+ * before the linear runs; `setLinear` replaces a block linear's weights by a dense matrix or by
+ * any `Linear` (e.g. a sparse matrix).
+ */
+import { ArgumentError, throwIfAborted } from "../errors.js";
+import type { ModelReader } from "../formats/reader.js";
+import { addBias, addInPlace, glu } from "../kernels/activations.js";
+import { attention } from "../kernels/attention.js";
+import { nll as nllKernel } from "../kernels/logits.js";
+import { rmsnorm } from "../kernels/norms.js";
+import { rope, RopeTable } from "../kernels/rope.js";
+import type { WasmArray, WasmRef } from "../runtime/heap.js";
+import type { Runtime } from "../runtime/runtime.js";
+import { configProblem, layerTensor, type LayerTensorSuffix, type ModelConfig } from "./config.js";
+import { KVCache, type KVLayer } from "./kv-cache.js";
+import { checkLinearShape, DenseLinear, isLinear, LINEAR_NAMES, linearTensorSuffix, type Linear, type LinearName } from "./linear.js";
+
+/** Default Wasm memory budget: 1 GiB. */
+export const DEFAULT_BUDGET_BYTES = 1 << 30;
+/** Default cap on token rows per batch (prefill chunk). */
+export const DEFAULT_MAX_BATCH_TOKENS = 512;
+// Logit rows computed at once: bounds the [rows, vocab] buffer to about this many bytes.
+const LOGITS_BUFFER_BYTES = 16 << 20;
+
+/** Options of Transformer.load(). */
+export interface TransformerOptions {
+  /**
+   * Wasm memory budget in bytes (default 1 GiB). Everything fits: all weights resident. Otherwise
+   * blocks are streamed through one extra block slot (peak = budget + one block).
+   */
+  budgetBytes?: number;
+  /** Positions the model is run at: RoPE tables and KV caches. Default config.seqLen. */
+  contextLength?: number;
+  /** Token rows processed at once (activation buffers). Default min(512, contextLength). */
+  maxBatchTokens?: number;
+  /**
+   * Where streamed (non-resident) blocks come from: "host" keeps them on the JS heap (default),
+   * "reader" re-reads them from the model file for every use (least memory, needs the reader open).
+   */
+  streamFrom?: "host" | "reader";
+  /**
+   * Substitutes a Linear (e.g. a sparse matrix on this runtime) for a block linear at load time;
+   * return undefined to keep the dense weights. `dense()` reads the stored weights.
+   */
+  makeLinear?: (layer: number, name: LinearName, dense: () => Promise<Float32Array>) => Promise<Linear | undefined> | Linear | undefined;
+  /** Cancels loading. */
+  signal?: AbortSignal;
+  /** Loading progress: tensors read so far of `total`. */
+  onProgress?: (p: { done: number; total: number }) => void;
+}
+
+/** Input of a linear layer, as given to a LinearInputHook. */
+export interface LinearInput {
+  /** Block index. */
+  layer: number;
+  name: LinearName;
+  /** The input rows, [T, dIn] token-major, in Wasm memory; valid only until the hook returns (or its promise settles). */
+  X: WasmRef<"f32">;
+  T: number;
+  dIn: number;
+  /** Index of the sequence within a runBlock call (0 for forward). */
+  sequence: number;
+  /** Position of row 0 within its sequence. */
+  pos0: number;
+}
+
+/**
+ * Called with each linear's input right before the linear runs (q, k and v see the same X). May be
+ * async; the forward pass waits for it. Must not keep X beyond that.
+ */
+export type LinearInputHook = (input: LinearInput) => void | Promise<void>;
+
+/** Options of forward(). */
+export interface ForwardOptions {
+  /** Which logits to return: the last token's (default), every token's, or none. */
+  logits?: "last" | "all" | "none";
+  hook?: LinearInputHook;
+  signal?: AbortSignal;
+}
+
+/** Options of runBlock(). */
+export interface RunBlockOptions {
+  hook?: LinearInputHook;
+  /** Write the block outputs back into the sequences (default true). False: run for the hook only. */
+  writeBack?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Where the weights are. */
+export interface Residency {
+  /** "resident": all weights in Wasm memory; "streamed": some go through the block slot. */
+  mode: "resident" | "streamed";
+  /** Blocks kept in Wasm memory. */
+  residentBlocks: number[];
+  classifierResident: boolean;
+  /** Bytes of the block slot (0 when resident). */
+  slotBytes: number;
+  /** Wasm bytes the load plan counted besides weights (activations, RoPE tables, one KV cache). */
+  fixedBytes: number;
+  /** Bytes of all weights as dense f32 (blocks, final norm, classifier). */
+  weightBytes: number;
+}
+
+type DenseTensor = { suffix: LayerTensorSuffix; n: number };
+
+/** A block bound to Wasm memory, ready to run. */
+interface BoundBlock {
+  attnNorm: WasmRef<"f32">;
+  ffnNorm: WasmRef<"f32">;
+  qBias?: WasmRef<"f32">;
+  kBias?: WasmRef<"f32">;
+  vBias?: WasmRef<"f32">;
+  lin: Record<LinearName, Linear>;
+}
+
+interface BlockState {
+  /** Resident: one Wasm array per dense tensor. */
+  resident: Map<LayerTensorSuffix, WasmArray<"f32">> | null;
+  /** Streamed from host: the dense tensors on the JS heap. In "reader" mode only replaced ones. */
+  host: Map<LayerTensorSuffix, Float32Array>;
+  /** Linears replaced by Linear objects (never streamed: the caller keeps them valid). */
+  custom: Map<LinearName, Linear>;
+}
+
+const align = (bytes: number) => Math.ceil(bytes / 64) * 64;
+
+/** A loaded model ready to run on a runtime. */
+export class Transformer {
+  readonly config: ModelConfig;
+  readonly runtime: Runtime;
+  /** Positions supported (RoPE tables, KV caches). */
+  readonly contextLength: number;
+  /** Token rows per batch. */
+  readonly maxBatchTokens: number;
+  readonly residency: Residency;
+
+  private readonly reader: ModelReader | null;
+  private readonly streamFrom: "host" | "reader";
+  private readonly dims: { dim: number; qDim: number; kvDim: number; hidden: number; vocab: number };
+  /** Token embeddings [vocab, dim] on the JS heap. */
+  private readonly embedding: Float32Array;
+  private readonly blocks: BlockState[];
+  private readonly owned: WasmArray[] = [];
+  private closed = false;
+
+  // --- Wasm buffers (B = maxBatchTokens, Lc = logit rows per chunk) ---
+  private readonly buf: {
+    x: WasmArray<"f32">;      // [B, dim]     residual stream
+    xb: WasmArray<"f32">;     // [B, dim]     normed input of q/k/v and gate/up; o and down outputs
+    q: WasmArray<"f32">;      // [B, qDim]    queries (RoPE applied)
+    att: WasmArray<"f32">;    // [B, qDim]    attention output = input of o
+    hb: WasmArray<"f32">;     // [B, hidden]  gate output, then act(gate) * up = input of down
+    hb2: WasmArray<"f32">;    // [B, hidden]  up output
+    pos: WasmArray<"i32">;    // [B]          position of each row
+    logits: WasmArray<"f32">; // [Lc, vocab]  classifier output
+    target: WasmArray<"i32">; // [Lc]         NLL targets
+    nll: WasmArray<"f64">;    // [Lc]         NLL per row
+    norm: WasmArray<"f32">;   // [dim]        final RMSNorm weight
+  };
+  private readonly logitRows: number;
+  private readonly rope: RopeTable;
+  private classifier: { resident: WasmArray<"f32"> | null; host: Float32Array | null };
+  /** Block slot for streamed weights (bytes), with what it currently holds. */
+  private slot: WasmArray<"u8"> | null = null;
+  private slotHolds: number | string = -1;
+  /** [Lc, rows per classifier chunk]: classifier chunk output when the classifier is streamed. */
+  private clsTemp: WasmArray<"f32"> | null = null;
+  private clsChunkRows = 0;
+  /** One layer's KV cache for layer-major runs, allocated on first use. */
+  private scratchKV: KVCache | null = null;
+
+  private constructor(init: {
+    config: ModelConfig; runtime: Runtime; contextLength: number; maxBatchTokens: number; reader: ModelReader | null;
+    streamFrom: "host" | "reader"; embedding: Float32Array; residency: Residency; logitRows: number;
+  }) {
+    this.config = init.config;
+    this.runtime = init.runtime;
+    this.contextLength = init.contextLength;
+    this.maxBatchTokens = init.maxBatchTokens;
+    this.reader = init.reader;
+    this.streamFrom = init.streamFrom;
+    this.embedding = init.embedding;
+    this.residency = init.residency;
+    this.logitRows = init.logitRows;
+    const c = this.config;
+    this.dims = { dim: c.dim, qDim: c.nHeads * c.headDim, kvDim: c.nKvHeads * c.headDim, hidden: c.hiddenDim, vocab: c.vocabSize };
+    this.blocks = Array.from({ length: c.nLayers }, () => ({ resident: null, host: new Map(), custom: new Map() }));
+    this.classifier = { resident: null, host: null };
+    const { dim, qDim, hidden, vocab } = this.dims;
+    const B = this.maxBatchTokens, Lc = this.logitRows;
+    const a = <K extends "f32" | "i32" | "f64">(k: K, n: number) => this.alloc(k, n);
+    try {
+      this.buf = {
+        x: a("f32", B * dim), xb: a("f32", B * dim), q: a("f32", B * qDim), att: a("f32", B * qDim),
+        hb: a("f32", B * hidden), hb2: a("f32", B * hidden), pos: a("i32", B),
+        logits: a("f32", Lc * vocab), target: a("i32", Lc), nll: a("f64", Lc), norm: a("f32", dim),
+      };
+      this.rope = new RopeTable(this.runtime, c.headDim, this.contextLength, c.ropeTheta, c.ropeLayout);
+    } catch (e) {
+      this.freeAll();
+      throw e;
+    }
+  }
+
+  /**
+   * Loads a model from an open reader onto a runtime. The reader must stay open while the model is
+   * used when `streamFrom` is "reader"; otherwise it may be closed after load.
+   */
+  static async load(reader: ModelReader, runtime: Runtime, options: TransformerOptions = {}): Promise<Transformer> {
+    const config = reader.config;
+    const problem = configProblem(config);
+    if (problem) throw new ArgumentError("reader", `invalid model config: ${problem}`);
+    const contextLength = options.contextLength ?? config.seqLen;
+    if (!Number.isInteger(contextLength) || contextLength < 1) {
+      throw new ArgumentError("contextLength", `must be a positive integer, got ${contextLength}`);
+    }
+    const maxBatchTokens = options.maxBatchTokens ?? Math.min(DEFAULT_MAX_BATCH_TOKENS, contextLength);
+    if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) {
+      throw new ArgumentError("maxBatchTokens", `must be a positive integer, got ${maxBatchTokens}`);
+    }
+    const budget = options.budgetBytes ?? DEFAULT_BUDGET_BYTES;
+    if (typeof budget !== "number" || !(budget >= 0)) throw new ArgumentError("budgetBytes", `must be a number >= 0, got ${budget}`);
+    const streamFrom = options.streamFrom ?? "host";
+    if (streamFrom !== "host" && streamFrom !== "reader") throw new ArgumentError("streamFrom", `must be "host" or "reader", got ${String(streamFrom)}`);
+    const { signal } = options;
+    throwIfAborted(signal);
+
+    const dim = config.dim, qDim = config.nHeads * config.headDim, kvDim = config.nKvHeads * config.headDim;
+    const hidden = config.hiddenDim, vocab = config.vocabSize;
+    const B = Math.min(maxBatchTokens, contextLength);
+    const logitRows = Math.max(1, Math.min(B, Math.floor(LOGITS_BUFFER_BYTES / (4 * vocab))));
+    const dense = denseTensors(config);
+
+    // Load plan: fixed buffers, then weights in order while they fit.
+    const fixedBytes =
+      align(4 * B * dim) * 2 + align(4 * B * qDim) * 2 + align(4 * B * hidden) * 2 + align(4 * B) +
+      align(4 * logitRows * vocab) + align(4 * logitRows) + align(8 * logitRows) + align(4 * dim) +
+      align(4 * contextLength * config.headDim) * 2 + align(4 * config.nLayers * contextLength * kvDim) * 2;
+    const blockBytes = dense.reduce((s, t) => s + align(4 * t.n), 0);
+    const clsBytes = align(4 * vocab * dim);
+    const weightBytes = config.nLayers * blockBytes + clsBytes + align(4 * dim);
+    const allFit = fixedBytes + weightBytes <= budget;
+    let avail = budget - fixedBytes;
+    const residentBlocks: number[] = [];
+    let classifierResident = allFit;
+    if (allFit) {
+      for (let i = 0; i < config.nLayers; i++) residentBlocks.push(i);
+    } else {
+      for (let i = 0; i < config.nLayers; i++) {
+        if (blockBytes <= avail) { residentBlocks.push(i); avail -= blockBytes; }
+      }
+      if (clsBytes <= avail) { classifierResident = true; avail -= clsBytes; }
+    }
+    const streamed = !allFit && (residentBlocks.length < config.nLayers || !classifierResident);
+    const slotBytes = streamed ? blockBytes : 0;
+    const residency: Residency = {
+      mode: streamed ? "streamed" : "resident", residentBlocks, classifierResident, slotBytes, fixedBytes, weightBytes,
+    };
+
+    const total = 2 + config.nLayers * (dense.length) + (config.tiedEmbeddings ? 0 : 1);
+    let done = 0;
+    const progress = () => { done++; options.onProgress?.({ done, total }); };
+    const embedding = await reader.readTensor("tok_embeddings");
+    progress();
+    const m = new Transformer({ config, runtime, contextLength, maxBatchTokens: B, reader, streamFrom, embedding, residency, logitRows });
+    try {
+      m.buf.norm.set(await reader.readTensor("norm"));
+      progress();
+      const residentSet = new Set(residentBlocks);
+      for (let i = 0; i < config.nLayers; i++) {
+        throwIfAborted(signal);
+        const st = m.blocks[i];
+        if (options.makeLinear) {
+          for (const name of LINEAR_NAMES) {
+            const lin = await options.makeLinear(i, name, () => reader.readTensor(layerTensor(i, linearTensorSuffix(name) as LayerTensorSuffix)));
+            if (lin !== undefined) {
+              if (!isLinear(lin)) throw new ArgumentError("makeLinear", `returned a non-Linear for layers.${i}.${name}`);
+              checkLinearShape(`makeLinear(${i}, ${name})`, lin, ...m.linearShape(name));
+              st.custom.set(name, lin);
+            }
+          }
+        }
+        if (residentSet.has(i)) st.resident = new Map();
+        for (const t of dense) {
+          if (isLinearSuffix(t.suffix) && st.custom.has(linearOf(t.suffix))) { progress(); continue; }
+          if (st.resident) {
+            st.resident.set(t.suffix, m.alloc("f32", t.n).set(await reader.readTensor(layerTensor(i, t.suffix))));
+          } else if (streamFrom === "host") {
+            st.host.set(t.suffix, await reader.readTensor(layerTensor(i, t.suffix)));
+          }
+          progress();
+        }
+      }
+      throwIfAborted(signal);
+      const clsData = config.tiedEmbeddings ? embedding : await reader.readTensor("output");
+      if (!config.tiedEmbeddings) progress();
+      if (classifierResident) m.classifier.resident = m.alloc("f32", vocab * dim).set(clsData);
+      else if (config.tiedEmbeddings || streamFrom === "host") m.classifier.host = clsData;
+      if (streamed) {
+        m.slot = m.alloc("u8", slotBytes);
+        if (!classifierResident) {
+          m.clsChunkRows = Math.max(1, Math.min(vocab, Math.floor(slotBytes / (4 * dim))));
+          m.clsTemp = m.alloc("f32", logitRows * m.clsChunkRows);
+        }
+      }
+    } catch (e) {
+      m.freeAll();
+      throw e;
+    }
+    return m;
+  }
+
+  /** [dOut, dIn] of a block linear. */
+  linearShape(name: LinearName): [number, number] {
+    const { dim, qDim, kvDim, hidden } = this.dims;
+    switch (name) {
+      case "q": return [qDim, dim];
+      case "k": case "v": return [kvDim, dim];
+      case "o": return [dim, qDim];
+      case "gate": case "up": return [hidden, dim];
+      case "down": return [dim, hidden];
+      default: throw new ArgumentError("name", `unknown linear ${JSON.stringify(name)}; expected one of ${LINEAR_NAMES.join(", ")}`);
+    }
+  }
+
+  /** A fresh KV cache for one sequence of up to contextLength positions (caller frees it). */
+  newCache(): KVCache {
+    this.checkOpen();
+    return new KVCache(this.runtime, this.config.nLayers, this.contextLength, this.dims.kvDim);
+  }
+
+  // ---------------------------------------------------------------- whole-model passes
+
+  /**
+   * Runs `tokens` at positions pos0, pos0+1, ... through every block, filling `cache` (which must
+   * hold positions [0, pos0) already: pos0 <= cache.length), and returns the logits of the last
+   * token ([vocab]), of every token ([T, vocab] row-major), or an empty array.
+   */
+  async forward(tokens: ArrayLike<number>, pos0: number, cache: KVCache, opts: ForwardOptions = {}): Promise<Float32Array> {
+    this.checkOpen();
+    const T = tokens.length;
+    this.checkTokens(tokens);
+    if (T === 0) throw new ArgumentError("tokens", "must not be empty");
+    if (!(cache instanceof KVCache) || cache.nLayers !== this.config.nLayers || cache.kvDim !== this.dims.kvDim) {
+      throw new ArgumentError("cache", "must be a KVCache made by this model's newCache()");
+    }
+    if (!Number.isInteger(pos0) || pos0 < 0 || pos0 > cache.length) {
+      throw new ArgumentError("pos0", `must be an integer in [0, cache.length = ${cache.length}], got ${pos0}`);
+    }
+    const limit = Math.min(cache.positions, this.contextLength);
+    if (pos0 + T > limit) throw new ArgumentError("tokens", `positions ${pos0}..${pos0 + T - 1} exceed the context length ${limit}`);
+    const mode = opts.logits ?? "last";
+    if (mode !== "last" && mode !== "all" && mode !== "none") throw new ArgumentError("logits", `must be "last", "all" or "none"`);
+    const { signal, hook } = opts;
+    const { dim } = this.dims;
+    const B = this.maxBatchTokens;
+    // Invalidate first: a failure half-way leaves the cache unusable beyond pos0.
+    cache.length = pos0;
+    let out: Float32Array;
+    if (T <= B) {
+      this.embedInto(tokens, this.buf.x.view(), 0);
+      for (let l = 0; l < this.config.nLayers; l++) {
+        throwIfAborted(signal);
+        const blk = await this.acquire(l);
+        await this.blockRows(l, blk, T, pos0, cache.layer(l), hook, 0);
+      }
+      throwIfAborted(signal);
+      if (mode === "none") out = new Float32Array(0);
+      else if (mode === "last") out = await this.headRows(this.buf.x.sub((T - 1) * dim, T * dim), 1);
+      else out = await this.headRows(this.buf.x.sub(0, T * dim), T);
+    } else {
+      const hidden = this.embed(tokens);
+      for (let l = 0; l < this.config.nLayers; l++) {
+        throwIfAborted(signal);
+        const blk = await this.acquire(l);
+        await this.blockOnHost(l, blk, hidden, T, pos0, cache.layer(l), hook, 0, true, signal);
+      }
+      throwIfAborted(signal);
+      if (mode === "none") out = new Float32Array(0);
+      else if (mode === "last") out = await this.logits(hidden.subarray((T - 1) * dim));
+      else out = await this.logits(hidden);
+    }
+    cache.length = pos0 + T;
+    return out;
+  }
+
+  /** Prefill: runs a prompt from position 0 in a (reset) cache; returns the last token's logits. */
+  prefill(tokens: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Promise<Float32Array> {
+    return this.forward(tokens, 0, cache, opts);
+  }
+
+  /** Decode step: one token at position `pos` (cache.length must be >= pos); returns its logits [vocab]. */
+  decode(token: number, pos: number, cache: KVCache, opts: Omit<ForwardOptions, "logits"> = {}): Promise<Float32Array> {
+    return this.forward([token], pos, cache, { ...opts, logits: "last" });
+  }
+
+  // ---------------------------------------------------------------- layer-major primitives
+
+  /** Embedding rows of `tokens` (scaled by config.embedScale): [T, dim] on the JS heap. */
+  embed(tokens: ArrayLike<number>): Float32Array {
+    this.checkTokens(tokens);
+    const out = new Float32Array(tokens.length * this.dims.dim);
+    this.embedInto(tokens, out, 0);
+    return out;
+  }
+
+  /**
+   * Runs block `layer` on each sequence, in place: `sequences[s]` holds the hidden states
+   * [L_s, dim] (token-major) of a fresh sequence at positions 0 .. L_s - 1 (L_s <= contextLength).
+   * A streamed block is uploaded once for all sequences.
+   */
+  async runBlock(layer: number, sequences: readonly Float32Array[], opts: RunBlockOptions = {}): Promise<void> {
+    this.checkOpen();
+    this.checkLayer(layer);
+    const { dim } = this.dims;
+    for (let s = 0; s < sequences.length; s++) {
+      const h = sequences[s];
+      if (!(h instanceof Float32Array) || h.length === 0 || h.length % dim !== 0 || h.length / dim > this.contextLength) {
+        throw new ArgumentError(`sequences[${s}]`, `must be a Float32Array of L * ${dim} floats with 1 <= L <= ${this.contextLength}`);
+      }
+    }
+    throwIfAborted(opts.signal);
+    this.scratchKV ??= new KVCache(this.runtime, 1, this.contextLength, this.dims.kvDim);
+    const kv = this.scratchKV.layer(0);
+    const blk = await this.acquire(layer);
+    for (let s = 0; s < sequences.length; s++) {
+      throwIfAborted(opts.signal);
+      const h = sequences[s];
+      await this.blockOnHost(layer, blk, h, h.length / dim, 0, kv, opts.hook, s, opts.writeBack ?? true, opts.signal);
+    }
+  }
+
+  /** Final norm and classifier on hidden states [T, dim] (JS heap): logits [T, vocab]. */
+  async logits(hidden: Float32Array): Promise<Float32Array> {
+    this.checkOpen();
+    const { dim, vocab } = this.dims;
+    const T = this.checkHidden(hidden);
+    const out = new Float32Array(T * vocab);
+    const Lc = this.logitRows;
+    for (let r0 = 0; r0 < T; r0 += Lc) {
+      const n = Math.min(Lc, T - r0);
+      this.buf.x.set(hidden.subarray(r0 * dim, (r0 + n) * dim));
+      out.set(await this.headRows(this.buf.x.sub(0, n * dim), n), r0 * vocab);
+    }
+    return out;
+  }
+
+  /**
+   * Final norm, classifier and negative log-likelihood: nll[t] = -log softmax(logits[t])[targets[t]]
+   * (natural log) for hidden states [T, dim]; a target < 0 skips the row (nll 0).
+   */
+  async nll(hidden: Float32Array, targets: ArrayLike<number>): Promise<Float64Array> {
+    this.checkOpen();
+    const { dim, vocab } = this.dims;
+    const T = this.checkHidden(hidden);
+    if (targets.length !== T) throw new ArgumentError("targets", `needs ${T} entries (one per row), got ${targets.length}`);
+    for (let i = 0; i < T; i++) {
+      const t = targets[i];
+      if (!Number.isInteger(t) || t >= vocab) throw new ArgumentError("targets", `targets[${i}] = ${t} is not a token id < ${vocab} (or < 0 to skip)`);
+    }
+    const out = new Float64Array(T);
+    const Lc = this.logitRows;
+    for (let r0 = 0; r0 < T; r0 += Lc) {
+      const n = Math.min(Lc, T - r0);
+      this.buf.x.set(hidden.subarray(r0 * dim, (r0 + n) * dim));
+      await this.headInto(this.buf.x.sub(0, n * dim), n);
+      const tv = this.buf.target.view();
+      for (let i = 0; i < n; i++) tv[i] = targets[r0 + i] < 0 ? -1 : targets[r0 + i];
+      await nllKernel(this.runtime, this.buf.logits, vocab, this.buf.target, this.buf.nll, n);
+      out.set(this.buf.nll.view().subarray(0, n), r0);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- weights
+
+  /**
+   * Replaces block `layer`'s linear `name`: by dense weights (a [dOut, dIn] row-major Float32Array,
+   * copied), or by a Linear that computes on this runtime (kept by reference; the caller keeps it
+   * valid and frees it after the model). A resident block's dense copy is freed when a Linear
+   * replaces it.
+   */
+  async setLinear(layer: number, name: LinearName, weights: Float32Array | Linear): Promise<void> {
+    this.checkOpen();
+    this.checkLayer(layer);
+    const [dOut, dIn] = this.linearShape(name);
+    const st = this.blocks[layer];
+    const suffix = linearTensorSuffix(name) as LayerTensorSuffix;
+    if (this.slotHolds === layer) this.slotHolds = -1;
+    if (isLinear(weights)) {
+      checkLinearShape("weights", weights, dOut, dIn);
+      st.custom.set(name, weights);
+      st.resident?.get(suffix)?.free();
+      st.resident?.delete(suffix);
+      st.host.delete(suffix);
+      return;
+    }
+    if (!(weights instanceof Float32Array) || weights.length !== dOut * dIn) {
+      throw new ArgumentError("weights", `must be a Float32Array of ${dOut} x ${dIn} = ${dOut * dIn} floats or a Linear`);
+    }
+    st.custom.delete(name);
+    if (st.resident) {
+      const arr = st.resident.get(suffix);
+      if (arr) arr.set(weights);
+      else st.resident.set(suffix, this.alloc("f32", weights.length).set(weights));
+    } else {
+      st.host.set(suffix, weights.slice());
+    }
+  }
+
+  /** The current dense weights of a block linear (a copy). ArgumentError if a Linear object replaced them. */
+  async getLinearWeights(layer: number, name: LinearName): Promise<Float32Array> {
+    this.checkOpen();
+    this.checkLayer(layer);
+    this.linearShape(name);
+    if (this.blocks[layer].custom.has(name)) {
+      throw new ArgumentError("name", `layers.${layer}.${name} was replaced by a Linear object and has no dense weights here`);
+    }
+    return (await this.tensorData(layer, linearTensorSuffix(name) as LayerTensorSuffix)).slice();
+  }
+
+  /** The Linear object replacing a block linear, if any. */
+  getCustomLinear(layer: number, name: LinearName): Linear | undefined {
+    this.checkLayer(layer);
+    return this.blocks[layer].custom.get(name);
+  }
+
+  /** Frees the model's Wasm memory (not the runtime, not the reader, not caller-supplied Linears). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.freeAll();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private alloc<K extends "f32" | "i32" | "f64" | "u8">(kind: K, n: number): WasmArray<K> {
+    const a = this.runtime.heap.alloc(kind, n);
+    this.owned.push(a);
+    return a;
+  }
+
+  private freeAll(): void {
+    for (const a of this.owned) a.free();
+    this.owned.length = 0;
+    this.scratchKV?.free();
+    this.scratchKV = null;
+    (this.rope as RopeTable | undefined)?.free();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ArgumentError("model", "is closed");
+  }
+
+  private checkLayer(layer: number): void {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= this.config.nLayers) {
+      throw new ArgumentError("layer", `must be an integer in [0, ${this.config.nLayers}), got ${layer}`);
+    }
+  }
+
+  private checkTokens(tokens: ArrayLike<number>): void {
+    const V = this.dims.vocab;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new ArgumentError("tokens", `tokens[${i}] = ${t} is not a token id in [0, ${V})`);
+    }
+  }
+
+  private checkHidden(hidden: Float32Array): number {
+    const { dim } = this.dims;
+    if (!(hidden instanceof Float32Array) || hidden.length % dim !== 0) {
+      throw new ArgumentError("hidden", `must be a Float32Array of T * ${dim} floats`);
+    }
+    return hidden.length / dim;
+  }
+
+  private embedInto(tokens: ArrayLike<number>, dst: Float32Array, offset: number): void {
+    const { dim } = this.dims;
+    const e = this.embedding;
+    const scale = Math.fround(this.config.embedScale);
+    for (let t = 0; t < tokens.length; t++) {
+      const src = tokens[t] * dim, o = offset + t * dim;
+      if (scale === 1) dst.set(e.subarray(src, src + dim), o);
+      else for (let j = 0; j < dim; j++) dst[o + j] = e[src + j] * scale;
+    }
+  }
+
+  /** Dense data of a block tensor from wherever it lives (resident arrays are copied out). */
+  private async tensorData(layer: number, suffix: LayerTensorSuffix): Promise<Float32Array> {
+    const st = this.blocks[layer];
+    const r = st.resident?.get(suffix);
+    if (r) return r.view();
+    const h = st.host.get(suffix);
+    if (h) return h;
+    if (!this.reader) throw new ArgumentError("model", `no source for layers.${layer}.${suffix}`);
+    return this.reader.readTensor(layerTensor(layer, suffix));
+  }
+
+  /** Block `layer` bound to Wasm memory: resident arrays, or the slot after uploading. */
+  private async acquire(layer: number): Promise<BoundBlock> {
+    const st = this.blocks[layer];
+    const c = this.config;
+    const rt = this.runtime;
+    const refs = new Map<LayerTensorSuffix, WasmRef<"f32">>();
+    if (st.resident) {
+      for (const [s, a] of st.resident) refs.set(s, a);
+    } else {
+      const slot = this.slot;
+      if (!slot) throw new ArgumentError("model", "internal: streamed block without a slot");
+      const heapMem = rt.heap.memory;
+      let off = 0;
+      const fresh = this.slotHolds !== layer;
+      this.slotHolds = -1;
+      for (const t of denseTensors(c)) {
+        if (isLinearSuffix(t.suffix) && st.custom.has(linearOf(t.suffix))) continue;
+        const ptr = slot.ptr + off;
+        if (off + 4 * t.n > slot.length) throw new ArgumentError("model", "internal: block slot too small");
+        if (fresh) {
+          const data = await this.tensorData(layer, t.suffix);
+          new Float32Array(heapMem.buffer, ptr, t.n).set(data);
+        }
+        refs.set(t.suffix, f32Ref(heapMem, ptr, t.n));
+        off += align(4 * t.n);
+      }
+      this.slotHolds = layer;
+    }
+    const lin = {} as Record<LinearName, Linear>;
+    for (const name of LINEAR_NAMES) {
+      const custom = st.custom.get(name);
+      if (custom) { lin[name] = custom; continue; }
+      const [dOut, dIn] = this.linearShape(name);
+      lin[name] = new DenseLinear(rt, refs.get(linearTensorSuffix(name) as LayerTensorSuffix)!, dOut, dIn);
+    }
+    return {
+      attnNorm: refs.get("attn_norm")!, ffnNorm: refs.get("ffn_norm")!,
+      qBias: refs.get("attn.q_bias"), kBias: refs.get("attn.k_bias"), vBias: refs.get("attn.v_bias"),
+      lin,
+    };
+  }
+
+  /**
+   * The block, on rows [0, T) of buf.x at positions pos0 .. pos0+T-1, with the layer cache `kv`
+   * (rows [0, pos0) already filled). T <= maxBatchTokens.
+   */
+  private async blockRows(
+    layer: number, blk: BoundBlock, T: number, pos0: number, kv: KVLayer, hook: LinearInputHook | undefined, sequence: number,
+  ): Promise<void> {
+    const rt = this.runtime, c = this.config, b = this.buf;
+    const { dim, qDim, kvDim, hidden } = this.dims;
+    const norm = { eps: c.normEps, plusOne: c.normPlusOne };
+    const x = b.x.sub(0, T * dim);                                  // [T, dim]
+    const xb = b.xb.sub(0, T * dim);                                // [T, dim]
+    const q = b.q.sub(0, T * qDim);                                 // [T, qDim]
+    const att = b.att.sub(0, T * qDim);                             // [T, qDim]
+    const hb = b.hb.sub(0, T * hidden);                             // [T, hidden]
+    const hb2 = b.hb2.sub(0, T * hidden);                           // [T, hidden]
+    const mem = rt.heap.memory;
+    const k = f32Ref(mem, kv.K.ptr + 4 * pos0 * kvDim, T * kvDim);  // [T, kvDim] cache rows pos0..
+    const v = f32Ref(mem, kv.V.ptr + 4 * pos0 * kvDim, T * kvDim);  // [T, kvDim]
+    if ((pos0 + T) * kvDim > kv.K.length) throw new ArgumentError("tokens", `position ${pos0 + T - 1} is beyond the cache`);
+    const pv = b.pos.view();
+    for (let t = 0; t < T; t++) pv[t] = pos0 + t;
+    const pos = b.pos.sub(0, T);
+    const apply = async (name: LinearName, X: WasmRef<"f32">, Y: WasmRef<"f32">) => {
+      const lin = blk.lin[name];
+      if (hook) await hook({ layer, name, X, T, dIn: lin.dIn, sequence, pos0 });
+      if (T === 1) await lin.gemv(X, Y);
+      else await lin.gemm(X, Y, T);
+    };
+
+    // Attention: xb = norm(x); q, k, v = projections (+ bias); RoPE; att = attention; x += o(att).
+    await rmsnorm(rt, x, blk.attnNorm, xb, dim, T, norm);
+    await apply("q", xb, q);
+    await apply("k", xb, k);
+    await apply("v", xb, v);
+    if (blk.qBias) await addBias(rt, q, blk.qBias, qDim, T);
+    if (blk.kBias) await addBias(rt, k, blk.kBias, kvDim, T);
+    if (blk.vBias) await addBias(rt, v, blk.vBias, kvDim, T);
+    await rope(rt, this.rope, q, T, qDim, c.nHeads, pos);
+    await rope(rt, this.rope, k, T, kvDim, c.nKvHeads, pos);
+    await attention(rt, { Q: q, K: kv.K, V: kv.V, Y: att, T, pos0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim });
+    await apply("o", att, xb);
+    await addInPlace(rt, xb, x, T * dim);
+
+    // MLP: xb = norm(x); hb = act(gate(xb)) * up(xb); x += down(hb).
+    await rmsnorm(rt, x, blk.ffnNorm, xb, dim, T, norm);
+    await apply("gate", xb, hb);
+    await apply("up", xb, hb2);
+    await glu(rt, hb, hb2, hb, T * hidden, c.act);
+    await apply("down", hb, xb);
+    await addInPlace(rt, xb, x, T * dim);
+  }
+
+  /** The block on host hidden states [T, dim] at positions pos0.., in chunks of maxBatchTokens rows. */
+  private async blockOnHost(
+    layer: number, blk: BoundBlock, hidden: Float32Array, T: number, pos0: number, kv: KVLayer,
+    hook: LinearInputHook | undefined, sequence: number, writeBack: boolean, signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { dim } = this.dims;
+    const B = this.maxBatchTokens;
+    for (let c0 = 0; c0 < T; c0 += B) {
+      throwIfAborted(signal);
+      const n = Math.min(B, T - c0);
+      this.buf.x.set(hidden.subarray(c0 * dim, (c0 + n) * dim));
+      await this.blockRows(layer, blk, n, pos0 + c0, kv, hook, sequence);
+      if (writeBack) hidden.set(this.buf.x.view().subarray(0, n * dim), c0 * dim);
+    }
+  }
+
+  /** Final norm + classifier of n <= logitRows rows at X (Wasm) into buf.logits rows [0, n). */
+  private async headInto(X: WasmRef<"f32">, n: number): Promise<void> {
+    const rt = this.runtime, c = this.config;
+    const { dim, vocab } = this.dims;
+    const xb = this.buf.xb.sub(0, n * dim);
+    await rmsnorm(rt, X, this.buf.norm, xb, dim, n, { eps: c.normEps, plusOne: c.normPlusOne });
+    const logits = this.buf.logits.sub(0, n * vocab);
+    if (this.classifier.resident) {
+      const cls = new DenseLinear(rt, this.classifier.resident, vocab, dim);
+      if (n === 1) await cls.gemv(xb, logits); else await cls.gemm(xb, logits, n);
+      return;
+    }
+    // Streamed classifier: row chunks through the slot.
+    const slot = this.slot!, temp = this.clsTemp!, mem = rt.heap.memory;
+    const R = this.clsChunkRows;
+    const src = this.classifier.host ?? (await this.reader!.readTensor("output"));
+    for (let r0 = 0; r0 < vocab; r0 += R) {
+      const rows = Math.min(R, vocab - r0);
+      const key = `cls:${r0}`;
+      if (this.slotHolds !== key) {
+        new Float32Array(mem.buffer, slot.ptr, rows * dim).set(src.subarray(r0 * dim, (r0 + rows) * dim));
+        this.slotHolds = key;
+      }
+      const W = new DenseLinear(rt, f32Ref(mem, slot.ptr, rows * dim), rows, dim);
+      if (n === 1) {
+        await W.gemv(xb, f32Ref(mem, logits.ptr + 4 * r0, rows));
+      } else {
+        await W.gemm(xb, temp.sub(0, n * rows), n);
+        const all = new Float32Array(mem.buffer);
+        for (let t = 0; t < n; t++) {
+          const from = temp.ptr / 4 + t * rows;
+          all.copyWithin(logits.ptr / 4 + t * vocab + r0, from, from + rows);
+        }
+      }
+    }
+  }
+
+  /** Logits of n rows at X (Wasm), copied out: [n, vocab]. */
+  private async headRows(X: WasmRef<"f32">, n: number): Promise<Float32Array> {
+    const { dim, vocab } = this.dims;
+    const out = new Float32Array(n * vocab);
+    const Lc = this.logitRows;
+    for (let r0 = 0; r0 < n; r0 += Lc) {
+      const m = Math.min(Lc, n - r0);
+      await this.headInto(f32Ref(this.runtime.heap.memory, X.ptr + 4 * r0 * dim, m * dim), m);
+      out.set(this.buf.logits.view().subarray(0, m * vocab), r0 * vocab);
+    }
+    return out;
+  }
+}
+
+/** A WasmRef over raw memory (for slices of caches and the slot). */
+function f32Ref(memory: WebAssembly.Memory, ptr: number, length: number): WasmRef<"f32"> {
+  return { ptr, length, kind: "f32", view: () => new Float32Array(memory.buffer, ptr, length) };
+}
+
+/** A block's dense tensors in canonical order with their element counts. */
+function denseTensors(c: ModelConfig): DenseTensor[] {
+  const q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
+  const out: DenseTensor[] = [
+    { suffix: "attn_norm", n: c.dim },
+    { suffix: "attn.q", n: q * c.dim },
+    { suffix: "attn.k", n: kv * c.dim },
+    { suffix: "attn.v", n: kv * c.dim },
+  ];
+  if (c.qkvBias) out.push({ suffix: "attn.q_bias", n: q }, { suffix: "attn.k_bias", n: kv }, { suffix: "attn.v_bias", n: kv });
+  out.push(
+    { suffix: "attn.o", n: c.dim * q },
+    { suffix: "ffn_norm", n: c.dim },
+    { suffix: "mlp.gate", n: c.hiddenDim * c.dim },
+    { suffix: "mlp.up", n: c.hiddenDim * c.dim },
+    { suffix: "mlp.down", n: c.dim * c.hiddenDim },
+  );
+  return out;
+}
+
+function isLinearSuffix(s: LayerTensorSuffix): boolean {
+  return s === "attn.q" || s === "attn.k" || s === "attn.v" || s === "attn.o" || s === "mlp.gate" || s === "mlp.up" || s === "mlp.down";
+}
+
+function linearOf(s: LayerTensorSuffix): LinearName {
+  return s.slice(s.indexOf(".") + 1) as LinearName;
+}

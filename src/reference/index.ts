@@ -1,0 +1,7 @@
+// Plain-TypeScript references of the kernels and the forward pass, for tests and for checking.
+export * from "./activations.js";
+export * from "./norms.js";
+export * from "./rope.js";
+export * from "./attention.js";
+export * from "./logits.js";
+export * from "./forward.js";
