@@ -241,8 +241,11 @@ class Merger {
   private push(left: number, right: number): void {
     const id = this.t.pairFor(this.tok[left], this.tok[right]);
     if (id < 0) return;
+    const score = this.t.scores[id];
+    // llama2.c starts its best-score search at -1e10, so pieces scored at or below it never merge.
+    if (!(score > -1e10)) return;
     let i = this.size++;
-    this.hScore[i] = this.t.scores[id];
+    this.hScore[i] = score;
     this.hLeft[i] = left;
     this.hRight[i] = right;
     this.hId[i] = id;
