@@ -14,7 +14,7 @@ import {
 } from "./writer.js";
 
 /** Metadata value types (GGUF spec ids). */
-export const enum GGUFType {
+export enum GGUFType {
   U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
 }
 
