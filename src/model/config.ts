@@ -53,7 +53,9 @@ export interface ModelConfig {
   embedScale: number;
   /** RMSNorm multiplies by (1 + w) instead of w (Gemma). */
   normPlusOne: boolean;
+  /** Beginning-of-sequence token id, or -1 when the model has none. */
   bosId: number;
+  /** End-of-sequence token id, or -1 when the model has none. */
   eosId: number;
 }
 
