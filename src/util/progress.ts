@@ -112,6 +112,7 @@ function linesReporter(stream: ProgressStream, opts: ProgressReporterOptions): P
   const interval = opts.lineIntervalMs ?? 2000;
   let phase: string | null = null;
   let last = 0;
+  let lastDone = 0;
   let finished = false;
   let pending: Progress | null = null;
   const print = (p: Progress) => {
@@ -122,8 +123,10 @@ function linesReporter(stream: ProgressStream, opts: ProgressReporterOptions): P
   return {
     mode: "lines",
     onProgress(p: Progress): void {
-      if (p.phase !== phase) {
-        // Close the previous phase with its last state if that was never printed.
+      const restart = p.phase !== phase || p.done < lastDone;
+      lastDone = p.done;
+      if (restart) {
+        // Close the previous sequence with its last state if that was never printed.
         if (pending && !finished) print(pending);
         phase = p.phase;
         finished = false;
@@ -148,6 +151,7 @@ function linesReporter(stream: ProgressStream, opts: ProgressReporterOptions): P
       if (pending && !finished) print(pending);
       pending = null;
       phase = null;
+      lastDone = 0;
     },
   };
 }
@@ -166,6 +170,7 @@ async function barReporter(stream: ProgressStream): Promise<ProgressReporter> {
   const cli = mod.default ?? mod;
   let bar: BarLike | null = null;
   let phase: string | null = null;
+  let lastDone = 0;
   const payload = (p: Progress) => ({
     phase: p.phase,
     amount: p.total > 0 ? `${amount(p, p.done)}/${amount(p, p.total)}` : amount(p, p.done),
@@ -189,17 +194,21 @@ async function barReporter(stream: ProgressStream): Promise<ProgressReporter> {
       bar = null;
     }
     phase = null;
+    lastDone = 0;
   };
   return {
     mode: "bar",
     onProgress(p: Progress): void {
-      if (p.phase !== phase || !bar) {
+      // A new phase, or a count that starts over (the next file of a download), gets its own bar.
+      if (p.phase !== phase || !bar || p.done < lastDone) {
         stop();
         phase = p.phase;
+        lastDone = p.done;
         bar = newBar();
         bar.start(Math.max(0, p.total), Math.max(0, p.done), payload(p));
         return;
       }
+      lastDone = p.done;
       bar.setTotal(Math.max(0, p.total));
       bar.update(Math.max(0, p.done), payload(p));
     },

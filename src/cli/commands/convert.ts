@@ -1,0 +1,60 @@
+/** `dass convert --model M --to gguf|safetensors|llama2c --out PATH`. */
+import { str, type CommandSpec } from "../args.js";
+import { JSON_OPTION, MODEL_OPTION, TOKENIZER_OPTION, openModelArgs } from "../common.js";
+import type { ModelFormat } from "../lib.js";
+
+export const convertCommand: CommandSpec = {
+  name: "convert",
+  summary: "Convert a model between llama2.c, GGUF and Hugging Face safetensors (RoPE q/k layouts permuted as needed).",
+  usage: "--model M --to gguf|safetensors|llama2c --out PATH [--tokenizer T] [--dtype f32|f16|bf16] [--json]",
+  description:
+    "The output is written atomically (nothing appears under PATH until it is complete) and never over the\n" +
+    "input. For --to safetensors, PATH is a folder. --tokenizer embeds a vocabulary into a GGUF output, or\n" +
+    "copies a tokenizer.json into a safetensors folder.",
+  options: [
+    MODEL_OPTION,
+    { name: "to", type: "string", value: "FORMAT", required: true, choices: ["gguf", "safetensors", "llama2c"], help: "output format" },
+    { name: "out", type: "string", value: "PATH", required: true, help: "output file (gguf, llama2c) or folder (safetensors)" },
+    TOKENIZER_OPTION,
+    { name: "dtype", type: "string", value: "DTYPE", choices: ["f32", "f16", "bf16"], help: "storage dtype of the output [default: keep the input's]" },
+    JSON_OPTION,
+  ],
+  examples: [
+    "dass convert --model stories260K.bin --tokenizer tok512.bin --to gguf --out stories260K.gguf",
+    "dass convert --model stories260K.gguf --to safetensors --out ./stories260K-hf",
+  ],
+  async run(ctx, args) {
+    const to = str(args, "to") as ModelFormat;
+    const out = str(args, "out")!;
+    const dtype = str(args, "dtype") as "f32" | "f16" | "bf16" | undefined;
+    const { convertModel, loadTokenizer, SentencePieceTokenizer, toGGUFVocab } = await import("../lib.js");
+    const { reader, modelPath } = await openModelArgs(ctx, args, false);
+    try {
+      const tokPath = str(args, "tokenizer");
+      let vocab;
+      let extraFiles: Record<string, Uint8Array> | undefined;
+      if (tokPath) {
+        if (to === "gguf") {
+          const tok = await loadTokenizer(tokPath, { vocabSize: reader.config.vocabSize });
+          if (tok instanceof SentencePieceTokenizer) vocab = toGGUFVocab(tok);
+          else ctx.note(`note: ${tokPath} is not a SentencePiece-style vocabulary; the GGUF gets no tokenizer`);
+        } else if (to === "safetensors") {
+          const fs = await import("node:fs/promises");
+          const path = await import("node:path");
+          const st = await fs.stat(tokPath);
+          const file = st.isDirectory() ? path.join(tokPath, "tokenizer.json") : tokPath;
+          if (/\.json$/i.test(file)) extraFiles = { "tokenizer.json": new Uint8Array(await fs.readFile(file)) };
+          else ctx.note(`note: a safetensors folder carries tokenizer.json; ${tokPath} is not copied`);
+        } else {
+          ctx.note("note: llama2.c checkpoints carry no tokenizer; keep using your tokenizer.bin beside the output");
+        }
+      }
+      const written = await convertModel(reader, to, out, { dtype, vocab, extraFiles, signal: ctx.signal });
+      if (ctx.json) ctx.printJson({ input: modelPath, from: reader.format, to, out: written });
+      else ctx.io.stdout(`${written}\n`);
+      return 0;
+    } finally {
+      await reader.close();
+    }
+  },
+};

@@ -1,0 +1,138 @@
+/** `dass inspect --model M`: architecture, shapes, dtypes, parameter count, per-matrix sparsity and N:M validity. */
+import { formatBytes, throwIfAborted } from "../../errors.js";
+import { numel } from "../../model/config.js";
+import type { CommandSpec } from "../args.js";
+import { JSON_OPTION, MODEL_OPTION, openModelArgs } from "../common.js";
+
+/** N:M patterns checked on every matrix (N pruned of every M). */
+const CHECKED: readonly [number, number][] = [
+  [2, 4],
+  [4, 8],
+];
+
+/** Per-matrix statistics. */
+export interface MatrixStats {
+  name: string;
+  shape: number[];
+  dtype: string;
+  bytes: number;
+  /** Fraction of exact zeros. */
+  sparsity: number;
+  /** N:M patterns that hold along the input axis (groups of M consecutive weights in a row). */
+  nmInput: string[];
+  /** N:M patterns that hold along the output axis (groups of M consecutive rows in a column). */
+  nmOutput: string[];
+}
+
+/**
+ * Whether every group of `m` along the chosen axis has at least `n` zeros; a trailing partial group of r
+ * elements needs floor(n*r/m), the tail rule of docs/methods.md.
+ */
+export function nmHolds(w: Float32Array, rows: number, cols: number, n: number, m: number, axis: "input" | "output"): boolean {
+  const [outer, inner] = axis === "input" ? [rows, cols] : [cols, rows];
+  const at = axis === "input" ? (o: number, i: number) => w[o * cols + i] : (o: number, i: number) => w[i * cols + o];
+  for (let o = 0; o < outer; o++) {
+    for (let g = 0; g < inner; g += m) {
+      const r = Math.min(m, inner - g);
+      const need = r === m ? n : Math.floor((n * r) / m);
+      let zeros = 0;
+      for (let k = 0; k < r; k++) if (at(o, g + k) === 0) zeros++;
+      if (zeros < need) return false;
+    }
+  }
+  return true;
+}
+
+export const inspectCommand: CommandSpec = {
+  name: "inspect",
+  summary: "Show a model's architecture, tensor shapes and dtypes, parameter count, and per-matrix sparsity / N:M validity.",
+  usage: "--model M [--json]",
+  options: [MODEL_OPTION, JSON_OPTION],
+  examples: ["dass inspect --model stories260K.bin", "dass inspect --model ./my-hf-folder --json"],
+  async run(ctx, args) {
+    const { reader, modelPath } = await openModelArgs(ctx, args, false);
+    try {
+      const c = reader.config;
+      const matrices: MatrixStats[] = [];
+      const tensors: { name: string; shape: number[]; dtype: string; bytes: number }[] = [];
+      let params = 0;
+      let bytes = 0;
+      let zeros = 0;
+      const names = [...reader.tensors.keys()];
+      await ctx.withProgress(async (r) => {
+        for (const [i, name] of names.entries()) {
+          throwIfAborted(ctx.signal);
+          const info = reader.tensors.get(name)!;
+          const n = numel(info.shape);
+          params += n;
+          bytes += info.byteLength;
+          tensors.push({ name, shape: info.shape, dtype: info.dtype, bytes: info.byteLength });
+          if (info.shape.length === 2 && !/^(tok_embeddings|output)$/.test(name)) {
+            const w = await reader.readTensor(name);
+            let z = 0;
+            for (let k = 0; k < w.length; k++) if (w[k] === 0) z++;
+            zeros += z;
+            const [rows, cols] = info.shape;
+            const holds = (axis: "input" | "output") =>
+              CHECKED.filter(([nn, mm]) => nmHolds(w, rows, cols, nn, mm, axis)).map(([nn, mm]) => `${nn}:${mm}`);
+            matrices.push({
+              name,
+              shape: info.shape,
+              dtype: info.dtype,
+              bytes: info.byteLength,
+              sparsity: w.length ? z / w.length : 0,
+              nmInput: holds("input"),
+              nmOutput: holds("output"),
+            });
+          }
+          r.onProgress({ phase: "inspect", done: i + 1, total: names.length, message: name });
+        }
+      });
+      const linear = matrices.reduce((s, m) => s + numel(m.shape), 0);
+      const summary = {
+        path: modelPath,
+        format: reader.format,
+        config: c,
+        parameters: params,
+        weightBytes: bytes,
+        linearParameters: linear,
+        linearSparsity: linear ? zeros / linear : 0,
+        tensors,
+        matrices,
+      };
+      if (ctx.json) {
+        ctx.printJson(summary);
+        return 0;
+      }
+      const out = (s = "") => ctx.io.stdout(s + "\n");
+      out(`${modelPath}  (${reader.format})`);
+      out(
+        `arch ${c.arch}: dim ${c.dim}, hidden ${c.hiddenDim}, layers ${c.nLayers}, heads ${c.nHeads} (kv ${c.nKvHeads}), ` +
+          `head dim ${c.headDim}, vocab ${c.vocabSize}, context ${c.seqLen}`,
+      );
+      out(
+        `rope ${c.ropeLayout} (theta ${c.ropeTheta}), act ${c.act}, norm eps ${c.normEps}${c.normPlusOne ? " (1 + w)" : ""}, ` +
+          `${c.tiedEmbeddings ? "tied" : "separate"} classifier${c.qkvBias ? ", q/k/v bias" : ""}${c.embedScale !== 1 ? `, embed scale ${c.embedScale}` : ""}`,
+      );
+      out(`parameters ${params.toLocaleString("en-US")}  (${formatBytes(bytes)} of weights)`);
+      out(`linear-layer sparsity ${(100 * summary.linearSparsity).toFixed(2)}%`);
+      out();
+      const w = Math.max(...matrices.map((m) => m.name.length), 6);
+      out(`${"matrix".padEnd(w)}  ${"shape".padEnd(11)}  dtype  sparsity  N:M (input axis)  N:M (output axis)`);
+      for (const m of matrices) {
+        out(
+          `${m.name.padEnd(w)}  ${m.shape.join("x").padEnd(11)}  ${m.dtype.padEnd(5)}  ${(100 * m.sparsity).toFixed(2).padStart(7)}%  ` +
+            `${(m.nmInput.join(" ") || "-").padEnd(16)}  ${m.nmOutput.join(" ") || "-"}`,
+        );
+      }
+      const other = tensors.filter((t) => !matrices.some((m) => m.name === t.name));
+      if (other.length) {
+        out();
+        for (const t of other) out(`${t.name.padEnd(w)}  ${t.shape.join("x").padEnd(11)}  ${t.dtype}`);
+      }
+      return 0;
+    } finally {
+      await reader.close();
+    }
+  },
+};

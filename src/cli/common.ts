@@ -1,0 +1,100 @@
+/** Helpers shared by the model commands: model/tokenizer resolution, runtime lifetime, shared flags. */
+import { DassError, FormatError } from "../errors.js";
+import { findCachedModel, findModel } from "../pull/index.js";
+import { int, str, type OptionSpec, type ParsedArgs } from "./args.js";
+import type { CommandContext } from "./context.js";
+// lib.js (formats, tokenizers, runtime) is loaded when a command runs, keeping `dass --help` and `dass pull` light.
+import type { ModelReader, Runtime, Tokenizer } from "./lib.js";
+
+/** `--model` as every model command documents it. */
+export const MODEL_OPTION: OptionSpec = {
+  name: "model",
+  type: "string",
+  value: "M",
+  required: true,
+  help: "model: llama2.c .bin, .gguf, Hugging Face folder, or a name pulled with `dass pull` (e.g. stories260K)",
+};
+
+/** `--tokenizer`. */
+export const TOKENIZER_OPTION: OptionSpec = {
+  name: "tokenizer",
+  type: "string",
+  value: "T",
+  help: "tokenizer: llama2.c tokenizer.bin, tokenizer.json or .gguf [default: the model's own, or the pulled one]",
+};
+
+/** `--threads`. */
+export const THREADS_OPTION: OptionSpec = {
+  name: "threads",
+  type: "string",
+  value: "N",
+  help: "worker threads [default: all cores]",
+};
+
+/** `--json`. */
+export const JSON_OPTION: OptionSpec = { name: "json", type: "boolean", help: "print machine-readable JSON on stdout, no progress" };
+
+/** Where a `--model` value points. */
+export interface ResolvedModel {
+  path: string;
+  /** The tokenizer that came with a pulled model. */
+  tokenizerPath?: string;
+}
+
+/** Resolves `--model`: an existing path, else the name of a model in the `dass pull` cache. */
+export async function resolveModel(ctx: CommandContext, value: string): Promise<ResolvedModel> {
+  const fs = await import("node:fs/promises");
+  try {
+    await fs.stat(value);
+    return { path: value };
+  } catch {
+    // Not a path: maybe a pulled model's name.
+  }
+  if (findModel(value)) {
+    const m = await findCachedModel(value, { env: ctx.io.env, signal: ctx.signal });
+    if (!m) throw new DassError("ERR_NOT_CACHED", `model ${value} is not downloaded yet: run \`dass pull ${value}\` first`);
+    return { path: m.modelPath, tokenizerPath: m.tokenizerPath };
+  }
+  throw new FormatError(value, "no such file or folder (and not a model name known to `dass pull`)");
+}
+
+/** Opens `--model`, and the tokenizer when `wantTokenizer`. Close the reader when done. */
+export async function openModelArgs(
+  ctx: CommandContext,
+  args: ParsedArgs,
+  wantTokenizer: boolean,
+): Promise<{ reader: ModelReader; tokenizer: Tokenizer | undefined; modelPath: string; tokenizerPath: string | undefined }> {
+  const { openModel, loadTokenizer } = await import("./lib.js");
+  const resolved = await resolveModel(ctx, str(args, "model")!);
+  const reader = await openModel(resolved.path);
+  try {
+    const tokPath = str(args, "tokenizer") ?? resolved.tokenizerPath;
+    let tokenizer: Tokenizer | undefined;
+    if (wantTokenizer) {
+      tokenizer = tokPath
+        ? await loadTokenizer(tokPath, { vocabSize: reader.config.vocabSize })
+        : await loadTokenizer(reader, { vocabSize: reader.config.vocabSize });
+    }
+    return { reader, tokenizer, modelPath: resolved.path, tokenizerPath: tokPath };
+  } catch (err) {
+    await reader.close();
+    throw err;
+  }
+}
+
+/** Creates a runtime with `--threads`, runs `fn`, and closes it. */
+export async function withRuntime<T>(ctx: CommandContext, args: ParsedArgs, fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const threads = int(args, "threads", undefined, 1, 1024);
+  const { createRuntime } = await import("./lib.js");
+  const rt = await createRuntime(threads === undefined ? { signal: ctx.signal } : { threads, signal: ctx.signal });
+  try {
+    return await fn(rt);
+  } finally {
+    rt.close();
+  }
+}
+
+/** A number for tables: fixed decimals, or "-" when not finite. */
+export function fmt(x: number | undefined, digits = 3): string {
+  return typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits) : "-";
+}

@@ -1,0 +1,203 @@
+/**
+ * The library entry points the CLI commands call, in one place.
+ *
+ * Modules that are part of this build are imported statically. Modules still being written elsewhere
+ * (forward pass / evaluation / generation / pruning) are loaded on first use through `optional()`, typed by
+ * the interfaces below, which state the API each command expects. A command whose module is missing fails
+ * with NotAvailableError instead of breaking the whole CLI (and `dass --help`, `dass pull`) at load time.
+ * Once a module lands, replace its `optional()` loader with a static import.
+ */
+import { DassError } from "../errors.js";
+import type { ModelReader } from "../formats/reader.js";
+import type { Runtime } from "../runtime/runtime.js";
+import type { Tokenizer } from "../tokenizers/types.js";
+import type { OnProgress } from "../util/progress.js";
+
+export { openModel } from "../formats/open.js";
+export { convertModel } from "../formats/convert.js";
+export type { ModelFormat, ModelReader } from "../formats/reader.js";
+export { loadTokenizer } from "../tokenizers/index.js";
+export { toGGUFVocab } from "../tokenizers/gguf.js";
+export { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
+export type { Tokenizer } from "../tokenizers/types.js";
+export { createRuntime } from "../runtime/runtime.js";
+export type { Runtime } from "../runtime/runtime.js";
+
+/** A library module this build does not include (yet). */
+export class NotAvailableError extends DassError {
+  constructor(what: string) {
+    super("ERR_NOT_AVAILABLE", `${what} is not available in this build of dass-wasm`);
+  }
+}
+
+/** Perplexity as `dass eval` expects it from `src/eval/index.ts`. */
+export interface EvalApi {
+  evaluatePerplexity(opts: {
+    runtime: Runtime;
+    model: ModelReader;
+    tokenizer: Tokenizer;
+    /** The whole evaluation text (JSON lines already joined). */
+    text: string;
+    /** Window length; default: the model's context length, capped by the library. */
+    seqLen?: number;
+    /** Keep only the first N tokens of the stream. */
+    maxTokens?: number;
+    protocol: "paper" | "bos";
+    signal?: AbortSignal;
+    onProgress?: OnProgress;
+  }): Promise<{ ppl: number; meanNll: number; tokens: number; windows: number }>;
+}
+
+/** Generation as `dass generate` expects it from `src/generate/index.ts`. */
+export interface GenerateApi {
+  generate(opts: {
+    runtime: Runtime;
+    model: ModelReader;
+    tokenizer: Tokenizer;
+    prompt: string;
+    /** Positions including the prompt, as llama2.c's `run -n`. */
+    steps: number;
+    temperature: number;
+    seed: number;
+    signal?: AbortSignal;
+    /** Called with each new piece of text as soon as it is decoded (streamed to stdout). */
+    onText?: (piece: string) => void;
+  }): Promise<{
+    /** Prompt pieces then generated pieces, without llama2.c's final newline (the CLI adds it). */
+    text: string;
+    /** Token ids of positions 0..steps-1. */
+    tokens: number[];
+    tokensPerSecond?: number;
+  }>;
+}
+
+/** The per-matrix report entry of issue 4. */
+export interface PruneMatrixReport {
+  block: number;
+  name: string;
+  shape: number[];
+  method: string;
+  pattern: string;
+  axis: string;
+  sparsity: number;
+  reconError: number;
+  seconds: number;
+  nmValid?: boolean;
+}
+
+/** The pruning report (issue 4 item 4); only the fields the CLI summary reads are required here. */
+export interface PruneReportLike {
+  matrices: PruneMatrixReport[];
+  totals?: { sparsity?: number; pruneSeconds?: number; seconds?: number; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/** Pruning as `dass prune` expects it from `src/pruning/index.ts`: prunes block by block and writes `out`. */
+export interface PruneApi {
+  prune(
+    model: ModelReader,
+    options: {
+      runtime: Runtime;
+      tokenizer?: Tokenizer;
+      method: "dass" | "wanda" | "sparsegpt" | "magnitude";
+      /** "2:4", "4:8", "0.5", ... (parsed and validated by the library). */
+      pattern: string;
+      /** Calibration text (JSON lines already joined); absent for magnitude. */
+      calibText?: string;
+      /** Name of the calibration source, for the report. */
+      calibSource?: string;
+      nsamples: number;
+      seqlen?: number;
+      seed: number;
+      targets: "mlp" | "all";
+      alpha: number;
+      /** Output path, written atomically in the input's format; never the input. */
+      out: string;
+      /** Store N:M matrices compressed (issue 5). */
+      compress?: boolean;
+      signal?: AbortSignal;
+      onProgress?: OnProgress;
+    },
+  ): Promise<{ report: PruneReportLike; out?: string }>;
+}
+
+/** Calibration/evaluation text reading from `src/calibration/text.ts`. */
+export interface CalibrationApi {
+  readCalibrationFile(path: string): Promise<{ text: string; name: string }>;
+}
+
+const cache = new Map<string, Promise<unknown>>();
+
+async function optional<T>(specifier: string, fn: string, what: string): Promise<T> {
+  let p = cache.get(specifier);
+  if (!p) {
+    // A variable specifier keeps tsc from resolving the module at build time.
+    p = import(specifier);
+    cache.set(specifier, p);
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await p) as Record<string, unknown>;
+  } catch (err) {
+    cache.delete(specifier);
+    const e = err as { code?: string; message?: string };
+    if (e.code === "ERR_MODULE_NOT_FOUND" && String(e.message).includes(specifier.replace(/^\.\.\//, ""))) {
+      throw new NotAvailableError(what);
+    }
+    throw err;
+  }
+  if (typeof mod[fn] !== "function") throw new NotAvailableError(`${what} (${fn})`);
+  return mod as T;
+}
+
+/** `src/eval`: perplexity. */
+export const loadEval = (): Promise<EvalApi> => optional<EvalApi>("../eval/index.js", "evaluatePerplexity", "perplexity evaluation (src/eval)");
+/** `src/generate`: text generation. */
+export const loadGenerate = (): Promise<GenerateApi> => optional<GenerateApi>("../generate/index.js", "generate", "text generation (src/generate)");
+/** `src/pruning`: pruning. */
+export const loadPrune = (): Promise<PruneApi> => optional<PruneApi>("../pruning/index.js", "prune", "pruning (src/pruning)");
+/** `src/calibration`: calibration / evaluation text files. */
+export const loadCalibration = (): Promise<CalibrationApi> =>
+  optional<CalibrationApi>("../calibration/index.js", "readCalibrationFile", "calibration text reading (src/calibration)");
+
+/**
+ * Reads an evaluation or calibration text file: plain UTF-8, or JSON lines whose `"text"` fields are joined
+ * with "\n\n". Uses `src/calibration` when present, so both commands read files exactly as the library does.
+ */
+export async function readTextFile(path: string): Promise<string> {
+  try {
+    const cal = await loadCalibration();
+    return (await cal.readCalibrationFile(path)).text;
+  } catch (err) {
+    if (!(err instanceof NotAvailableError)) throw err;
+  }
+  const { FormatError } = await import("../errors.js");
+  const fs = await import("node:fs/promises");
+  let bytes: Uint8Array;
+  try {
+    bytes = await fs.readFile(path);
+  } catch (e) {
+    throw new FormatError(path, `cannot read: ${(e as Error).message}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new FormatError(path, "is not valid UTF-8 text");
+  }
+  if (!/\.jsonl$/i.test(path)) return text;
+  const rows: string[] = [];
+  for (const [i, line] of text.split("\n").entries()) {
+    if (line.trim() === "") continue;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      throw new FormatError(path, `line ${i + 1} is not JSON`);
+    }
+    const t = (rec as { text?: unknown } | null)?.text;
+    if (typeof t !== "string") throw new FormatError(path, `line ${i + 1} has no string "text" field`);
+    rows.push(t);
+  }
+  return rows.join("\n\n");
+}

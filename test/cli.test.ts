@@ -1,0 +1,455 @@
+// The `dass` CLI (argument parsing, exit codes, error printing, Ctrl-C), atomic outputs and progress
+// reporting. The CLI and file helpers need Node; the progress-line logic runs everywhere.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { createProgressReporter, resolveProgressMode, type Progress } from "../src/util/progress.js";
+import { isNode } from "./util/env.js";
+import { readSharedData, skipNote } from "./util/data.js";
+
+// ---------------------------------------------------------------------------------------------------------
+const progress = suite("cli: progress reporter");
+
+function sink(isTTY = false): { stream: { write(s: string): void; isTTY: boolean }; text: () => string } {
+  let out = "";
+  return { stream: { write: (s: string) => void (out += s), isTTY }, text: () => out };
+}
+
+progress("auto mode: silent with --json, bar on a TTY, lines otherwise (and under CI or TERM=dumb)", () => {
+  const tty = { write() {}, isTTY: true };
+  const pipe = { write() {}, isTTY: false };
+  assert.is(resolveProgressMode({ json: true, env: {} }, tty), "silent");
+  assert.is(resolveProgressMode({ env: {} }, tty), "bar");
+  assert.is(resolveProgressMode({ env: { CI: "true" } }, tty), "lines");
+  assert.is(resolveProgressMode({ env: { TERM: "dumb" } }, tty), "lines");
+  assert.is(resolveProgressMode({ env: {} }, pipe), "lines");
+  assert.is(resolveProgressMode({ mode: "silent", env: {} }, tty), "silent");
+});
+
+progress("lines mode: first and last update of each phase, throttled in between", async () => {
+  const s = sink();
+  let now = 0;
+  const r = await createProgressReporter({ mode: "lines", stream: s.stream, now: () => now, lineIntervalMs: 1000 });
+  const p = (phase: string, done: number, total: number, extra: Partial<Progress> = {}) => r.onProgress({ phase, done, total, ...extra });
+  p("download", 0, 4096, { unit: "bytes", message: "a.bin" });
+  now = 10;
+  p("download", 1024, 4096, { unit: "bytes", message: "a.bin" }); // throttled
+  now = 2000;
+  p("download", 2048, 4096, { unit: "bytes", message: "a.bin" }); // printed
+  p("download", 4096, 4096, { unit: "bytes", message: "a.bin" }); // final, printed
+  p("download", 4096, 4096, { unit: "bytes", message: "a.bin" }); // repeated final, not printed
+  p("prune", 1, 10);
+  now = 2100;
+  p("prune", 2, 10); // throttled, flushed by stop()
+  r.log("a note");
+  r.stop();
+  assert.equal(s.text().split("\n"), [
+    "download: 0% (0 B/4.00 KiB) a.bin",
+    "download: 50% (2.00 KiB/4.00 KiB) a.bin",
+    "download: 100% (4.00 KiB/4.00 KiB) a.bin",
+    "prune: 10% (1/10)",
+    "a note",
+    "prune: 20% (2/10)",
+    "",
+  ]);
+});
+
+progress("silent mode prints nothing", async () => {
+  const s = sink(true);
+  const r = await createProgressReporter({ json: true, stream: s.stream, env: {} });
+  r.onProgress({ phase: "x", done: 1, total: 2 });
+  r.log("hidden");
+  r.stop();
+  assert.is(r.mode, "silent");
+  assert.is(s.text(), "");
+});
+
+(isNode ? progress : progress.skip)("bar mode draws a cli-progress bar and finishes it", async () => {
+  const s = sink(true);
+  const r = await createProgressReporter({ stream: s.stream, env: {} });
+  assert.is(r.mode, "bar");
+  r.onProgress({ phase: "download", done: 0, total: 100, message: "m.bin" });
+  r.onProgress({ phase: "download", done: 100, total: 100, message: "m.bin" });
+  r.onProgress({ phase: "verify", done: 5, total: 10 });
+  r.stop();
+  r.stop();
+  assert.match(s.text(), /download \|/);
+  assert.match(s.text(), /verify \|/);
+});
+
+progress.run();
+
+// ---------------------------------------------------------------------------------------------------------
+type Atomic = typeof import("../src/util/atomic-write.js");
+type Fs = typeof import("node:fs/promises");
+
+const atomic = suite("cli: atomic outputs");
+const at = isNode ? atomic : atomic.skip;
+let A: Atomic;
+let fs: Fs;
+let join: (...p: string[]) => string;
+let tmpRoot: string;
+let n = 0;
+
+async function dir(): Promise<string> {
+  const d = join(tmpRoot, `d${++n}`);
+  await fs.mkdir(d, { recursive: true });
+  return d;
+}
+
+async function throwsWith(p: Promise<unknown>, check: (e: unknown) => boolean, what: string): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(check(e), `${what}: got ${(e as Error)?.stack ?? String(e)}`);
+    return e;
+  }
+  assert.unreachable(`${what}: expected an error`);
+}
+
+atomic.before(async () => {
+  if (!isNode) return;
+  A = await import("../src/util/atomic-write.js");
+  fs = await import("node:fs/promises");
+  const path = await import("node:path");
+  const os = await import("node:os");
+  join = path.join;
+  tmpRoot = await fs.mkdtemp(path.join(os.tmpdir(), "dass-cli-test-"));
+});
+
+atomic.after(async () => {
+  if (isNode && tmpRoot) await fs.rm(tmpRoot, { recursive: true, force: true });
+});
+
+at("writes a file, creating parent folders, leaving no temporary file", async () => {
+  const d = await dir();
+  const dest = join(d, "sub", "out.bin");
+  await A.writeFileAtomic(dest, new Uint8Array([1, 2, 3]));
+  assert.equal([...(await fs.readFile(dest))], [1, 2, 3]);
+  await A.writeFileAtomic(dest, (async function* () {
+    yield new Uint8Array([4]);
+    yield new Uint8Array([5, 6]);
+  })());
+  assert.equal([...(await fs.readFile(dest))], [4, 5, 6]);
+  assert.equal(await fs.readdir(join(d, "sub")), ["out.bin"]);
+  assert.equal(A.pendingTempPaths(), []);
+});
+
+at("an error while writing leaves the old file untouched and nothing half-written", async () => {
+  const d = await dir();
+  const dest = join(d, "out.txt");
+  await fs.writeFile(dest, "old");
+  let temp = "";
+  await throwsWith(
+    A.withAtomicFile(dest, async (f) => {
+      temp = f.tempPath;
+      await f.write("new partial");
+      assert.ok(A.pendingTempPaths().includes(temp));
+      throw new Error("disk on fire");
+    }),
+    (e) => (e as Error).message === "disk on fire",
+    "fill error",
+  );
+  assert.is(await fs.readFile(dest, "utf8"), "old");
+  assert.equal(await fs.readdir(d), ["out.txt"]);
+  assert.ok(temp.startsWith(d), "the temporary file lives beside the destination");
+  assert.equal(A.pendingTempPaths(), []);
+});
+
+at("abort: AbortError, temporary file removed, destination absent", async () => {
+  const d = await dir();
+  const dest = join(d, "out.bin");
+  const ac = new AbortController();
+  await throwsWith(
+    A.withAtomicFile(
+      dest,
+      async (f) => {
+        await f.write(new Uint8Array(1000));
+        ac.abort();
+        await f.write(new Uint8Array(1000)); // throws: aborted
+      },
+      { signal: ac.signal },
+    ),
+    (e) => (e as { code?: string }).code === "ERR_ABORTED",
+    "abort",
+  );
+  assert.equal(await fs.readdir(d), []);
+  // Aborted before starting: nothing is created at all.
+  await throwsWith(A.writeFileAtomic(dest, "x", { signal: ac.signal }), (e) => (e as { code?: string }).code === "ERR_ABORTED", "pre-aborted");
+  assert.equal(await fs.readdir(d), []);
+});
+
+at("refuses to overwrite an input: same path, relative path, symlink, hard link", async () => {
+  const d = await dir();
+  const input = join(d, "model.bin");
+  await fs.writeFile(input, "weights");
+  const isOut = (e: unknown) => (e as { arg?: string }).arg === "out" && /refusing to overwrite/.test((e as Error).message);
+  await throwsWith(A.writeFileAtomic(input, "x", { inputs: [input] }), isOut, "same path");
+  const rel = (await import("node:path")).relative(process.cwd(), input);
+  await throwsWith(A.writeFileAtomic(rel, "x", { inputs: [input] }), isOut, "relative path");
+  await fs.symlink(input, join(d, "link.bin"));
+  await throwsWith(A.writeFileAtomic(join(d, "link.bin"), "x", { inputs: [input] }), isOut, "symlink");
+  await fs.link(input, join(d, "hard.bin"));
+  await throwsWith(A.writeFileAtomic(join(d, "hard.bin"), "x", { inputs: [input] }), isOut, "hard link");
+  const e = await throwsWith(A.writeFileAtomic(input, "x", { inputs: [input], arg: "report" }), (e) => (e as { arg?: string }).arg === "report", "arg name");
+  assert.match((e as Error).message, /^report: /);
+  assert.is(await fs.readFile(input, "utf8"), "weights");
+  await A.writeFileAtomic(join(d, "other.bin"), "ok", { inputs: [input] });
+});
+
+at("folders: created and replaced atomically; errors keep the old folder; never over an input", async () => {
+  const d = await dir();
+  const out = join(d, "hf");
+  await A.withAtomicDir(out, async (tmp) => {
+    await fs.writeFile(join(tmp, "config.json"), "{}");
+    await fs.writeFile(join(tmp, "model.safetensors"), "v1");
+  });
+  assert.equal((await fs.readdir(out)).sort(), ["config.json", "model.safetensors"]);
+  await A.withAtomicDir(out, async (tmp) => fs.writeFile(join(tmp, "model.safetensors"), "v2"));
+  assert.equal(await fs.readdir(out), ["model.safetensors"]);
+  assert.is(await fs.readFile(join(out, "model.safetensors"), "utf8"), "v2");
+  await throwsWith(
+    A.withAtomicDir(out, async (tmp) => {
+      await fs.writeFile(join(tmp, "model.safetensors"), "v3 partial");
+      throw new Error("boom");
+    }),
+    (e) => (e as Error).message === "boom",
+    "dir error",
+  );
+  assert.is(await fs.readFile(join(out, "model.safetensors"), "utf8"), "v2");
+  assert.equal(await fs.readdir(d), ["hf"], "no temporary or backup folders left");
+  const isOut = (e: unknown) => (e as { arg?: string }).arg === "out";
+  await throwsWith(A.withAtomicDir(out, async () => {}, { inputs: [join(out, "model.safetensors")] }), isOut, "contains input");
+  await throwsWith(A.withAtomicDir(out, async () => {}, { inputs: [out] }), isOut, "is input");
+  await throwsWith(A.writeFileAtomic(out, "x"), isOut, "a folder is not a file");
+});
+
+at("last-resort cleanup removes in-flight temporary files", async () => {
+  const d = await dir();
+  await throwsWith(
+    A.withAtomicFile(join(d, "x.bin"), async (f) => {
+      await f.write("partial");
+      A.removePendingTempPathsSync();
+    }),
+    () => true,
+    "rename after removal",
+  );
+  assert.equal(await fs.readdir(d), []);
+});
+
+atomic.run();
+
+// ---------------------------------------------------------------------------------------------------------
+type Run = typeof import("../src/cli/run.js");
+
+const cli = suite("cli: dass");
+const c = isNode ? cli : cli.skip;
+let R: Run;
+let cliRoot: string;
+
+interface Result {
+  code: number;
+  out: string;
+  err: string;
+}
+
+async function dass(argv: string[], env: Record<string, string | undefined> = {}, signal?: AbortSignal): Promise<Result> {
+  let out = "";
+  let err = "";
+  const code = await R.runCli(argv, {
+    io: { stdout: (s) => void (out += s), stderr: (s) => void (err += s), env: { DASS_CACHE: join(cliRoot, "cache"), ...env } },
+    signal,
+  });
+  return { code, out, err };
+}
+
+cli.before(async () => {
+  if (!isNode) return;
+  R = await import("../src/cli/run.js");
+  fs ??= await import("node:fs/promises");
+  const path = await import("node:path");
+  const os = await import("node:os");
+  join ??= path.join;
+  cliRoot = await fs.mkdtemp(path.join(os.tmpdir(), "dass-cli-run-"));
+});
+
+cli.after(async () => {
+  if (isNode && cliRoot) await fs.rm(cliRoot, { recursive: true, force: true });
+});
+
+c("help: global, per command, and `help CMD`", async () => {
+  const g = await dass(["--help"]);
+  assert.is(g.code, 0);
+  for (const name of ["prune", "eval", "generate", "inspect", "convert", "pull", "bench"]) assert.match(g.out, `  ${name} `);
+  const none = await dass([]);
+  assert.is(none.code, 2);
+  assert.match(none.err, "Usage: dass <command>");
+  const h = await dass(["help", "eval"]);
+  assert.is(h.code, 0);
+  assert.match(h.out, "Usage: dass eval");
+  const v = await dass(["--version"]);
+  assert.is(v.code, 0);
+  assert.match(v.out, /^\d+\.\d+\.\d+/);
+});
+
+c("every command documents exactly the flags of the issues", async () => {
+  const flags: Record<string, string[]> = {
+    prune: ["model", "tokenizer", "method", "pattern", "calib", "nsamples", "seqlen", "seed", "targets", "alpha", "out", "report", "compress", "threads", "json"],
+    eval: ["model", "tokenizer", "text", "seqlen", "max-tokens", "protocol", "threads", "json"],
+    generate: ["model", "tokenizer", "prompt", "steps", "temperature", "seed", "threads", "json"],
+    inspect: ["model", "json"],
+    convert: ["model", "to", "out", "tokenizer", "dtype", "json"],
+    pull: ["list", "cache", "base-url", "force", "json"],
+  };
+  for (const [cmd, want] of Object.entries(flags)) {
+    const r = await dass([cmd, "--help"]);
+    assert.is(r.code, 0, cmd);
+    const got = [...r.out.matchAll(/^ {2}(?:-\w, | {4})--([\w-]+)/gm)].map((m) => m[1]).filter((f) => f !== "help");
+    assert.equal(got, want, `${cmd} flags`);
+  }
+});
+
+c("usage errors exit with 2 and a clear message", async () => {
+  const cases: [string[], RegExp][] = [
+    [["prune", "--model", "m", "--bogus"], /unknown flag --bogus for dass prune/],
+    [["eval", "--model", "m", "--text", "t", "--seqln", "5"], /unknown flag --seqln .*did you mean --seqlen\?/],
+    [["prnue"], /unknown command "prnue" \(did you mean prune\?\)/],
+    [["--json"], /expected a command before --json/],
+    [["inspect"], /missing --model M/],
+    [["inspect", "--model"], /--model needs a value/],
+    [["inspect", "--model", "m", "extra"], /unexpected argument "extra"/],
+    [["prune", "--model", "m", "--method", "foo", "--pattern", "2:4", "--out", "o"], /--method must be one of dass, wanda, sparsegpt, magnitude/],
+    [["prune", "--model", "m", "--method", "wanda", "--pattern", "2:4", "--out", "o"], /--calib FILE is required for --method wanda/],
+    [["generate", "--model", "m", "--steps", "10"], /missing --prompt/],
+    [["generate", "--model", "m", "--prompt", "x", "--steps", "ten"], /--steps must be an integer/],
+    [["generate", "--model", "m", "--prompt", "x", "--steps", "0"], /--steps must be an integer >= 1/],
+    [["generate", "--model", "m", "--prompt", "x", "--steps", "5", "--temperature", "hot"], /--temperature must be a number/],
+    [["eval", "--model", "m", "--text", "t", "--protocol", "xyz"], /--protocol must be one of paper, bos/],
+    [["convert", "--model", "m", "--to", "onnx", "--out", "o"], /--to must be one of gguf, safetensors, llama2c/],
+    [["inspect", "--json=yes", "--model", "m"], /--json takes no value/],
+    [["pull"], /missing NAME/],
+    [["bench", "nope"], /unknown benchmark "nope"/],
+  ];
+  for (const [argv, re] of cases) {
+    const r = await dass(argv);
+    assert.is(r.code, 2, `${argv.join(" ")}: ${r.err}`);
+    assert.match(r.err, re, argv.join(" "));
+    assert.match(r.err, /^error: /);
+    assert.match(r.err, /Run `dass( \w+)? --help` for usage\./);
+    assert.is(r.out, "");
+  }
+});
+
+c("library errors print `error: message` without a stack and exit with 1", async () => {
+  const r = await dass(["inspect", "--model", join(cliRoot, "missing.bin")]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /^error: .*missing\.bin: no such file or folder/);
+  assert.not.match(r.err, /\n\s+at /);
+  const p = await dass(["pull", "no-such-model"]);
+  assert.is(p.code, 1);
+  assert.match(p.err, /^error: name: unknown model "no-such-model"; known: stories260K/);
+  const nc = await dass(["inspect", "--model", "stories260K"]);
+  assert.is(nc.code, 1);
+  assert.match(nc.err, /not downloaded yet: run `dass pull stories260K` first/);
+});
+
+c("pull: offline is a clear error", async () => {
+  const { startLoopbackServer } = await import("./util/loopback-server.js");
+  const dead = await startLoopbackServer();
+  await dead.close();
+  const r = await dass(["pull", "stories260K"], { DASS_PULL_BASE_URL: dead.url });
+  assert.is(r.code, 1);
+  assert.match(r.err, /^error: cannot reach 127\.0\.0\.1:\d+ \(ECONNREFUSED\): offline\?/);
+  assert.match(r.err, /DASS_PULL_BASE_URL/);
+});
+
+const model = isNode ? await readSharedData("models/stories260K.bin") : null;
+const tok = isNode ? await readSharedData("models/tok512.bin") : null;
+if (isNode && !(model && tok)) skipNote("models/stories260K.bin, models/tok512.bin");
+(model && tok ? c : cli.skip)("pull --json, then inspect and convert the pulled model by name", async () => {
+  const { startLoopbackServer } = await import("./util/loopback-server.js");
+  const server = await startLoopbackServer({ "/stories260K/stories260K.bin": model!, "/stories260K/tok512.bin": tok! });
+  try {
+    const env = { DASS_PULL_BASE_URL: server.url };
+    const r = await dass(["pull", "stories260K", "--json"], env);
+    assert.is(r.code, 0, r.err);
+    assert.is(r.err, "", "--json prints no progress");
+    const pulled = JSON.parse(r.out) as { files: { downloaded: boolean; path: string }[]; modelPath: string };
+    assert.equal(pulled.files.map((f) => f.downloaded), [true, true]);
+    const again = await dass(["pull", "stories260K"], env);
+    assert.is(again.code, 0);
+    assert.match(again.out, /stories260K\.bin {2}1\.01 MiB {2}cached, sha256 ok/);
+    const list = await dass(["pull", "--list", "--json"], env);
+    const rows = JSON.parse(list.out).models as { name: string; cached: boolean }[];
+    assert.ok(rows.find((m) => m.name === "stories260K")!.cached);
+
+    const i = await dass(["inspect", "--model", "stories260K", "--json"]);
+    assert.is(i.code, 0, i.err);
+    const info = JSON.parse(i.out) as { parameters: number; format: string; matrices: { sparsity: number; nmInput: string[] }[] };
+    assert.is(info.format, "llama2c");
+    assert.is(info.parameters, 260_032);
+    assert.is(info.matrices.length, 35);
+    assert.ok(info.matrices.every((m) => m.sparsity === 0 && m.nmInput.length === 0));
+
+    const out = join(cliRoot, "s.gguf");
+    const cv = await dass(["convert", "--model", "stories260K", "--to", "gguf", "--out", out, "--tokenizer", pulled.files[1].path]);
+    assert.is(cv.code, 0, cv.err);
+    const over = await dass(["convert", "--model", out, "--to", "gguf", "--out", out]);
+    assert.is(over.code, 1);
+    assert.match(over.err, /^error: out: .*overwrite the input/);
+  } finally {
+    await server.close();
+  }
+});
+
+c("inspect's N:M check follows the tail rule along both axes", async () => {
+  const { nmHolds } = await import("../src/cli/commands/inspect.js");
+  // 3 x 6, every row [0 0 1 1 | 0 1]: a full group of 4 with 2 zeros, then a tail of 2 that needs floor(2*2/4) = 1.
+  const w = Float32Array.from([0, 0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1]);
+  assert.ok(nmHolds(w, 3, 6, 2, 4, "input"));
+  // 4:8 on rows of 6: one tail group that needs floor(4*6/8) = 3 zeros; it has 3.
+  assert.ok(nmHolds(w, 3, 6, 4, 8, "input"));
+  // Columns are [0 0 0] or [1 1 1]: a tail of 3 needs floor(2*3/4) = 1 zero, which [1 1 1] lacks.
+  assert.not.ok(nmHolds(w, 3, 6, 2, 4, "output"));
+  const v = w.slice();
+  v[1] = 1; // row 0 becomes [0 1 1 1 | 0 1]
+  assert.not.ok(nmHolds(v, 3, 6, 2, 4, "input"));
+  // Output axis: 4 x 1 column [0 0 1 1] is 2:4.
+  assert.ok(nmHolds(Float32Array.from([0, 0, 1, 1]), 4, 1, 2, 4, "output"));
+});
+
+c("Ctrl-C: exit code 130, nothing left behind", async () => {
+  const { startLoopbackServer } = await import("./util/loopback-server.js");
+  const { spawn } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const body = new Uint8Array(1_056_540);
+  const server = await startLoopbackServer({ "/stories260K/stories260K.bin": { body, stallAfter: 100_000 } });
+  const cache = join(cliRoot, "sigint-cache");
+  try {
+    const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+    const child = spawn(process.execPath, [main, "pull", "stories260K"], {
+      env: { ...process.env, DASS_CACHE: cache, DASS_PULL_BASE_URL: server.url, CI: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const deadline = Date.now() + 4000;
+    // Wait until the download is under way, then interrupt.
+    while (!err.includes("download:") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(err.includes("download:"), `download never started: ${err}`);
+    child.kill("SIGINT");
+    const code = await exited;
+    assert.is(code, 130, err);
+    assert.match(err, /interrupted/);
+    const dir = join(cache, "models", "stories260K");
+    const left = await fs.readdir(dir);
+    assert.not.ok(left.includes("stories260K.bin"));
+    assert.not.ok(left.includes(".lock"), "lock released");
+  } finally {
+    await server.close();
+  }
+});
+
+cli.run();
