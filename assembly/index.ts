@@ -6,3 +6,6 @@ export { exp_f32, silu_f32, gelu_tanh_f32, glu_f32, add_f32, add_bias_f32, softm
 export * from "./rope";
 export * from "./attention";
 export * from "./logits";
+export * from "./scores";
+export * from "./mask_select";
+export * from "./mask_apply";

@@ -4,6 +4,8 @@
  */
 export const SUITES: readonly string[] = [
   "smoke",
+  "scores",
+  "masks",
 ];
 
 /**

@@ -4,3 +4,5 @@ export * from "./norms.js";
 export * from "./rope.js";
 export * from "./attention.js";
 export * from "./logits.js";
+export * from "./scores.js";
+export * from "./masks.js";

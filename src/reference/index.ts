@@ -5,3 +5,5 @@ export * from "./rope.js";
 export * from "./attention.js";
 export * from "./logits.js";
 export * from "./forward.js";
+export * from "./scores.js";
+export * from "./masks.js";

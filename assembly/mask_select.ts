@@ -1,0 +1,472 @@
+// Mask selection: given scores S [rows, cols] (row-major f32, every score >= 0), write a u8 mask
+// (1 = pruned, 0 = kept) that prunes EXACTLY the requested count of every comparison group.
+//
+// Order: a score's key is its f32 bit pattern as u32 (for non-negative floats the integer order
+// is the numeric order; -0 is folded to +0), then its position in the group. The k pruned
+// elements of a group are the k smallest keys, so equal scores are pruned lowest position first.
+// Unstructured groups find the k-th smallest score value v (histogram + quickselect: the value
+// is unique whatever algorithm finds it) and the count c of scores below v; the mask pass then
+// prunes every score < v and the first k - c scores == v in group order.
+//
+// Invalid scores (NaN, negative) set the thread's flag at bad + 4*tid (zeroed by the host); the
+// mask is then unspecified and the host raises an error.
+
+// Keys above this are NaN or negative (sign bit set).
+// @ts-ignore: decorator
+@inline const KEY_MAX: u32 = 0x7f800000;
+// Rows shorter than this skip the histogram: clearing and scanning it would cost more than it saves.
+// @ts-ignore: decorator
+@inline const HIST_MIN: i32 = 1024;
+// The per-group histogram: 2048 bins over key bits 30..20 (sign | exponent | 3 mantissa bits).
+// @ts-ignore: decorator
+@inline const HIST_BYTES: usize = 8192;
+
+// @ts-ignore: decorator
+@inline function flag(bad: usize, tid: i32): void {
+  store<u32>(bad + (<usize>tid << 2), 1);
+}
+
+// @ts-ignore: decorator
+@inline function canon(bits: u32): u32 {
+  return bits == 0x80000000 ? 0 : bits;
+}
+
+// @ts-ignore: decorator
+@inline function u8ones(m0: v128, m1: v128, m2: v128, m3: v128): v128 {
+  // Four i32 lane masks (-1/0) -> sixteen bytes 1/0.
+  return v128.and(
+    i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(m0, m1), i16x8.narrow_i32x4_s(m2, m3)),
+    i8x16.splat(1),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quickselect on u32 keys: returns the value of order statistic t (0-based) of a[0, n), permuting
+// a so that a[0, t) <= a[t] <= a[t+1, n). Hoare partition around a pivot moved to the range start
+// (which keeps both parts non-empty); equal keys stop both scans, so heavy ties still split
+// evenly. Pivot = median of three pseudo-random samples, so no input order is adversarial in
+// practice.
+function qselect(a: usize, n: i32, t: i32): u32 {
+  let lo = 0, hi = n - 1;
+  let seed: u32 = 0x9e3779b9 ^ <u32>n;
+  while (hi - lo > 16) {
+    const len = <u32>(hi - lo + 1);
+    seed ^= seed << 13; seed ^= seed >> 17; seed ^= seed << 5;
+    const i1 = lo + <i32>(seed % len);
+    seed ^= seed << 13; seed ^= seed >> 17; seed ^= seed << 5;
+    const i2 = lo + <i32>(seed % len);
+    seed ^= seed << 13; seed ^= seed >> 17; seed ^= seed << 5;
+    const i3 = lo + <i32>(seed % len);
+    const v1 = load<u32>(a + (<usize>i1 << 2));
+    const v2 = load<u32>(a + (<usize>i2 << 2));
+    const v3 = load<u32>(a + (<usize>i3 << 2));
+    let pi = i1;
+    if ((v1 <= v2) == (v2 <= v3)) pi = i2;
+    else if ((v2 <= v1) == (v1 <= v3)) pi = i1;
+    else pi = i3;
+    const pa = a + (<usize>pi << 2), la = a + (<usize>lo << 2);
+    const p = load<u32>(pa);
+    store<u32>(pa, load<u32>(la));
+    store<u32>(la, p);
+    let i = lo - 1, j = hi + 1;
+    while (true) {
+      do { i++; } while (load<u32>(a + (<usize>i << 2)) < p);
+      do { j--; } while (load<u32>(a + (<usize>j << 2)) > p);
+      if (i >= j) break;
+      const ia = a + (<usize>i << 2), ja = a + (<usize>j << 2);
+      const x = load<u32>(ia);
+      store<u32>(ia, load<u32>(ja));
+      store<u32>(ja, x);
+    }
+    if (t <= j) hi = j; else lo = j + 1;
+  }
+  for (let i = lo + 1; i <= hi; i++) {
+    const x = load<u32>(a + (<usize>i << 2));
+    let j = i - 1;
+    while (j >= lo && load<u32>(a + (<usize>j << 2)) > x) {
+      store<u32>(a + (<usize>(j + 1) << 2), load<u32>(a + (<usize>j << 2)));
+      j--;
+    }
+    store<u32>(a + (<usize>(j + 1) << 2), x);
+  }
+  return load<u32>(a + (<usize>t << 2));
+}
+
+// How many of a[0, n) are < v.
+function countBelow(a: usize, n: i32, v: u32): i32 {
+  const vv = i32x4.splat(<i32>v);
+  let acc = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) acc = i32x4.sub(acc, i32x4.lt_u(v128.load(a + (<usize>i << 2)), vv));
+  let c = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+  for (; i < n; i++) c += <i32>(load<u32>(a + (<usize>i << 2)) < v);
+  return c;
+}
+
+// Whether every element of f32 src[0, n) is a valid score (>= 0, not NaN).
+function allValid(src: usize, n: i32): bool {
+  let ok = i32x4.splat(-1);
+  const z = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) ok = v128.and(ok, f32x4.ge(v128.load(src + (<usize>i << 2)), z));
+  let okS = i32x4.all_true(ok);
+  for (; i < n; i++) okS = okS && load<f32>(src + (<usize>i << 2)) >= 0;
+  return okS;
+}
+
+// The k-th smallest key (1 <= k <= n) of the f32 scores src[0, n) (contiguous, left unchanged),
+// packed as (key << 32) | (number of keys below it); u64.MAX_VALUE if a score is invalid.
+// work: 4n bytes; hist: HIST_BYTES.
+function selectKth(src: usize, n: i32, k: i32, work: usize, hist: usize): u64 {
+  if (n < HIST_MIN) {
+    let worst: u32 = 0;
+    for (let i = 0; i < n; i++) {
+      const key = canon(load<u32>(src + (<usize>i << 2)));
+      worst = max(worst, key);
+      store<u32>(work + (<usize>i << 2), key);
+    }
+    if (worst > KEY_MAX) return u64.MAX_VALUE;
+    const v = qselect(work, n, k - 1);
+    return (<u64>v << 32) | <u64>countBelow(work, k - 1, v);
+  }
+  // Histogram of the top bits narrows the search to one bucket of candidates.
+  memory.fill(hist, 0, HIST_BYTES);
+  let worst: u32 = 0;
+  for (let i = 0; i < n; i++) {
+    const key = canon(load<u32>(src + (<usize>i << 2)));
+    worst = max(worst, key);
+    const h = hist + (<usize>((key >> 20) & 0x7ff) << 2);
+    store<u32>(h, load<u32>(h) + 1);
+  }
+  if (worst > KEY_MAX) return u64.MAX_VALUE;
+  const t = k - 1;
+  let below = 0, b: u32 = 0;
+  while (true) {
+    const c = <i32>load<u32>(hist + (<usize>b << 2));
+    if (below + c > t) break;
+    below += c;
+    b++;
+  }
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const key = canon(load<u32>(src + (<usize>i << 2)));
+    store<u32>(work + (<usize>m << 2), key);
+    m += <i32>((key >> 20) == b);
+  }
+  const v = qselect(work, m, t - below);
+  return (<u64>v << 32) | <u64>(below + countBelow(work, t - below, v));
+}
+
+// dst[i] = 1 for every src[i] < T and for the first `need` src[i] == T; 0 otherwise.
+function maskPass(src: usize, dst: usize, n: i32, T: f32, need: i32): void {
+  const tv = f32x4.splat(T);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const o = src + (<usize>i << 2);
+    const v0 = v128.load(o), v1 = v128.load(o, 16), v2 = v128.load(o, 32), v3 = v128.load(o, 48);
+    v128.store(dst + <usize>i, u8ones(f32x4.lt(v0, tv), f32x4.lt(v1, tv), f32x4.lt(v2, tv), f32x4.lt(v3, tv)));
+    if (need > 0) {
+      const e = v128.or(v128.or(f32x4.eq(v0, tv), f32x4.eq(v1, tv)), v128.or(f32x4.eq(v2, tv), f32x4.eq(v3, tv)));
+      if (v128.any_true(e)) {
+        for (let j = i; j < i + 16 && need > 0; j++) {
+          if (load<f32>(src + (<usize>j << 2)) == T) { store<u8>(dst + <usize>j, 1); need--; }
+        }
+      }
+    }
+  }
+  for (; i < n; i++) {
+    const x = load<f32>(src + (<usize>i << 2));
+    let p = x < T;
+    if (!p && x == T && need > 0) { p = true; need--; }
+    store<u8>(dst + <usize>i, <u8>p);
+  }
+}
+
+// Group = each row: prune k of its cols scores. Scratch per thread: HIST_BYTES + 4*cols.
+export function mask_select_rows(S: usize, mask: usize, cols: i32, k: i32, scratch: usize, stride: usize, bad: usize, r0: i32, r1: i32, tid: i32): void {
+  const hist = scratch + <usize>tid * stride;
+  const work = hist + HIST_BYTES;
+  for (let r = r0; r < r1; r++) {
+    const src = S + (<usize>r * <usize>cols << 2);
+    const dst = mask + <usize>r * <usize>cols;
+    if (k == 0) {
+      if (!allValid(src, cols)) { flag(bad, tid); return; }
+      memory.fill(dst, 0, <usize>cols);
+      continue;
+    }
+    const res = selectKth(src, cols, k, work, hist);
+    if (res == u64.MAX_VALUE) { flag(bad, tid); return; }
+    const v = <u32>(res >> 32);
+    maskPass(src, dst, cols, reinterpret<f32>(v), k - <i32>(<u32>res));
+  }
+}
+
+// Group = each column: prune k of its rows scores. Units are columns, in panels of 16 (the host
+// uses grain 16) so that reads and mask writes stay row-contiguous: each panel is copied
+// column-major into scratch, each column is selected there, then one row-major mask pass.
+// Scratch per thread: HIST_BYTES + 4*rows (work) + 128 (thresholds, needs) + 64*rows (panel).
+export function mask_select_cols(S: usize, mask: usize, rows: i32, cols: i32, k: i32, scratch: usize, stride: usize, bad: usize, c0: i32, c1: i32, tid: i32): void {
+  const hist = scratch + <usize>tid * stride;
+  const work = hist + HIST_BYTES;
+  const thr = work + (<usize>rows << 2);
+  const needs = thr + 64;
+  const panel = needs + 64;
+  const rowBytes = <usize>cols << 2;
+  for (let p = c0; p < c1; p += 16) {
+    const w = min(16, c1 - p);
+    const sp = S + (<usize>p << 2);
+    const mp = mask + <usize>p;
+    if (k == 0) {
+      for (let r = 0; r < rows; r++) {
+        if (!allValid(sp + <usize>r * rowBytes, w)) { flag(bad, tid); return; }
+        memory.fill(mp + <usize>r * <usize>cols, 0, <usize>w);
+      }
+      continue;
+    }
+    for (let r = 0; r < rows; r++) {
+      const s = sp + <usize>r * rowBytes;
+      const d = panel + (<usize>r << 2);
+      for (let j = 0; j < w; j++) {
+        store<u32>(d + (<usize>j * <usize>rows << 2), load<u32>(s + (<usize>j << 2)));
+      }
+    }
+    let needTotal = 0;
+    for (let j = 0; j < w; j++) {
+      const res = selectKth(panel + (<usize>j * <usize>rows << 2), rows, k, work, hist);
+      if (res == u64.MAX_VALUE) { flag(bad, tid); return; }
+      store<u32>(thr + (<usize>j << 2), <u32>(res >> 32));
+      const nd = k - <i32>(<u32>res);
+      store<i32>(needs + (<usize>j << 2), nd);
+      needTotal += nd;
+    }
+    if (w == 16) {
+      const t0 = v128.load(thr), t1 = v128.load(thr, 16), t2 = v128.load(thr, 32), t3 = v128.load(thr, 48);
+      for (let r = 0; r < rows; r++) {
+        const s = sp + <usize>r * rowBytes;
+        const d = mp + <usize>r * <usize>cols;
+        const v0 = v128.load(s), v1 = v128.load(s, 16), v2 = v128.load(s, 32), v3 = v128.load(s, 48);
+        v128.store(d, u8ones(f32x4.lt(v0, t0), f32x4.lt(v1, t1), f32x4.lt(v2, t2), f32x4.lt(v3, t3)));
+        if (needTotal > 0) {
+          const e = v128.or(v128.or(f32x4.eq(v0, t0), f32x4.eq(v1, t1)), v128.or(f32x4.eq(v2, t2), f32x4.eq(v3, t3)));
+          if (v128.any_true(e)) needTotal -= tiesAt(s, d, thr, needs, 16);
+        }
+      }
+    } else {
+      for (let r = 0; r < rows; r++) {
+        const s = sp + <usize>r * rowBytes;
+        const d = mp + <usize>r * <usize>cols;
+        for (let j = 0; j < w; j++) {
+          const x = load<f32>(s + (<usize>j << 2));
+          store<u8>(d + <usize>j, <u8>(x < load<f32>(thr + (<usize>j << 2))));
+        }
+        if (needTotal > 0) needTotal -= tiesAt(s, d, thr, needs, w);
+      }
+    }
+  }
+}
+
+// One row of a column panel: marks scores equal to their column's threshold while that column
+// still needs ties; returns how many it marked.
+function tiesAt(s: usize, d: usize, thr: usize, needs: usize, w: i32): i32 {
+  let marked = 0;
+  for (let j = 0; j < w; j++) {
+    const na = needs + (<usize>j << 2);
+    const nd = load<i32>(na);
+    if (nd > 0 && load<f32>(s + (<usize>j << 2)) == load<f32>(thr + (<usize>j << 2))) {
+      store<u8>(d + <usize>j, 1);
+      store<i32>(na, nd - 1);
+      marked++;
+    }
+  }
+  return marked;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two-dimensional groups (whole matrix, SparseGPT column block): columns [c0, c1) of all rows,
+// row-major. Radix select driven by the host: histogram of the high 16 key bits, then of the low
+// 16 bits within the chosen bucket, which gives the threshold key T and the count below it; then
+// a mask pass that also counts, per row, the scores equal to T; the host turns those counts into
+// per-row tie quotas (row-major order) for mask_block_ties. Units are rows; each thread has its own
+// 65536-bin histogram at hist + tid*262144 (zeroed by the host), summed by the host.
+
+export function mask_block_hist_hi(S: usize, cols: i32, c0: i32, c1: i32, hist: usize, bad: usize, r0: i32, r1: i32, tid: i32): void {
+  const h0 = hist + (<usize>tid << 18);
+  let worst: u32 = 0;
+  for (let r = r0; r < r1; r++) {
+    const s = S + (<usize>r * <usize>cols << 2);
+    for (let c = c0; c < c1; c++) {
+      const key = canon(load<u32>(s + (<usize>c << 2)));
+      worst = max(worst, key);
+      const h = h0 + (<usize>(key >> 16) << 2);
+      store<u32>(h, load<u32>(h) + 1);
+    }
+  }
+  if (worst > KEY_MAX) flag(bad, tid);
+}
+
+export function mask_block_hist_lo(S: usize, cols: i32, c0: i32, c1: i32, hist: usize, hi: u32, r0: i32, r1: i32, tid: i32): void {
+  const h0 = hist + (<usize>tid << 18);
+  for (let r = r0; r < r1; r++) {
+    const s = S + (<usize>r * <usize>cols << 2);
+    for (let c = c0; c < c1; c++) {
+      const key = canon(load<u32>(s + (<usize>c << 2)));
+      if ((key >> 16) == hi) {
+        const h = h0 + (<usize>(key & 0xffff) << 2);
+        store<u32>(h, load<u32>(h) + 1);
+      }
+    }
+  }
+}
+
+// mask = score < T over the block; eq[r] = scores == T in row r of the block.
+export function mask_block_lt(S: usize, mask: usize, cols: i32, c0: i32, c1: i32, T: u32, eq: usize, r0: i32, r1: i32): void {
+  const tf = reinterpret<f32>(T);
+  const tv = f32x4.splat(tf);
+  const n = c1 - c0;
+  for (let r = r0; r < r1; r++) {
+    const src = S + ((<usize>r * <usize>cols + <usize>c0) << 2);
+    const dst = mask + <usize>r * <usize>cols + <usize>c0;
+    let acc = i32x4.splat(0);
+    let i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const o = src + (<usize>i << 2);
+      const v0 = v128.load(o), v1 = v128.load(o, 16), v2 = v128.load(o, 32), v3 = v128.load(o, 48);
+      v128.store(dst + <usize>i, u8ones(f32x4.lt(v0, tv), f32x4.lt(v1, tv), f32x4.lt(v2, tv), f32x4.lt(v3, tv)));
+      acc = i32x4.add(i32x4.add(acc, f32x4.eq(v0, tv)), f32x4.eq(v1, tv));
+      acc = i32x4.add(i32x4.add(acc, f32x4.eq(v2, tv)), f32x4.eq(v3, tv));
+    }
+    let c = 0;
+    for (; i < n; i++) {
+      const x = load<f32>(src + (<usize>i << 2));
+      store<u8>(dst + <usize>i, <u8>(x < tf));
+      c += <i32>(x == tf);
+    }
+    // Lanes hold minus their counts.
+    c -= i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+    store<u32>(eq + (<usize>r << 2), c);
+  }
+}
+
+// Marks the first need[r] scores == T of rows rOff + [r0, r1) of the block.
+export function mask_block_ties(S: usize, mask: usize, cols: i32, c0: i32, c1: i32, T: u32, need: usize, rOff: i32, r0: i32, r1: i32): void {
+  const tf = reinterpret<f32>(T);
+  for (let r = rOff + r0; r < rOff + r1; r++) {
+    let nd = load<i32>(need + (<usize>r << 2));
+    const src = S + (<usize>r * <usize>cols << 2);
+    const dst = mask + <usize>r * <usize>cols;
+    for (let c = c0; c < c1 && nd > 0; c++) {
+      if (load<f32>(src + (<usize>c << 2)) == tf) { store<u8>(dst + <usize>c, 1); nd--; }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// N:M. A group of len elements prunes np = n (full group) or floor(n*len/m) (trailing partial
+// group). Element i is pruned iff its rank (how many elements of the group come before it in key
+// order) is < np; "before" = smaller score, or equal score at a lower position.
+
+// One group at src with element stride `stride` bytes (scalar, any length up to 32).
+// @ts-ignore: decorator
+@inline function nmGroup(src: usize, stride: usize, dst: usize, dstride: usize, len: i32, np: i32): bool {
+  let ok = true;
+  for (let i = 0; i < len; i++) {
+    const x = load<f32>(src + <usize>i * stride);
+    ok = ok && x >= 0;
+    let rank = 0;
+    for (let j = 0; j < i; j++) rank += <i32>(load<f32>(src + <usize>j * stride) <= x);
+    for (let j = i + 1; j < len; j++) rank += <i32>(load<f32>(src + <usize>j * stride) < x);
+    store<u8>(dst + <usize>i * dstride, <u8>(rank < np));
+  }
+  return ok;
+}
+
+// 2:4-style groups of 4 along a row, one group per vector: lane i is compared with lane
+// (i + s) % 4 for s = 1..3; that lane precedes i on a tie iff it wrapped around (i + s >= 4).
+// Returns the i32 lane mask of pruned elements; ok accumulates validity.
+// @ts-ignore: decorator
+@inline function rank4(v: v128, np: v128): v128 {
+  const r1 = i32x4.shuffle(v, v, 1, 2, 3, 0);
+  const r2 = i32x4.shuffle(v, v, 2, 3, 0, 1);
+  const r3 = i32x4.shuffle(v, v, 3, 0, 1, 2);
+  const c1 = v128.bitselect(f32x4.le(r1, v), f32x4.lt(r1, v), i32x4(0, 0, 0, -1));
+  const c2 = v128.bitselect(f32x4.le(r2, v), f32x4.lt(r2, v), i32x4(0, 0, -1, -1));
+  const c3 = v128.bitselect(f32x4.le(r3, v), f32x4.lt(r3, v), i32x4(0, -1, -1, -1));
+  // c1 + c2 + c3 = -rank; pruned iff rank < np iff -rank > -np.
+  return i32x4.gt_s(i32x4.add(i32x4.add(c1, c2), c3), np);
+}
+
+// Input axis: per row, groups of m consecutive columns. Units are rows.
+export function mask_select_nm_input(S: usize, mask: usize, cols: i32, n: i32, m: i32, bad: usize, r0: i32, r1: i32, tid: i32): void {
+  const full = cols - cols % m;
+  const tail = cols - full;
+  const npTail = n * tail / m;
+  let okV = i32x4.splat(-1);
+  let ok = true;
+  const z = f32x4.splat(0);
+  const negN = i32x4.splat(-n);
+  for (let r = r0; r < r1; r++) {
+    const src = S + (<usize>r * <usize>cols << 2);
+    const dst = mask + <usize>r * <usize>cols;
+    let c = 0;
+    if (m == 4) {
+      for (; c + 16 <= full; c += 16) {
+        const o = src + (<usize>c << 2);
+        const v0 = v128.load(o), v1 = v128.load(o, 16), v2 = v128.load(o, 32), v3 = v128.load(o, 48);
+        okV = v128.and(okV, v128.and(v128.and(f32x4.ge(v0, z), f32x4.ge(v1, z)), v128.and(f32x4.ge(v2, z), f32x4.ge(v3, z))));
+        v128.store(dst + <usize>c, u8ones(rank4(v0, negN), rank4(v1, negN), rank4(v2, negN), rank4(v3, negN)));
+      }
+    }
+    for (; c < full; c += m) {
+      ok = nmGroup(src + (<usize>c << 2), 4, dst + <usize>c, 1, m, n) && ok;
+    }
+    if (tail > 0) ok = nmGroup(src + (<usize>full << 2), 4, dst + <usize>full, 1, tail, npTail) && ok;
+  }
+  if (!ok || !i32x4.all_true(okV)) flag(bad, tid);
+}
+
+// Output axis: per column, groups of m consecutive rows. Units are row groups (ceil(rows/m)),
+// each a contiguous [len, cols] slab: 16 columns (16 independent groups) per step.
+export function mask_select_nm_output(S: usize, mask: usize, rows: i32, cols: i32, n: i32, m: i32, bad: usize, g0: i32, g1: i32, tid: i32): void {
+  let okV = i32x4.splat(-1);
+  let ok = true;
+  const z = f32x4.splat(0);
+  const rowBytes = <usize>cols << 2;
+  for (let g = g0; g < g1; g++) {
+    const rs = g * m;
+    const len = min(m, rows - rs);
+    const np = len == m ? n : n * len / m;
+    const npv = i32x4.splat(np);
+    const base = S + <usize>rs * rowBytes;
+    const mbase = mask + <usize>rs * <usize>cols;
+    let c = 0;
+    for (; c + 16 <= cols; c += 16) {
+      const col = base + (<usize>c << 2);
+      for (let i = 0; i < len; i++) {
+        const xi = col + <usize>i * rowBytes;
+        const x0 = v128.load(xi), x1 = v128.load(xi, 16), x2 = v128.load(xi, 32), x3 = v128.load(xi, 48);
+        okV = v128.and(okV, v128.and(v128.and(f32x4.ge(x0, z), f32x4.ge(x1, z)), v128.and(f32x4.ge(x2, z), f32x4.ge(x3, z))));
+        let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+        for (let j = 0; j < i; j++) {
+          const y = col + <usize>j * rowBytes;
+          a0 = i32x4.sub(a0, f32x4.le(v128.load(y), x0));
+          a1 = i32x4.sub(a1, f32x4.le(v128.load(y, 16), x1));
+          a2 = i32x4.sub(a2, f32x4.le(v128.load(y, 32), x2));
+          a3 = i32x4.sub(a3, f32x4.le(v128.load(y, 48), x3));
+        }
+        for (let j = i + 1; j < len; j++) {
+          const y = col + <usize>j * rowBytes;
+          a0 = i32x4.sub(a0, f32x4.lt(v128.load(y), x0));
+          a1 = i32x4.sub(a1, f32x4.lt(v128.load(y, 16), x1));
+          a2 = i32x4.sub(a2, f32x4.lt(v128.load(y, 32), x2));
+          a3 = i32x4.sub(a3, f32x4.lt(v128.load(y, 48), x3));
+        }
+        v128.store(mbase + <usize>i * <usize>cols + <usize>c,
+          u8ones(i32x4.lt_s(a0, npv), i32x4.lt_s(a1, npv), i32x4.lt_s(a2, npv), i32x4.lt_s(a3, npv)));
+      }
+    }
+    for (; c < cols; c++) {
+      ok = nmGroup(base + (<usize>c << 2), rowBytes, mbase + <usize>c, <usize>cols, len, np) && ok;
+    }
+  }
+  if (!ok || !i32x4.all_true(okV)) flag(bad, tid);
+}
