@@ -256,7 +256,11 @@ async function dass(argv: string[], env: Record<string, string | undefined> = {}
   let out = "";
   let err = "";
   const code = await R.runCli(argv, {
-    io: { stdout: (s) => void (out += s), stderr: (s) => void (err += s), env: { DASS_CACHE: join(cliRoot, "cache"), ...env } },
+    io: {
+      stdout: (s) => void (out += typeof s === "string" ? s : new TextDecoder().decode(s)),
+      stderr: (s) => void (err += s),
+      env: { DASS_CACHE: join(cliRoot, "cache"), ...env },
+    },
     signal,
   });
   return { code, out, err };

@@ -4,7 +4,7 @@ import { findCachedModel, findModel } from "../pull/index.js";
 import { int, str, type OptionSpec, type ParsedArgs } from "./args.js";
 import type { CommandContext } from "./context.js";
 // lib.js (formats, tokenizers, runtime) is loaded when a command runs, keeping `dass --help` and `dass pull` light.
-import type { ModelReader, Runtime, Tokenizer } from "./lib.js";
+import type { ModelReader, Runtime, Tokenizer, Transformer } from "./lib.js";
 
 /** `--model` as every model command documents it. */
 export const MODEL_OPTION: OptionSpec = {
@@ -92,6 +92,26 @@ export async function withRuntime<T>(ctx: CommandContext, args: ParsedArgs, fn: 
   } finally {
     rt.close();
   }
+}
+
+/**
+ * Loads the model onto the runtime (weights resident when they fit the Wasm budget, else streamed block by
+ * block), showing phase "load" progress. The caller closes the Transformer.
+ */
+export async function loadTransformer(
+  ctx: CommandContext,
+  reader: ModelReader,
+  runtime: Runtime,
+  contextLength?: number,
+): Promise<Transformer> {
+  const { Transformer } = await import("./lib.js");
+  return ctx.withProgress((r) =>
+    Transformer.load(reader, runtime, {
+      contextLength,
+      signal: ctx.signal,
+      onProgress: (p) => r.onProgress({ phase: "load", done: p.done, total: p.total }),
+    }),
+  );
 }
 
 /** A number for tables: fixed decimals, or "-" when not finite. */

@@ -3,8 +3,8 @@ import { createProgressReporter, type ProgressReporter, type ProgressStream } fr
 
 /** Where the CLI writes. Tests pass in-memory sinks; `main.ts` passes the process streams. */
 export interface CliIO {
-  /** Results: generated text, tables, JSON. */
-  stdout(text: string): void;
+  /** Results: generated text (raw bytes where exactness matters), tables, JSON. */
+  stdout(text: string | Uint8Array): void;
   /** Diagnostics: errors, progress lines, notes. */
   stderr(text: string): void;
   /** The stream progress bars draw on (its `isTTY` decides bar vs lines). */

@@ -11,6 +11,7 @@ import { DassError } from "../errors.js";
 import type { ModelReader } from "../formats/reader.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { Tokenizer } from "../tokenizers/types.js";
+import type { Transformer } from "../model/transformer.js";
 import type { OnProgress } from "../util/progress.js";
 
 export { openModel } from "../formats/open.js";
@@ -21,6 +22,7 @@ export { toGGUFVocab } from "../tokenizers/gguf.js";
 export { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
 export type { Tokenizer } from "../tokenizers/types.js";
 export { createRuntime } from "../runtime/runtime.js";
+export { Transformer } from "../model/transformer.js";
 export type { Runtime } from "../runtime/runtime.js";
 
 /** A library module this build does not include (yet). */
@@ -30,44 +32,51 @@ export class NotAvailableError extends DassError {
   }
 }
 
-/** Perplexity as `dass eval` expects it from `src/eval/index.ts`. */
+/** Perplexity, as `src/eval/index.ts` provides it. */
 export interface EvalApi {
-  evaluatePerplexity(opts: {
-    runtime: Runtime;
-    model: ModelReader;
-    tokenizer: Tokenizer;
+  evaluatePerplexity(
+    model: Transformer,
+    tokenizer: Tokenizer,
     /** The whole evaluation text (JSON lines already joined). */
-    text: string;
-    /** Window length; default: the model's context length, capped by the library. */
-    seqLen?: number;
-    /** Keep only the first N tokens of the stream. */
-    maxTokens?: number;
-    protocol: "paper" | "bos";
-    signal?: AbortSignal;
-    onProgress?: OnProgress;
-  }): Promise<{ ppl: number; meanNll: number; tokens: number; windows: number }>;
+    text: string,
+    options?: {
+      protocol?: "paper" | "bos";
+      /** Window length; default min(2048, the model's context length). */
+      seqLen?: number;
+      /** Keep only the first N tokens of the stream. */
+      maxTokens?: number;
+      onProgress?: (p: { done: number; total: number; windows: number }) => void;
+      signal?: AbortSignal;
+    },
+  ): Promise<{ ppl: number; meanNll: number; tokens: number; windows: number }>;
 }
 
-/** Generation as `dass generate` expects it from `src/generate/index.ts`. */
+/** Generation, as `src/generate/index.ts` provides it (llama2.c `run` semantics). */
 export interface GenerateApi {
-  generate(opts: {
-    runtime: Runtime;
-    model: ModelReader;
-    tokenizer: Tokenizer;
-    prompt: string;
-    /** Positions including the prompt, as llama2.c's `run -n`. */
-    steps: number;
-    temperature: number;
-    seed: number;
-    signal?: AbortSignal;
-    /** Called with each new piece of text as soon as it is decoded (streamed to stdout). */
-    onText?: (piece: string) => void;
-  }): Promise<{
-    /** Prompt pieces then generated pieces, without llama2.c's final newline (the CLI adds it). */
+  generate(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    prompt: string,
+    options: {
+      /** Positions including the prompt, as llama2.c's `run -n` (clamped to the context length). */
+      steps: number;
+      temperature: number;
+      /** Positive integer (xorshift64* state). */
+      seed: number;
+      signal?: AbortSignal;
+      /** Each printed piece as soon as it is decoded: raw bytes, and text decoded in stream order. */
+      onPiece?: (piece: { bytes: Uint8Array; text: string }) => void;
+      onProgress?: (p: { pos: number; steps: number }) => void;
+    },
+  ): Promise<{
+    /** Exactly what llama2.c prints: the pieces, then "\n". */
     text: string;
-    /** Token ids of positions 0..steps-1. */
+    /** Next-token ids for positions 0, 1, ... */
     tokens: number[];
-    tokensPerSecond?: number;
+    promptTokens: number;
+    stop: string;
+    /** Seconds after the first position (llama2.c's tok/s excludes it). */
+    seconds: number;
   }>;
 }
 

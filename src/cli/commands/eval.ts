@@ -1,6 +1,6 @@
 /** `dass eval --model M --text FILE`: perplexity (paper or BOS protocol). */
 import { int, str, type CommandSpec } from "../args.js";
-import { fmt, JSON_OPTION, MODEL_OPTION, openModelArgs, THREADS_OPTION, TOKENIZER_OPTION, withRuntime } from "../common.js";
+import { fmt, JSON_OPTION, loadTransformer, MODEL_OPTION, openModelArgs, THREADS_OPTION, TOKENIZER_OPTION, withRuntime } from "../common.js";
 
 export const evalCommand: CommandSpec = {
   name: "eval",
@@ -29,21 +29,22 @@ export const evalCommand: CommandSpec = {
     const text = await readTextFile(str(args, "text")!);
     const { reader, tokenizer } = await openModelArgs(ctx, args, true);
     try {
-      const r = await withRuntime(ctx, args, (runtime) =>
-        ctx.withProgress((p) =>
-          api.evaluatePerplexity({
-            runtime,
-            model: reader,
-            tokenizer: tokenizer!,
-            text,
-            seqLen,
-            maxTokens,
-            protocol,
-            signal: ctx.signal,
-            onProgress: p.onProgress,
-          }),
-        ),
-      );
+      const r = await withRuntime(ctx, args, async (runtime) => {
+        const model = await loadTransformer(ctx, reader, runtime, seqLen);
+        try {
+          return await ctx.withProgress((p) =>
+            api.evaluatePerplexity(model, tokenizer!, text, {
+              seqLen,
+              maxTokens,
+              protocol,
+              signal: ctx.signal,
+              onProgress: (e) => p.onProgress({ phase: "eval", done: e.done, total: e.total, message: `${e.windows} windows` }),
+            }),
+          );
+        } finally {
+          model.close();
+        }
+      });
       const result = { ppl: r.ppl, meanNll: r.meanNll, tokens: r.tokens, windows: r.windows };
       if (ctx.json) ctx.printJson(result);
       else ctx.io.stdout(`perplexity ${fmt(r.ppl, 4)}  (mean NLL ${fmt(r.meanNll, 5)} over ${r.tokens} tokens, ${r.windows} windows, ${protocol} protocol)\n`);

@@ -1,6 +1,6 @@
 /** `dass generate --model M --prompt P --steps N`: text generation, streamed to stdout. */
 import { int, num, str, UsageError, type CommandSpec } from "../args.js";
-import { JSON_OPTION, MODEL_OPTION, openModelArgs, THREADS_OPTION, TOKENIZER_OPTION, withRuntime } from "../common.js";
+import { JSON_OPTION, loadTransformer, MODEL_OPTION, openModelArgs, THREADS_OPTION, TOKENIZER_OPTION, withRuntime } from "../common.js";
 
 export const generateCommand: CommandSpec = {
   name: "generate",
@@ -8,14 +8,15 @@ export const generateCommand: CommandSpec = {
   usage: "--model M [--tokenizer T] --prompt P --steps N [--temperature 0] [--seed S] [--threads N] [--json]",
   description:
     "--steps counts positions, prompt included, as llama2.c's run does. stdout receives exactly the\n" +
-    "generated text (streamed); statistics go to stderr. --json prints { text, tokens, tokensPerSecond }.",
+    "generated text (streamed) and a final newline; tok/s goes to stderr. --json prints { text, tokens,\n" +
+    "promptTokens, stop, tokensPerSecond }.",
   options: [
     MODEL_OPTION,
     TOKENIZER_OPTION,
     { name: "prompt", type: "string", value: "P", help: "prompt text (may be empty) (required)" },
     { name: "steps", type: "string", value: "N", required: true, help: "positions to run, prompt included" },
     { name: "temperature", type: "string", value: "T", default: "0", help: "sampling temperature; 0 = greedy" },
-    { name: "seed", type: "string", value: "S", default: "0", help: "random seed for sampling" },
+    { name: "seed", type: "string", value: "S", default: "1", help: "random seed for sampling (a positive integer)" },
     THREADS_OPTION,
     JSON_OPTION,
   ],
@@ -25,38 +26,40 @@ export const generateCommand: CommandSpec = {
     if (prompt === undefined) throw new UsageError("missing --prompt P", "generate");
     const steps = int(args, "steps", 0, 1);
     const temperature = num(args, "temperature", 0, 0);
-    const seed = int(args, "seed", 0, 0, 2 ** 32 - 1);
+    const seed = int(args, "seed", 1, 1);
     const { loadGenerate } = await import("../lib.js");
     const api = await loadGenerate();
     const { reader, tokenizer } = await openModelArgs(ctx, args, true);
     try {
-      const started = Date.now();
       let streamed = false;
-      const r = await withRuntime(ctx, args, (runtime) =>
-        api.generate({
-          runtime,
-          model: reader,
-          tokenizer: tokenizer!,
-          prompt,
-          steps,
-          temperature,
-          seed,
-          signal: ctx.signal,
-          onText: ctx.json
-            ? undefined
-            : (piece) => {
-                streamed = true;
-                ctx.io.stdout(piece);
-              },
-        }),
-      );
+      const r = await withRuntime(ctx, args, async (runtime) => {
+        // The full context: llama2.c runs a prompt longer than --steps up to --steps positions.
+        const model = await loadTransformer(ctx, reader, runtime);
+        try {
+          return await api.generate(model, tokenizer!, prompt, {
+            steps,
+            temperature,
+            seed,
+            signal: ctx.signal,
+            onPiece: ctx.json
+              ? undefined
+              : (piece) => {
+                  streamed = true;
+                  // Raw bytes: a byte token that is not valid UTF-8 on its own prints exactly as llama2.c does.
+                  ctx.io.stdout(piece.bytes);
+                },
+          });
+        } finally {
+          model.close();
+        }
+      });
+      const tokensPerSecond = r.seconds > 0 && r.tokens.length > 1 ? (r.tokens.length - 1) / r.seconds : undefined;
       if (ctx.json) {
-        ctx.printJson({ text: r.text, tokens: r.tokens, tokensPerSecond: r.tokensPerSecond });
+        ctx.printJson({ text: r.text, tokens: r.tokens, promptTokens: r.promptTokens, stop: r.stop, tokensPerSecond });
       } else {
-        // llama2.c's run ends the text with a newline; REFERENCE.md's expected output includes it.
-        ctx.io.stdout(streamed ? "\n" : r.text + "\n");
-        const tps = r.tokensPerSecond ?? r.tokens.length / Math.max(1e-3, (Date.now() - started) / 1000);
-        ctx.note(`\n${r.tokens.length} tokens, ${tps.toFixed(1)} tok/s`);
+        // The text ends with llama2.c's newline; the streamed pieces do not include it.
+        ctx.io.stdout(streamed ? "\n" : r.text);
+        if (tokensPerSecond !== undefined) ctx.note(`achieved tok/s: ${tokensPerSecond.toFixed(1)}`);
       }
       return 0;
     } finally {
