@@ -405,6 +405,53 @@ if (isNode && !(model && tok)) skipNote("models/stories260K.bin, models/tok512.b
   }
 });
 
+// Wiring of eval/generate to the library; skipped when the model data or those modules are absent.
+async function hasModule(rel: string): Promise<boolean> {
+  const spec = rel; // a variable: tsc must not require the module at build time
+  return import(spec).then(
+    () => true,
+    () => false,
+  );
+}
+const withModels = !!(model && tok);
+const canGenerate = withModels && (await hasModule("../src/generate/index.js"));
+const canEval = withModels && (await hasModule("../src/eval/index.js"));
+if (isNode && withModels && !(canGenerate && canEval)) console.log("[skip] CLI generate/eval wiring: src/generate or src/eval not built");
+
+(canGenerate ? c : cli.skip)("generate: stdout is exactly llama2.c's text (REFERENCE.md greedy run)", async () => {
+  const mp = join(cliRoot, "g-stories260K.bin");
+  const tp = join(cliRoot, "g-tok512.bin");
+  await fs.writeFile(mp, model!);
+  await fs.writeFile(tp, tok!);
+  const r = await dass(["generate", "--model", mp, "--tokenizer", tp, "--prompt", "Once upon a time", "--steps", "64", "--threads", "1"]);
+  assert.is(r.code, 0, r.err);
+  assert.is(
+    r.out,
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily\n",
+  );
+  const j = await dass(["generate", "--model", mp, "--tokenizer", tp, "--prompt", "Once upon a time", "--steps", "8", "--json"]);
+  assert.is(j.code, 0, j.err);
+  assert.is(j.err, "");
+  const parsed = JSON.parse(j.out) as { text: string; tokens: number[] };
+  assert.equal(parsed.tokens, [403, 407, 261, 378, 432, 383, 286, 261]);
+});
+
+(canEval ? c : cli.skip)("eval --json prints { ppl, meanNll, tokens, windows }", async () => {
+  const mp = join(cliRoot, "e-stories260K.bin");
+  const tp = join(cliRoot, "e-tok512.bin");
+  const text = join(cliRoot, "e.txt");
+  await fs.writeFile(mp, model!);
+  await fs.writeFile(tp, tok!);
+  await fs.writeFile(text, "Once upon a time, there was a little girl named Lily. She loved to play outside.\n".repeat(20));
+  const r = await dass(["eval", "--model", mp, "--tokenizer", tp, "--text", text, "--seqlen", "64", "--json", "--threads", "1"]);
+  assert.is(r.code, 0, r.err);
+  const res = JSON.parse(r.out) as Record<string, number>;
+  assert.equal(Object.keys(res), ["ppl", "meanNll", "tokens", "windows"]);
+  assert.ok(res.ppl > 1 && Number.isFinite(res.ppl));
+  assert.ok(Math.abs(Math.exp(res.meanNll) - res.ppl) < 1e-9 * res.ppl);
+  assert.ok(res.windows >= 1 && res.tokens >= res.windows);
+});
+
 c("inspect's N:M check follows the tail rule along both axes", async () => {
   const { nmHolds } = await import("../src/cli/commands/inspect.js");
   // 3 x 6, every row [0 0 1 1 | 0 1]: a full group of 4 with 2 zeros, then a tail of 2 that needs floor(2*2/4) = 1.
