@@ -144,12 +144,19 @@ it("downloads, verifies, then serves from the cache without network", async () =
   assert.equal(new Uint8Array(await fs.readFile(m.modelPath)), MODEL);
   assert.equal(new Uint8Array(await fs.readFile(m.tokenizerPath!)), TOK);
   assert.ok(seen.includes("download"));
-  assert.equal((await fs.readdir(m.dir)).sort(), ["model.bin", "tok.bin"], "no .part or .lock left");
+  assert.equal((await fs.readdir(m.dir)).sort(), [".verified", "model.bin", "tok.bin"], "no .part or .lock left");
 
   const before = server.requests.length;
-  const again = await P.pull("tiny", { cacheDir, baseUrl: server.url, registry: registry() });
+  const phases: string[] = [];
+  const again = await P.pull("tiny", { cacheDir, baseUrl: server.url, registry: registry(), onProgress: (p) => phases.push(p.phase) });
   assert.equal(again.files.map((f) => f.downloaded), [false, false]);
   assert.is(server.requests.length, before, "cached files are not fetched again");
+  assert.equal(phases, [], "unchanged verified files are not hashed again");
+  const t = new Date(Date.now() + 5000);
+  await fs.utimes(m.modelPath, t, t);
+  await P.pull("tiny", { cacheDir, baseUrl: server.url, registry: registry(), onProgress: (p) => phases.push(p.phase) });
+  assert.ok(phases.includes("verify"), "a file touched since is hashed again");
+  assert.is(server.requests.length, before);
 
   const cached = await P.findCachedModel("tiny", { cacheDir, registry: registry() });
   assert.ok(cached);

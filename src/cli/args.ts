@@ -82,6 +82,8 @@ export function parseCommandArgs(spec: CommandSpec, argv: string[]): ParsedArgs 
     const cut = idx < 0 ? argv.length : Math.min(idx, npos);
     head = argv.slice(0, cut);
     rest = argv.slice(cut);
+    // `dass bench --help`: help for this command, not for a benchmark that was not named.
+    if (head.length === 0 && (rest[0] === "--help" || rest[0] === "-h")) return { values: { help: true }, positionals: [], rest: [] };
   }
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
   for (const o of all) options[o.name] = o.short ? { type: o.type, short: o.short } : { type: o.type };

@@ -133,8 +133,7 @@ export async function findCachedModel(name: string, opts: PullOptions = {}): Pro
   const files: PulledFile[] = [];
   for (const f of model.files) {
     const p = path.join(dir, f.name);
-    const problem = await checkFile(p, f, { signal: opts.signal, onProgress: opts.onProgress, label: f.name });
-    if (problem) return null;
+    if (!(await verifiedCopy(dir, p, f, opts))) return null;
     const { fs } = await nodeDeps();
     const bytes = (await fs.stat(p)).size;
     files.push({ name: f.name, role: f.role, path: p, bytes, sha256: f.sha256, url: sourceUrl(model, f, baseUrl), downloaded: false });
@@ -166,10 +165,11 @@ export async function pull(name: string, opts: PullOptions = {}): Promise<Pulled
     for (const f of model.files) {
       const p = path.join(dir, f.name);
       const url = sourceUrl(model, f, baseUrl);
-      const cached = !opts.force && (await checkFile(p, f, { signal: opts.signal, onProgress: opts.onProgress, label: f.name })) === null;
+      const cached = !opts.force && (await verifiedCopy(dir, p, f, opts));
       if (!cached) {
         if (opts.force) await fs.rm(`${p}.part`, { force: true });
-        await downloadFile(url, p, {
+        await forgetVerified(dir, f.name);
+        const got = await downloadFile(url, p, {
           sha256: f.sha256,
           bytes: f.bytes,
           signal: opts.signal,
@@ -178,6 +178,7 @@ export async function pull(name: string, opts: PullOptions = {}): Promise<Pulled
           retryDelayMs: opts.retryDelayMs,
           label: f.name,
         });
+        await rememberVerified(dir, p, f.name, got.sha256);
       }
       const bytes = (await fs.stat(p)).size;
       files.push({ name: f.name, role: f.role, path: p, bytes, sha256: f.sha256, url, downloaded: !cached });
@@ -186,6 +187,59 @@ export async function pull(name: string, opts: PullOptions = {}): Promise<Pulled
   } finally {
     await release();
   }
+}
+
+// Hashing a cached file on every use would cost seconds for the larger models, so a successful check is
+// remembered in <dir>/.verified as {file: {size, mtimeMs, sha256}}; a file whose size or mtime changed since
+// is hashed again. `force` bypasses all of it.
+const STAMP = ".verified";
+type Stamps = Record<string, { size: number; mtimeMs: number; sha256: string }>;
+
+async function readStamps(dir: string): Promise<Stamps> {
+  const { fs, path } = await nodeDeps();
+  try {
+    const v: unknown = JSON.parse(await fs.readFile(path.join(dir, STAMP), "utf8"));
+    return v && typeof v === "object" ? (v as Stamps) : {};
+  } catch {
+    return {};
+  }
+}
+
+async function writeStamps(dir: string, stamps: Stamps): Promise<void> {
+  const { path } = await nodeDeps();
+  const { writeFileAtomic } = await import("../util/atomic-write.js");
+  await writeFileAtomic(path.join(dir, STAMP), JSON.stringify(stamps, null, 1) + "\n").catch(() => {});
+}
+
+async function rememberVerified(dir: string, p: string, name: string, sha256: string): Promise<void> {
+  const { fs } = await nodeDeps();
+  const st = await fs.stat(p);
+  const stamps = await readStamps(dir);
+  stamps[name] = { size: st.size, mtimeMs: st.mtimeMs, sha256 };
+  await writeStamps(dir, stamps);
+}
+
+async function forgetVerified(dir: string, name: string): Promise<void> {
+  const stamps = await readStamps(dir);
+  if (!(name in stamps)) return;
+  delete stamps[name];
+  await writeStamps(dir, stamps);
+}
+
+/** True when `p` holds registry file `f`: by its stamp when unchanged since last verified, else by hashing. */
+async function verifiedCopy(dir: string, p: string, f: RegistryFile, opts: PullOptions): Promise<boolean> {
+  const { fs } = await nodeDeps();
+  const st = await fs.stat(p).catch(() => null);
+  if (!st?.isFile()) return false;
+  if (f.bytes !== undefined && st.size !== f.bytes) return false;
+  const stamp = (await readStamps(dir))[f.name];
+  if (stamp && stamp.size === st.size && stamp.mtimeMs === st.mtimeMs && (f.sha256 === undefined || stamp.sha256 === f.sha256)) {
+    return true;
+  }
+  const problem = await checkFile(p, f, { signal: opts.signal, onProgress: opts.onProgress, label: f.name });
+  if (problem) return false;
+  if (f.sha256 !== undefined) await rememberVerified(dir, p, f.name, f.sha256);
+  return true;
 }
 
 /**
