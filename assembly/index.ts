@@ -9,3 +9,8 @@ export * from "./logits";
 export * from "./scores";
 export * from "./mask_select";
 export * from "./mask_apply";
+export * from "./gemv_sparse_nm_in";
+export * from "./gemv_sparse_nm_out";
+export * from "./gemv_sparse_tab8_in";
+export * from "./gemm_sparse_tab8_in";
+export * from "./gemv_sparse_swz_out";

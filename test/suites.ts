@@ -6,6 +6,7 @@ export const SUITES: readonly string[] = [
   "smoke",
   "scores",
   "masks",
+  "sparse",
 ];
 
 /**

@@ -7,3 +7,4 @@ export * from "./logits.js";
 export * from "./forward.js";
 export * from "./scores.js";
 export * from "./masks.js";
+export * from "./sparse.js";

@@ -1,0 +1,105 @@
+// Input-axis 2:4 and 4:8 sparse GEMV (generated from one body by the two constants E and PO).
+import { madd, hsum } from "./simd";
+import { tab24_octet, tab48_octet } from "./nm_tables";
+
+// Pointer to octet o's 8 inputs; the last octet of a row whose width is not a multiple of 8 is
+// copied zero-padded into tmp, so padded positions multiply 0, never memory past x.
+// @ts-ignore: decorator
+@inline function octetX(x: usize, o: i32, cols: i32, tmp: usize): usize {
+  const j = o << 3;
+  if (j + 8 <= cols) return x + (<usize>j << 2);
+  v128.store(tmp, f32x4.splat(0));
+  v128.store(tmp, f32x4.splat(0), 16);
+  for (let i = 0; j + i < cols; i++) store<f32>(tmp + (<usize>i << 2), load<f32>(x + (<usize>(j + i) << 2)));
+  return tmp;
+}
+
+// y = W x for an input-axis 2:4 matrix in the "tab8" layout (see src/sparse/layout.ts):
+// panels of PO octets (8 inputs, 4 kept weights each); per panel, every row's octets as 16 bytes of
+// values + 1 code byte. Per panel, each thread builds the octets' lookup tables (nm_tables.ts) in
+// its scratch; they stay in L1 while all of its rows stream past, so each 4 kept weights cost one
+// code byte, one table load, one value load and one multiply-add.
+// Scratch per thread: TAB36 bytes of table, 32 bytes for a zero-padded tail octet, 16 * rows bytes of
+// per-row partial sums. Each row's arithmetic is the same whatever rows a thread gets.
+export function gemv_sparse24_in(vals: usize, codes: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize, stride: i32, r0: i32, r1: i32, tid: i32): void {
+  const tab = scratch + <usize>tid * <usize>stride;
+  const tmp = tab + 18432;
+  const part = tmp + 32;
+  const O = (cols + 7) >> 3;
+  for (let p = 0, o0 = 0; o0 < O; p++, o0 += 32) {
+    const w = min(32, O - o0);
+    for (let k = 0; k < w; k++) {
+      const xp = octetX(x, o0 + k, cols, tmp);
+      tab24_octet(tab + <usize>k * 576, v128.load(xp), v128.load(xp, 16));
+    }
+    const vbase = vals + (<usize>o0 * <usize>rows << 4);
+    const cbase = codes + <usize>o0 * <usize>rows;
+    for (let r = r0; r < r1; r++) {
+      let vp = vbase + (<usize>r * <usize>w << 4);
+      let cp = cbase + <usize>r * <usize>w;
+      let tp = tab;
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      let k = 0;
+      for (; k + 4 <= w; k += 4) {
+        a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
+        a1 = madd(v128.load(vp, 16), v128.load(tp + (<usize>load<u8>(cp, 1) << 4), 576), a1);
+        a2 = madd(v128.load(vp, 32), v128.load(tp + (<usize>load<u8>(cp, 2) << 4), 1152), a2);
+        a3 = madd(v128.load(vp, 48), v128.load(tp + (<usize>load<u8>(cp, 3) << 4), 1728), a3);
+        vp += 64; cp += 4; tp += 2304;
+      }
+      for (; k < w; k++) {
+        a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
+        vp += 16; cp += 1; tp += 576;
+      }
+      const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+      const pp = part + (<usize>(r - r0) << 4);
+      v128.store(pp, p == 0 ? s : f32x4.add(v128.load(pp), s));
+    }
+  }
+  for (let r = r0; r < r1; r++) store<f32>(y + (<usize>r << 2), hsum(v128.load(part + (<usize>(r - r0) << 4))));
+}
+
+// y = W x for an input-axis 4:8 matrix in the "tab8" layout (see src/sparse/layout.ts):
+// panels of PO octets (8 inputs, 4 kept weights each); per panel, every row's octets as 16 bytes of
+// values + 1 code byte. Per panel, each thread builds the octets' lookup tables (nm_tables.ts) in
+// its scratch; they stay in L1 while all of its rows stream past, so each 4 kept weights cost one
+// code byte, one table load, one value load and one multiply-add.
+// Scratch per thread: TAB70 bytes of table, 32 bytes for a zero-padded tail octet, 16 * rows bytes of
+// per-row partial sums. Each row's arithmetic is the same whatever rows a thread gets.
+export function gemv_sparse48_in(vals: usize, codes: usize, x: usize, y: usize, rows: i32, cols: i32, scratch: usize, stride: i32, r0: i32, r1: i32, tid: i32): void {
+  const tab = scratch + <usize>tid * <usize>stride;
+  const tmp = tab + 17920;
+  const part = tmp + 32;
+  const O = (cols + 7) >> 3;
+  for (let p = 0, o0 = 0; o0 < O; p++, o0 += 16) {
+    const w = min(16, O - o0);
+    for (let k = 0; k < w; k++) {
+      const xp = octetX(x, o0 + k, cols, tmp);
+      tab48_octet(tab + <usize>k * 1120, v128.load(xp), v128.load(xp, 16));
+    }
+    const vbase = vals + (<usize>o0 * <usize>rows << 4);
+    const cbase = codes + <usize>o0 * <usize>rows;
+    for (let r = r0; r < r1; r++) {
+      let vp = vbase + (<usize>r * <usize>w << 4);
+      let cp = cbase + <usize>r * <usize>w;
+      let tp = tab;
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      let k = 0;
+      for (; k + 4 <= w; k += 4) {
+        a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
+        a1 = madd(v128.load(vp, 16), v128.load(tp + (<usize>load<u8>(cp, 1) << 4), 1120), a1);
+        a2 = madd(v128.load(vp, 32), v128.load(tp + (<usize>load<u8>(cp, 2) << 4), 2240), a2);
+        a3 = madd(v128.load(vp, 48), v128.load(tp + (<usize>load<u8>(cp, 3) << 4), 3360), a3);
+        vp += 64; cp += 4; tp += 4480;
+      }
+      for (; k < w; k++) {
+        a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
+        vp += 16; cp += 1; tp += 1120;
+      }
+      const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+      const pp = part + (<usize>(r - r0) << 4);
+      v128.store(pp, p == 0 ? s : f32x4.add(v128.load(pp), s));
+    }
+  }
+  for (let r = r0; r < r1; r++) store<f32>(y + (<usize>r << 2), hsum(v128.load(part + (<usize>(r - r0) << 4))));
+}

@@ -1,0 +1,293 @@
+/**
+ * Runtime layouts of the fast N:M kernels, each a pure function of the canonical format
+ * (format.ts) with an exact inverse for tests.
+ *
+ * ## "tab8": input axis, 2:4 and 4:8
+ * An octet is 8 consecutive inputs of a row; under 2:4 (two groups) or 4:8 (one group) it keeps
+ * exactly 4 weights. The row's last octet may extend past `cols` (and hold a partial group): it is
+ * padded with kept zeros at padded positions until it has 4 (2 per 2:4 group), which is always
+ * possible, and the kernel reads zeros for padded inputs.
+ * - `O = ceil(cols / 8)` octets per row, grouped in panels of `po` octets (the last may be
+ *   narrower, width `w`).
+ * - `vals` (f32): panel by panel; inside a panel, row by row; inside a row, the panel's octets,
+ *   4 values each in increasing position. Panel starting at octet `o0` begins at float
+ *   `4 * o0 * rows`; row r of it at `+ 4 * r * w`.
+ * - `codes` (u8): same order, one byte per octet: for 2:4 `6 * a + b` (a, b = index of the kept
+ *   pair of each group in the order (0,1) (0,2) (0,3) (1,2) (1,3) (2,3)); for 4:8 the rank of the
+ *   kept 4-subset of 0..7 in lexicographic order.
+ * Bytes: 16 + 1 per 8 dense weights (2.125 B per weight, vs 4 dense).
+ *
+ * ## "swz": output axis, 2:4 and 4:8
+ * Row-groups of M rows (`RG = ceil(rows / M)`; a partial last row-group is padded with kept zeros
+ * in padded rows, as above).
+ * - 2:4: per row-group g, per column pair q (`Q = ceil(cols / 2)`, an odd last column is paired
+ *   with a padded all-zero column): 4 values at float `4 * (g * Q + q)` (column 2q's two kept
+ *   values by row, then column 2q+1's) and code byte `6 * a + b` at `g * Q + q` (a, b = kept row
+ *   pair of each column, as for tab8).
+ * - 4:8: per row-group g, per column j: 4 values at float `4 * (g * cols + j)`, code byte (rank of
+ *   the kept 4-subset of the 8 rows) at `g * cols + j`.
+ * - `lut` (u8, 32 bytes per code): two byte-swizzle masks that move the 4 products of a code to
+ *   the lanes of their rows (2:4: rows 0-3 from lanes 0-1, then from lanes 2-3; 4:8: rows 0-3,
+ *   then rows 4-7). Lanes that receive nothing get index 0x80 (zero in plain and relaxed swizzle).
+ * Bytes: 16 + 1 per 8 dense weights, as tab8.
+ */
+import { ArgumentError } from "../errors.js";
+import { readMask, keptInGroup, type CompressedNM } from "./format.js";
+
+/** Octets per panel of the tab8 kernels (fixed in the kernels: the tables must fit L1). */
+export const TAB8_PANEL: Readonly<Record<"2:4" | "4:8", number>> = { "2:4": 32, "4:8": 16 };
+/** Table entries per octet. */
+export const TAB8_ENTRIES: Readonly<Record<"2:4" | "4:8", number>> = { "2:4": 36, "4:8": 70 };
+
+/** The tab8 arrays of a matrix. */
+export interface Tab8Layout {
+  /** "2:4" or "4:8". */
+  pattern: "2:4" | "4:8";
+  rows: number;
+  cols: number;
+  /** Octets per panel. */
+  po: number;
+  vals: Float32Array;
+  codes: Uint8Array;
+}
+
+// 4-bit group mask -> index of its kept pair (-1 if not exactly 2 bits).
+const PAIR_INDEX = new Int8Array(16).fill(-1);
+const PAIR_MASK: number[] = [];
+// 8-bit mask -> rank among 4-subsets of 0..7 (-1 otherwise).
+const QUAD_INDEX = new Int16Array(256).fill(-1);
+const QUAD_MASK: number[] = [];
+{
+  for (let a = 0; a < 4; a++) for (let b = a + 1; b < 4; b++) { PAIR_INDEX[(1 << a) | (1 << b)] = PAIR_MASK.length; PAIR_MASK.push((1 << a) | (1 << b)); }
+  for (let a = 0; a < 8; a++) for (let b = a + 1; b < 8; b++) for (let c = b + 1; c < 8; c++) for (let d = c + 1; d < 8; d++) {
+    const mk = (1 << a) | (1 << b) | (1 << c) | (1 << d);
+    QUAD_INDEX[mk] = QUAD_MASK.length; QUAD_MASK.push(mk);
+  }
+}
+
+/** Octet code of an 8-bit keep mask under the pattern (-1 if it does not keep exactly 4 the right way). */
+export function octetCode(pattern: "2:4" | "4:8", mask8: number): number {
+  if (pattern === "4:8") return QUAD_INDEX[mask8 & 0xff];
+  const a = PAIR_INDEX[mask8 & 15], b = PAIR_INDEX[(mask8 >> 4) & 15];
+  return a < 0 || b < 0 ? -1 : a * 6 + b;
+}
+
+/** Inverse of octetCode(). */
+export function octetMask(pattern: "2:4" | "4:8", code: number): number {
+  if (pattern === "4:8") return QUAD_MASK[code];
+  return PAIR_MASK[Math.floor(code / 6)] | (PAIR_MASK[code % 6] << 4);
+}
+
+function patternOf(c: CompressedNM): "2:4" | "4:8" | undefined {
+  if (c.n === 2 && c.m === 4) return "2:4";
+  if (c.n === 4 && c.m === 8) return "4:8";
+  return undefined;
+}
+
+/** Whether packTab8 applies (input-axis 2:4 or 4:8). */
+export function tab8Applies(c: CompressedNM): boolean {
+  return c.axis === "input" && patternOf(c) !== undefined;
+}
+
+/** Adds kept padded positions (value 0) until each 2:4 group holds 2, or the 4:8 group holds 4. */
+function padOctet(pattern: "2:4" | "4:8", mk: number, real: number): number {
+  const parts = pattern === "2:4" ? [[0, 4, 2], [4, 8, 2]] : [[0, 8, 4]];
+  for (const [lo, hi, want] of parts) {
+    let have = 0;
+    for (let i = lo; i < hi; i++) if (mk & (1 << i)) have++;
+    for (let i = Math.max(lo, real); i < hi && have < want; i++) {
+      if (!(mk & (1 << i))) { mk |= 1 << i; have++; }
+    }
+  }
+  return mk;
+}
+
+/** Canonical (validated) input-axis 2:4 / 4:8 -> tab8. */
+export function packTab8(c: CompressedNM): Tab8Layout {
+  const pattern = patternOf(c);
+  if (c.axis !== "input" || !pattern) throw new ArgumentError("compressed", `tab8 needs an input-axis 2:4 or 4:8 matrix, got ${c.n}:${c.m} ${c.axis}`);
+  const { rows, cols, m, values, masks } = c;
+  const po = TAB8_PANEL[pattern];
+  const O = Math.ceil(cols / 8);
+  const vals = new Float32Array(rows * O * 4);
+  const codes = new Uint8Array(rows * O);
+  const gpr = Math.ceil(cols / m);
+  const full = Math.floor(cols / m);
+  const krow = full * (m - c.n) + keptInGroup(cols - full * m, c.n, m);
+  const perOctet = 8 / m;
+  for (let r = 0; r < rows; r++) {
+    let v = r * krow;
+    for (let o = 0; o < O; o++) {
+      const o0 = o - (o % po), w = Math.min(po, O - o0), k = o - o0;
+      const at = o0 * rows + r * w + k;
+      let mk = 0;
+      for (let h = 0; h < perOctet; h++) {
+        const g = o * perOctet + h;
+        if (g < gpr) mk |= readMask(masks, (r * gpr + g) * m, m) << (h * m);
+      }
+      const real = Math.min(8, cols - o * 8);
+      const padded = real < 8 ? padOctet(pattern, mk, real) : mk;
+      const code = octetCode(pattern, padded);
+      if (code < 0) throw new ArgumentError("compressed.masks", `row ${r}, octet ${o}: not a ${pattern} pattern`);
+      codes[at] = code;
+      let q = at * 4;
+      for (let i = 0; i < 8; i++) {
+        if (!(padded & (1 << i))) continue;
+        vals[q++] = mk & (1 << i) ? values[v++] : 0;
+      }
+    }
+  }
+  return { pattern, rows, cols, po, vals, codes };
+}
+
+/** tab8 -> canonical values and masks (the exact inverse of packTab8 for its n, m). */
+export function unpackTab8(t: Tab8Layout): CompressedNM {
+  const { pattern, rows, cols, po } = t;
+  const [n, m] = pattern === "2:4" ? [2, 4] : [4, 8];
+  const O = Math.ceil(cols / 8);
+  const gpr = Math.ceil(cols / m);
+  const full = Math.floor(cols / m);
+  const krow = full * (m - n) + keptInGroup(cols - full * m, n, m);
+  const values = new Float32Array(rows * krow);
+  const masks = new Uint8Array(Math.ceil((rows * gpr * m) / 8));
+  const perOctet = 8 / m;
+  for (let r = 0; r < rows; r++) {
+    let v = r * krow;
+    for (let o = 0; o < O; o++) {
+      const o0 = o - (o % po), w = Math.min(po, O - o0), k = o - o0;
+      const at = o0 * rows + r * w + k;
+      const real = Math.min(8, cols - o * 8);
+      const mk = octetMask(pattern, t.codes[at]) & ((1 << real) - 1);
+      let q = at * 4;
+      for (let i = 0; i < 8; i++) {
+        if (!(octetMask(pattern, t.codes[at]) & (1 << i))) continue;
+        if (mk & (1 << i)) values[v++] = t.vals[q];
+        q++;
+      }
+      for (let h = 0; h < perOctet; h++) {
+        const g = o * perOctet + h;
+        if (g >= gpr) continue;
+        const bits = (mk >> (h * m)) & ((1 << m) - 1);
+        for (let i = 0; i < m; i++) {
+          if (bits & (1 << i)) { const b = (r * gpr + g) * m + i; masks[b >> 3] |= 1 << (b & 7); }
+        }
+      }
+    }
+  }
+  return { rows, cols, n, m, axis: "input", values, masks, dtype: "f32" };
+}
+
+/** The swz arrays of an output-axis 2:4 or 4:8 matrix. */
+export interface SwzLayout {
+  pattern: "2:4" | "4:8";
+  rows: number;
+  cols: number;
+  vals: Float32Array;
+  codes: Uint8Array;
+  /** Swizzle masks, 32 bytes per code (identical for every matrix of the pattern). */
+  lut: Uint8Array;
+}
+
+/** Whether packSwz applies (output-axis 2:4 or 4:8). */
+export function swzApplies(c: CompressedNM): boolean {
+  return c.axis === "output" && patternOf(c) !== undefined;
+}
+
+/** The swizzle LUT of the swz kernels for a pattern. */
+export function swzLut(pattern: "2:4" | "4:8"): Uint8Array {
+  const codes = pattern === "2:4" ? 36 : 70;
+  const lut = new Uint8Array(codes * 32).fill(0x80);
+  for (let cc = 0; cc < codes; cc++) {
+    // src[row] = source lane (0..3) of the product destined to row (0..7), per mask half.
+    const route = (mask: number, firstLane: number, rowBase: number, half: number): void => {
+      let lane = firstLane;
+      for (let row = 0; row < 8; row++) {
+        if (!(mask & (1 << row))) continue;
+        const rr = row - rowBase;
+        if (rr >= 0 && rr < 4) for (let k = 0; k < 4; k++) lut[cc * 32 + half * 16 + rr * 4 + k] = lane * 4 + k;
+        lane++;
+      }
+    };
+    if (pattern === "2:4") {
+      route(PAIR_MASK[Math.floor(cc / 6)], 0, 0, 0);
+      route(PAIR_MASK[cc % 6], 2, 0, 1);
+    } else {
+      route(QUAD_MASK[cc], 0, 0, 0);
+      route(QUAD_MASK[cc], 0, 4, 1);
+    }
+  }
+  return lut;
+}
+
+/** Canonical (validated) output-axis 2:4 / 4:8 -> swz. */
+export function packSwz(c: CompressedNM): SwzLayout {
+  const pattern = patternOf(c);
+  if (c.axis !== "output" || !pattern) throw new ArgumentError("compressed", `swz needs an output-axis 2:4 or 4:8 matrix, got ${c.n}:${c.m} ${c.axis}`);
+  const { rows, cols, n, m, values, masks } = c;
+  const RG = Math.ceil(rows / m);
+  const perCol = m - n; // 2 or 4 values per column and row-group
+  const Q = pattern === "2:4" ? Math.ceil(cols / 2) : cols;
+  const vals = new Float32Array(RG * Q * 4);
+  const codes = new Uint8Array(RG * Q);
+  let v = 0;
+  for (let g = 0; g < RG; g++) {
+    const real = Math.min(m, rows - g * m);
+    for (let j = 0; j < cols; j++) {
+      const mk = readMask(masks, (g * cols + j) * m, m);
+      const padded = real < m ? padGroup(mk, real, m, perCol) : mk;
+      const slot = pattern === "2:4" ? g * Q + (j >> 1) : g * Q + j;
+      let q = slot * 4 + (pattern === "2:4" ? (j & 1) * 2 : 0);
+      for (let i = 0; i < m; i++) {
+        if (!(padded & (1 << i))) continue;
+        vals[q++] = mk & (1 << i) ? values[v++] : 0;
+      }
+      if (pattern === "4:8") codes[slot] = QUAD_INDEX[padded];
+      else codes[slot] += (j & 1) ? PAIR_INDEX[padded] : 6 * PAIR_INDEX[padded];
+    }
+    // An odd column count leaves a padded column: rows (0, 1), zero values, pair index 0.
+  }
+  return { pattern, rows, cols, vals, codes, lut: swzLut(pattern) };
+}
+
+/** Adds kept positions >= real (lowest first) until the group keeps `want`. */
+function padGroup(mk: number, real: number, m: number, want: number): number {
+  let have = 0;
+  for (let i = 0; i < m; i++) if (mk & (1 << i)) have++;
+  for (let i = real; i < m && have < want; i++) if (!(mk & (1 << i))) { mk |= 1 << i; have++; }
+  return mk;
+}
+
+/** swz -> canonical (exact inverse of packSwz). */
+export function unpackSwz(t: SwzLayout): CompressedNM {
+  const { pattern, rows, cols } = t;
+  const [n, m] = pattern === "2:4" ? [2, 4] : [4, 8];
+  const RG = Math.ceil(rows / m);
+  const Q = pattern === "2:4" ? Math.ceil(cols / 2) : cols;
+  const values = new Float32Array(nmValueCountOf(rows, cols, n, m));
+  const masks = new Uint8Array(Math.ceil((RG * cols * m) / 8));
+  let v = 0;
+  for (let g = 0; g < RG; g++) {
+    const real = Math.min(m, rows - g * m);
+    for (let j = 0; j < cols; j++) {
+      const slot = pattern === "2:4" ? g * Q + (j >> 1) : g * Q + j;
+      const code = t.codes[slot];
+      const padded = pattern === "4:8" ? QUAD_MASK[code] : PAIR_MASK[(j & 1) ? code % 6 : Math.floor(code / 6)];
+      let q = slot * 4 + (pattern === "2:4" ? (j & 1) * 2 : 0);
+      for (let i = 0; i < m; i++) {
+        if (!(padded & (1 << i))) continue;
+        if (i < real) {
+          values[v++] = t.vals[q];
+          const b = (g * cols + j) * m + i;
+          masks[b >> 3] |= 1 << (b & 7);
+        }
+        q++;
+      }
+    }
+  }
+  return { rows, cols, n, m, axis: "output", values, masks, dtype: "f32" };
+}
+
+function nmValueCountOf(rows: number, cols: number, n: number, m: number): number {
+  const full = Math.floor(rows / m);
+  return cols * (full * (m - n) + keptInGroup(rows - full * m, n, m));
+}

@@ -1,0 +1,221 @@
+/**
+ * SparseMatrix: an N:M matrix resident in Wasm memory in the fastest layout its pattern has, with
+ * GEMV and GEMM.
+ *
+ * | pattern           | layout (layout.ts) | kernels                                         |
+ * |-------------------|--------------------|-------------------------------------------------|
+ * | 2:4, 4:8 input    | tab8               | gemv_sparse{24,48}_in, gemm_sparse{24,48}_in    |
+ * | 2:4, 4:8 output   | swz                | gemv_sparse{24,48}_out, gemm_sparse{24,48}_out  |
+ * | any other N:M     | canonical          | gemv/gemm_sparse_nm_{in,out} (correct, slower)  |
+ */
+import { ArgumentError } from "../errors.js";
+import type { WasmArray, WasmRef } from "../runtime/heap.js";
+import type { Runtime } from "../runtime/runtime.js";
+import {
+  checkPattern, compressNM, validateCompressed, type CompressedNM, type NMAxis, type NMValueDType,
+} from "./format.js";
+import { packSwz, packTab8, swzApplies, tab8Applies, TAB8_ENTRIES, TAB8_PANEL, unpackSwz, unpackTab8 } from "./layout.js";
+
+/** Options of SparseMatrix.fromDense(). */
+export interface SparseMatrixOptions {
+  /** Pruned per group. */
+  n: number;
+  /** Group size (<= 32). */
+  m: number;
+  /** Axis of the groups: "input" (columns within a row) or "output" (rows within a column). */
+  axis: NMAxis;
+  /** Round values to f16 first (they are still computed in f32). Default "f32". */
+  dtype?: NMValueDType;
+}
+
+/** Which kernel family a SparseMatrix uses. */
+export type SparseLayoutKind = "tab8" | "swz" | "canonical";
+
+// Scratch bytes per thread of each kernel (must match the kernels' own layout of their scratch).
+function gemvScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols: number): number {
+  if (kind === "tab8") {
+    const p = pattern as "2:4" | "4:8";
+    return TAB8_PANEL[p] * TAB8_ENTRIES[p] * 16 + 32 + rows * 16;
+  }
+  if (kind === "swz" && pattern === "2:4") return 16 * Math.ceil(cols / 2);
+  return 0;
+}
+function gemmScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols: number): number {
+  if (kind === "tab8") return (pattern === "2:4" ? 24576 : 28672) + 512 + 64 + rows * 32;
+  return gemvScratch(kind, pattern, rows, cols);
+}
+
+// Below this many tokens a GEMM runs as one GEMV per token: the 8-token kernel pads to 8.
+const GEMM_MIN_T = 3;
+
+/** An N:M sparse matrix resident in Wasm memory. Free it with free(). */
+export class SparseMatrix {
+  /** Rows (d_out). */
+  readonly rows: number;
+  /** Columns (d_in). */
+  readonly cols: number;
+  readonly n: number;
+  readonly m: number;
+  readonly axis: NMAxis;
+  /** Precision the values were declared with (computation is f32 either way). */
+  readonly dtype: NMValueDType;
+  /** The runtime layout in use. */
+  readonly layout: SparseLayoutKind;
+  private readonly rt: Runtime;
+  private readonly arrays: WasmArray[];
+  private readonly pattern: string;
+  private freed = false;
+
+  private constructor(rt: Runtime, c: CompressedNM) {
+    this.rt = rt;
+    this.rows = c.rows; this.cols = c.cols; this.n = c.n; this.m = c.m; this.axis = c.axis; this.dtype = c.dtype;
+    this.pattern = `${c.n}:${c.m}`;
+    const arrays: WasmArray[] = [];
+    try {
+      if (tab8Applies(c)) {
+        this.layout = "tab8";
+        const t = packTab8(c);
+        arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u8", t.codes));
+      } else if (swzApplies(c)) {
+        this.layout = "swz";
+        const t = packSwz(c);
+        arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u8", t.codes), rt.heap.from("u8", t.lut));
+      } else {
+        this.layout = "canonical";
+        // The kernels read masks 8 bytes at a time: pad with zeros.
+        const masks = rt.heap.alloc("u8", c.masks.length + 8);
+        masks.set(c.masks);
+        arrays.push(rt.heap.from("f32", c.values), masks);
+      }
+    } catch (e) {
+      for (const a of arrays) a.free();
+      throw e;
+    }
+    this.arrays = arrays;
+  }
+
+  /**
+   * Compresses a dense `[rows, cols]` matrix that already follows the pattern (every group has at
+   * least N zeros; ArgumentError otherwise) and uploads it.
+   */
+  static fromDense(rt: Runtime, W: ArrayLike<number> | WasmRef<"f32">, rows: number, cols: number, opts: SparseMatrixOptions): SparseMatrix {
+    if (!opts || typeof opts !== "object") throw new ArgumentError("opts", "must be { n, m, axis }");
+    checkPattern(opts.n, opts.m, opts.axis, "opts");
+    const dense = isRef(W) ? (W.view() as Float32Array) : W;
+    return new SparseMatrix(rt, compressNM(dense, rows, cols, opts.n, opts.m, opts.axis, { dtype: opts.dtype }));
+  }
+
+  /** Uploads a canonical compressed matrix (validated first). */
+  static fromCompressed(rt: Runtime, c: CompressedNM): SparseMatrix {
+    validateCompressed(c);
+    return new SparseMatrix(rt, c);
+  }
+
+  /** Resident weight bytes in Wasm memory (values, codes or masks, LUT). */
+  get bytes(): number {
+    return this.arrays.reduce((s, a) => s + a.byteLength, 0);
+  }
+
+  /** Reads the matrix back in canonical form. */
+  toCompressed(): CompressedNM {
+    this.check();
+    const [a, b, c] = this.arrays;
+    let out: CompressedNM;
+    if (this.layout === "tab8") {
+      out = unpackTab8({ pattern: this.pattern as "2:4" | "4:8", rows: this.rows, cols: this.cols, po: TAB8_PANEL[this.pattern as "2:4" | "4:8"], vals: a.read() as Float32Array, codes: b.read() as Uint8Array });
+    } else if (this.layout === "swz") {
+      out = unpackSwz({ pattern: this.pattern as "2:4" | "4:8", rows: this.rows, cols: this.cols, vals: a.read() as Float32Array, codes: b.read() as Uint8Array, lut: c.read() as Uint8Array });
+    } else {
+      const masks = b.read() as Uint8Array;
+      out = { rows: this.rows, cols: this.cols, n: this.n, m: this.m, axis: this.axis, values: a.read() as Float32Array, masks: masks.slice(0, masks.length - 8), dtype: "f32" };
+    }
+    out.dtype = this.dtype;
+    return out;
+  }
+
+  /** y = W x (x: cols floats, y: rows floats; y must not overlap x). */
+  gemv(x: WasmRef<"f32">, y: WasmRef<"f32">): Promise<void> {
+    this.check();
+    checkRef("x", x, this.cols);
+    checkRef("y", y, this.rows);
+    checkDisjoint("y", y, "x", x);
+    return this.runGemv(x.ptr, y.ptr);
+  }
+
+  /**
+   * Y[t] = W X[t] for T tokens: X token-major `[T, cols]`, Y token-major `[T, rows]` (Y must not
+   * overlap X).
+   */
+  async gemm(X: WasmRef<"f32">, Y: WasmRef<"f32">, T: number): Promise<void> {
+    this.check();
+    if (!Number.isInteger(T) || T < 1) throw new ArgumentError("T", `must be a positive integer, got ${T}`);
+    checkRef("X", X, T * this.cols);
+    checkRef("Y", Y, T * this.rows);
+    checkDisjoint("Y", Y, "X", X);
+    const { rt, rows, cols } = this;
+    if (this.layout === "tab8" && T >= GEMM_MIN_T) {
+      const [vals, codes] = this.arrays;
+      const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
+      const name = this.pattern === "2:4" ? "gemm_sparse24_in" : "gemm_sparse48_in";
+      for (let tb = 0; tb < T; tb += 8) {
+        await rt.run(name, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, 4);
+      }
+      return;
+    }
+    if (this.layout === "canonical") {
+      const [vals, masks] = this.arrays;
+      const name = this.axis === "input" ? "gemm_sparse_nm_in" : "gemm_sparse_nm_out";
+      return rt.run(name, [vals.ptr, masks.ptr, X.ptr, Y.ptr, rows, cols, this.n, this.m, T], rows, this.axis === "input" ? 1 : this.m);
+    }
+    for (let t = 0; t < T; t++) await this.runGemv(X.ptr + t * cols * 4, Y.ptr + t * rows * 4);
+  }
+
+  /** Returns the Wasm memory. Using the matrix afterwards throws. */
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    for (const a of this.arrays) a.free();
+  }
+
+  private runGemv(x: number, y: number): Promise<void> {
+    const { rt, rows, cols } = this;
+    if (this.layout === "tab8") {
+      const [vals, codes] = this.arrays;
+      const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
+      const name = this.pattern === "2:4" ? "gemv_sparse24_in" : "gemv_sparse48_in";
+      return rt.run(name, [vals.ptr, codes.ptr, x, y, rows, cols, s.ptr, s.stride], rows, 4);
+    }
+    if (this.layout === "swz") {
+      const [vals, codes, lut] = this.arrays;
+      if (this.pattern === "2:4") {
+        const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
+        return rt.run("gemv_sparse24_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols, s.ptr, s.stride], rows, 4);
+      }
+      return rt.run("gemv_sparse48_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols], rows, 8);
+    }
+    const [vals, masks] = this.arrays;
+    if (this.axis === "input") {
+      return rt.run("gemv_sparse_nm_in", [vals.ptr, masks.ptr, x, y, cols, this.n, this.m], rows, 1);
+    }
+    return rt.run("gemv_sparse_nm_out", [vals.ptr, masks.ptr, x, y, rows, cols, this.n, this.m], rows, this.m);
+  }
+
+  private check(): void {
+    if (this.freed) throw new ArgumentError("matrix", "used after free()");
+  }
+}
+
+function isRef(W: unknown): W is WasmRef<"f32"> {
+  return typeof W === "object" && W !== null && typeof (W as WasmRef).ptr === "number" && typeof (W as WasmRef).view === "function";
+}
+
+function checkRef(name: string, r: WasmRef<"f32">, length: number): void {
+  if (!r || typeof r.ptr !== "number") throw new ArgumentError(name, "must be a WasmArray or WasmRef");
+  if (r.kind !== "f32") throw new ArgumentError(name, `must be f32, got ${r.kind}`);
+  if (r.length !== length) throw new ArgumentError(name, `has ${r.length} elements, expected ${length}`);
+}
+
+function checkDisjoint(a: string, A: WasmRef<"f32">, b: string, B: WasmRef<"f32">): void {
+  const a0 = A.ptr, a1 = A.ptr + A.length * 4, b0 = B.ptr, b1 = B.ptr + B.length * 4;
+  if (a0 < b1 && b0 < a1) throw new ArgumentError(a, `must not overlap ${b}`);
+}
