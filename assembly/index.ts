@@ -1,6 +1,10 @@
 // The one Wasm module: every kernel family, re-exported. Each kernel takes raw pointers into
 // host-managed memory and a work range [r0, r1) (plus the thread id, where it needs scratch).
-export * from "./gemv_dense";
+export { gemv_f32 } from "./gemv_dense";
+export { gemm_f32 } from "./gemm_dense";
+export { read_sum_f32 } from "./bandwidth";
+export { f16_to_f32, bf16_to_f32, f32_to_f16, f32_to_bf16 } from "./convert";
+export { colsumsq_f64, hessian_upper_f32, hessian_mirror_f32 } from "./stats";
 export * from "./norms";
 export { exp_f32, silu_f32, gelu_tanh_f32, glu_f32, add_f32, add_bias_f32, softmax_f32 } from "./activations";
 export * from "./rope";

@@ -4,6 +4,9 @@
  */
 export const SUITES: readonly string[] = [
   "smoke",
+  "dense",
+  "convert",
+  "stats",
   "scores",
   "masks",
   "sparse",

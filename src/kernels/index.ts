@@ -6,3 +6,6 @@ export * from "./attention.js";
 export * from "./logits.js";
 export * from "./scores.js";
 export * from "./masks.js";
+export * from "./dense.js";
+export * from "./convert.js";
+export * from "./stats.js";

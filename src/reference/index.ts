@@ -8,3 +8,6 @@ export * from "./forward.js";
 export * from "./scores.js";
 export * from "./masks.js";
 export * from "./sparse.js";
+export * from "./dense.js";
+export * from "./convert.js";
+export * from "./stats.js";

@@ -1,0 +1,112 @@
+// Dense f32 GEMM for a batch of tokens: Y[t] = W X[t], W row-major [dOut, dIn], X [T, dIn] and
+// Y [T, dOut] token-major.
+//
+// Each output Y[t, i] follows the arithmetic of gemv_f32 exactly (k-blocks of KC, one f32x4 chain
+// per block, hsum, blocks added in order, then the dIn % 4 leftover products), so the result for a
+// token depends neither on T, nor on the tile that computed it, nor on the thread split. Register
+// tile: 4 rows x 2 tokens (8 chains; each k step loads 4 weight and 2 token vectors for 8 madds).
+// Loop order only moves data, never changes the arithmetic:
+// - when all of X fits in L2 (small T), rows outermost: W streams once, in long runs that the
+//   prefetcher follows, and X is re-read from L2;
+// - otherwise k-blocks outermost within token blocks of TB tokens: a 4 x KC weight panel stays in
+//   L1 while it meets every token of the block, and the TB x KC slice of X stays in L2.
+import { madd, hsum } from "./simd";
+import { KC, dotRow, dotTail } from "./gemv_dense";
+
+/** Bytes of X that we let stay in L2 for the row-outer order (Zen 4/5: 1 MiB L2 per core). */
+const X_FIT: usize = 512 * 1024;
+/** Tokens per block in the k-outer order: TB x KC x 4 B = 256 KiB of X. */
+const TB: i32 = 64;
+
+// @ts-ignore: decorator
+@inline function acc(y: usize, h: f32, first: bool): void {
+  store<f32>(y, first ? h : load<f32>(y) + h);
+}
+
+// Rows i..i+3, tokens t, t+1 over inputs [k0, k1): w points at W[i, k0], x at X[t, k0], y at Y[t, i].
+// @ts-ignore: decorator
+@inline function tile4x2(w: usize, rb: usize, x: usize, xb: usize, y: usize, yb: usize, n: usize, first: bool): void {
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+  let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+  const xe = x + n;
+  while (x < xe) {
+    const u = v128.load(x), v = v128.load(x + xb);
+    let q = v128.load(w); a00 = madd(q, u, a00); a01 = madd(q, v, a01);
+    q = v128.load(w + rb); a10 = madd(q, u, a10); a11 = madd(q, v, a11);
+    q = v128.load(w + 2 * rb); a20 = madd(q, u, a20); a21 = madd(q, v, a21);
+    q = v128.load(w + 3 * rb); a30 = madd(q, u, a30); a31 = madd(q, v, a31);
+    x += 16; w += 16;
+  }
+  acc(y, hsum(a00), first); acc(y + 4, hsum(a10), first); acc(y + 8, hsum(a20), first); acc(y + 12, hsum(a30), first);
+  y += yb;
+  acc(y, hsum(a01), first); acc(y + 4, hsum(a11), first); acc(y + 8, hsum(a21), first); acc(y + 12, hsum(a31), first);
+}
+
+// Rows i..i+3, one token.
+// @ts-ignore: decorator
+@inline function tile4x1(w: usize, rb: usize, x: usize, y: usize, n: usize, first: bool): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const xe = x + n;
+  while (x < xe) {
+    const u = v128.load(x);
+    a0 = madd(v128.load(w), u, a0);
+    a1 = madd(v128.load(w + rb), u, a1);
+    a2 = madd(v128.load(w + 2 * rb), u, a2);
+    a3 = madd(v128.load(w + 3 * rb), u, a3);
+    x += 16; w += 16;
+  }
+  acc(y, hsum(a0), first); acc(y + 4, hsum(a1), first); acc(y + 8, hsum(a2), first); acc(y + 12, hsum(a3), first);
+}
+
+// All tokens [t0, t1) of rows i..i+3 over the k-block [k0, k1).
+// @ts-ignore: decorator
+@inline function panel(W: usize, X: usize, Y: usize, dOut: i32, dIn: i32, i: i32, t0: i32, t1: i32, k0: i32, k1: i32): void {
+  const rb = <usize>dIn << 2, yb = <usize>dOut << 2;
+  const w = W + <usize>i * rb + (<usize>k0 << 2);
+  const n = <usize>(k1 - k0) << 2;
+  const first = k0 == 0;
+  let t = t0;
+  for (; t + 2 <= t1; t += 2) {
+    tile4x2(w, rb, X + <usize>t * rb + (<usize>k0 << 2), rb, Y + <usize>t * yb + (<usize>i << 2), yb, n, first);
+  }
+  if (t < t1) tile4x1(w, rb, X + <usize>t * rb + (<usize>k0 << 2), Y + <usize>t * yb + (<usize>i << 2), n, first);
+}
+
+// The dIn % 4 leftover products of rows i..i+3 for tokens [t0, t1).
+// @ts-ignore: decorator
+@inline function tails(W: usize, X: usize, Y: usize, dOut: i32, dIn: i32, i: i32, t0: i32, t1: i32): void {
+  const d4 = dIn & ~3;
+  if (d4 == dIn) return;
+  const rb = <usize>dIn << 2;
+  for (let t = t0; t < t1; t++) {
+    for (let r = i; r < i + 4; r++) {
+      dotTail(Y + (<usize>t * dOut + r << 2), W + <usize>r * rb, X + <usize>t * rb, d4, dIn);
+    }
+  }
+}
+
+// Y[t, r] for rows r in [r0, r1) and all tokens. Rows are split in multiples of 4 (the grain) for
+// speed only: the arithmetic of every output is the same whichever path computes it.
+export function gemm_f32(W: usize, X: usize, Y: usize, dOut: i32, dIn: i32, T: i32, r0: i32, r1: i32): void {
+  const d4 = dIn & ~3;
+  const r4 = r0 + ((r1 - r0) & ~3);
+  if (<usize>T * (<usize>dIn << 2) <= X_FIT) {
+    for (let i = r0; i < r4; i += 4) {
+      for (let k0 = 0; k0 < d4; k0 += KC) panel(W, X, Y, dOut, dIn, i, 0, T, k0, min(k0 + KC, d4));
+      tails(W, X, Y, dOut, dIn, i, 0, T);
+    }
+  } else {
+    for (let t0 = 0; t0 < T; t0 += TB) {
+      const t1 = min(t0 + TB, T);
+      for (let k0 = 0; k0 < d4; k0 += KC) {
+        const k1 = min(k0 + KC, d4);
+        for (let i = r0; i < r4; i += 4) panel(W, X, Y, dOut, dIn, i, t0, t1, k0, k1);
+      }
+      for (let i = r0; i < r4; i += 4) tails(W, X, Y, dOut, dIn, i, t0, t1);
+    }
+  }
+  const rb = <usize>dIn << 2;
+  for (let r = r4; r < r1; r++) {
+    for (let t = 0; t < T; t++) dotRow(W + <usize>r * rb, X + <usize>t * rb, Y + (<usize>t * dOut + r << 2), dIn);
+  }
+}

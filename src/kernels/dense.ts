@@ -1,0 +1,104 @@
+/**
+ * Dense f32 matrix-vector and matrix-matrix products on the Wasm kernels, and the memory read
+ * ceiling the benchmarks compare them with.
+ *
+ * Every output of `gemv` and `gemm` follows one fixed arithmetic (k in blocks of 1024, one f32x4
+ * chain per block, blocks summed in order, leftover `dIn % 4` products last), so results are
+ * bit-identical for any thread count, for any `T`, and between `gemv` and `gemm` for the same token
+ * (within one build: the relaxed-SIMD build fuses multiply-adds, the plain build does not).
+ */
+import { ArgumentError } from "../errors.js";
+import type { DType, WasmRef } from "../runtime/heap.js";
+import type { Runtime } from "../runtime/runtime.js";
+
+/** Below this many multiply-adds a job stays on the calling thread (a dispatch costs more). */
+const PARALLEL_MIN_MACS = 65536;
+/** Row grain of gemv: the kernel's 8-row group (a group shares x loads and runs 8 memory streams). */
+export const GEMV_GRAIN = 8;
+/** Row grain of gemm: the kernel's 4-row register tile. */
+export const GEMM_GRAIN = 4;
+/** Floats per work unit of `readSum` (64 KiB). */
+export const READ_CHUNK = 16384;
+
+const BYTES: Record<DType, number> = { f32: 4, f64: 8, u8: 1, u16: 2, u32: 4, i32: 4 };
+
+/** @internal Throws ArgumentError unless `n` is a positive integer that fits the kernels' i32. */
+export function checkDim(arg: string, n: number): void {
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 0x7fffffff) {
+    throw new ArgumentError(arg, `must be a positive integer, got ${String(n)}`);
+  }
+}
+
+/** @internal Throws ArgumentError unless `ref` is a WasmRef of `kind` with at least `n` elements. */
+export function checkArray(arg: string, ref: WasmRef, kind: DType, n: number, shape: string): void {
+  if (!ref || typeof ref !== "object" || typeof ref.ptr !== "number" || typeof ref.length !== "number") {
+    throw new ArgumentError(arg, "must be a WasmArray or WasmRef");
+  }
+  if (ref.kind !== kind) throw new ArgumentError(arg, `must hold ${kind}, got ${String(ref.kind)}`);
+  if (ref.length < n) throw new ArgumentError(arg, `needs ${n} elements for ${shape}, has ${ref.length}`);
+}
+
+/**
+ * @internal Throws ArgumentError(`outArg`) if the first `outN` elements of `out` overlap the first
+ * `inN` elements of `input`: threads would read what others already overwrote.
+ */
+export function checkDisjoint(outArg: string, out: WasmRef, outN: number, inArg: string, input: WasmRef, inN: number): void {
+  const a0 = out.ptr, a1 = out.ptr + outN * BYTES[out.kind];
+  const b0 = input.ptr, b1 = input.ptr + inN * BYTES[input.kind];
+  if (a0 < b1 && b0 < a1) throw new ArgumentError(outArg, `must not overlap ${inArg}`);
+}
+
+/**
+ * y = W x. `W` is row-major [dOut, dIn], `x` has dIn elements, `y` dOut (longer arrays are fine:
+ * the extra elements are ignored). Threads split the rows in multiples of {@link GEMV_GRAIN}.
+ */
+export async function gemv(
+  rt: Runtime, W: WasmRef<"f32">, x: WasmRef<"f32">, y: WasmRef<"f32">, dOut: number, dIn: number,
+): Promise<void> {
+  checkDim("dOut", dOut);
+  checkDim("dIn", dIn);
+  checkArray("W", W, "f32", dOut * dIn, `[${dOut}, ${dIn}]`);
+  checkArray("x", x, "f32", dIn, `[${dIn}]`);
+  checkArray("y", y, "f32", dOut, `[${dOut}]`);
+  checkDisjoint("y", y, dOut, "W", W, dOut * dIn);
+  checkDisjoint("y", y, dOut, "x", x, dIn);
+  const grain = dOut * dIn < PARALLEL_MIN_MACS ? dOut : GEMV_GRAIN;
+  return rt.run("gemv_f32", [W.ptr, x.ptr, y.ptr, dIn], dOut, grain);
+}
+
+/**
+ * Y[t] = W X[t] for t < T: `W` row-major [dOut, dIn], `X` [T, dIn] and `Y` [T, dOut] token-major.
+ * Threads split the rows in multiples of {@link GEMM_GRAIN}. Y[t] is bit-identical to
+ * `gemv(W, X[t])`; T = 1 runs the GEMV kernel.
+ */
+export async function gemm(
+  rt: Runtime, W: WasmRef<"f32">, X: WasmRef<"f32">, Y: WasmRef<"f32">, dOut: number, dIn: number, T: number,
+): Promise<void> {
+  checkDim("dOut", dOut);
+  checkDim("dIn", dIn);
+  checkDim("T", T);
+  checkArray("W", W, "f32", dOut * dIn, `[${dOut}, ${dIn}]`);
+  checkArray("X", X, "f32", T * dIn, `[${T}, ${dIn}]`);
+  checkArray("Y", Y, "f32", T * dOut, `[${T}, ${dOut}]`);
+  checkDisjoint("Y", Y, T * dOut, "W", W, dOut * dIn);
+  checkDisjoint("Y", Y, T * dOut, "X", X, T * dIn);
+  if (T === 1) {
+    const grain = dOut * dIn < PARALLEL_MIN_MACS ? dOut : GEMV_GRAIN;
+    return rt.run("gemv_f32", [W.ptr, X.ptr, Y.ptr, dIn], dOut, grain);
+  }
+  const grain = dOut * dIn * T < PARALLEL_MIN_MACS ? dOut : GEMM_GRAIN;
+  return rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T], dOut, grain);
+}
+
+/**
+ * Reads every element of `src`: the memory read ceiling for benchmarks. Thread `tid` stores the f32
+ * sum of what it read in `out[tid]` (so `out` needs at least `rt.threads` elements; the split, and
+ * so the rounding of the partial sums, depends on the thread count).
+ */
+export async function readSum(rt: Runtime, src: WasmRef<"f32">, out: WasmRef<"f32">): Promise<void> {
+  checkArray("src", src, "f32", 1, "a non-empty buffer");
+  checkArray("out", out, "f32", rt.threads, `${rt.threads} threads`);
+  checkDisjoint("out", out, rt.threads, "src", src, src.length);
+  out.view().fill(0, 0, rt.threads);
+  await rt.run("read_sum_f32", [src.ptr, src.length, out.ptr], Math.ceil(src.length / READ_CHUNK), 1);
+}
