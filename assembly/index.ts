@@ -13,6 +13,8 @@ export * from "./logits";
 export * from "./scores";
 export * from "./mask_select";
 export * from "./mask_apply";
+export * from "./cholesky";
+export * from "./sparsegpt";
 export * from "./gemv_sparse_nm_in";
 export * from "./gemv_sparse_nm_out";
 export * from "./gemv_sparse_tab8_in";
