@@ -4,6 +4,10 @@
  */
 export const SUITES: readonly string[] = [
   "smoke",
+  "elementwise",
+  "forward",
+  "eval",
+  "generate",
   "dense",
   "convert",
   "stats",

@@ -3,3 +3,4 @@ export * from "./config.js";
 export * from "./linear.js";
 export * from "./kv-cache.js";
 export * from "./transformer.js";
+export * from "./memory-reader.js";

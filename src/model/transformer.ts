@@ -114,7 +114,10 @@ export interface Residency {
   classifierResident: boolean;
   /** Bytes of the block slot (0 when resident). */
   slotBytes: number;
-  /** Wasm bytes the load plan counted besides weights (activations, RoPE tables, one KV cache). */
+  /**
+   * Wasm bytes the load plan counted besides weights and the slot: activations, RoPE tables, one
+   * full KV cache, and (when the classifier is streamed) its chunk output buffer.
+   */
   fixedBytes: number;
   /** Bytes of all weights as dense f32 (blocks, final norm, classifier). */
   weightBytes: number;
@@ -182,9 +185,10 @@ export class Transformer {
   /** Block slot for streamed weights (bytes), with what it currently holds. */
   private slot: WasmArray<"u8"> | null = null;
   private slotHolds: number | string = -1;
-  /** [Lc, rows per classifier chunk]: classifier chunk output when the classifier is streamed. */
+  /** [clsTempRows, clsChunkRows]: classifier chunk output when the classifier is streamed. */
   private clsTemp: WasmArray<"f32"> | null = null;
   private clsChunkRows = 0;
+  private clsTempRows = 0;
   /** One layer's KV cache for layer-major runs, allocated on first use. */
   private scratchKV: KVCache | null = null;
 
@@ -259,7 +263,12 @@ export class Transformer {
     const clsBytes = align(4 * vocab * dim);
     const weightBytes = config.nLayers * blockBytes + clsBytes + align(4 * dim);
     const allFit = fixedBytes + weightBytes <= budget;
-    let avail = budget - fixedBytes;
+    // A streamed classifier goes through the slot in chunks of vocabulary rows, with a
+    // [clsTempRows, chunk rows] output buffer (at most a block, at most 16 MiB) besides it.
+    const clsChunkRows = Math.max(1, Math.min(vocab, Math.floor(blockBytes / (4 * dim))));
+    const clsTempRows = Math.max(1, Math.min(logitRows, Math.floor(Math.min(LOGITS_BUFFER_BYTES, blockBytes) / (4 * clsChunkRows))));
+    const clsTempBytes = align(4 * clsTempRows * clsChunkRows);
+    let avail = budget - fixedBytes - clsTempBytes;
     const residentBlocks: number[] = [];
     let classifierResident = allFit;
     if (allFit) {
@@ -268,12 +277,13 @@ export class Transformer {
       for (let i = 0; i < config.nLayers; i++) {
         if (blockBytes <= avail) { residentBlocks.push(i); avail -= blockBytes; }
       }
-      if (clsBytes <= avail) { classifierResident = true; avail -= clsBytes; }
+      if (clsBytes <= avail + clsTempBytes) { classifierResident = true; avail -= clsBytes - clsTempBytes; }
     }
     const streamed = !allFit && (residentBlocks.length < config.nLayers || !classifierResident);
     const slotBytes = streamed ? blockBytes : 0;
     const residency: Residency = {
-      mode: streamed ? "streamed" : "resident", residentBlocks, classifierResident, slotBytes, fixedBytes, weightBytes,
+      mode: streamed ? "streamed" : "resident", residentBlocks, classifierResident, slotBytes,
+      fixedBytes: fixedBytes + (classifierResident ? 0 : clsTempBytes), weightBytes,
     };
 
     const total = 2 + config.nLayers * (dense.length) + (config.tiedEmbeddings ? 0 : 1);
@@ -318,8 +328,9 @@ export class Transformer {
       if (streamed) {
         m.slot = m.alloc("u8", slotBytes);
         if (!classifierResident) {
-          m.clsChunkRows = Math.max(1, Math.min(vocab, Math.floor(slotBytes / (4 * dim))));
-          m.clsTemp = m.alloc("f32", logitRows * m.clsChunkRows);
+          m.clsChunkRows = clsChunkRows;
+          m.clsTempRows = clsTempRows;
+          m.clsTemp = m.alloc("f32", clsTempRows * clsChunkRows);
         }
       }
     } catch (e) {
@@ -470,23 +481,57 @@ export class Transformer {
    */
   async nll(hidden: Float32Array, targets: ArrayLike<number>): Promise<Float64Array> {
     this.checkOpen();
-    const { dim, vocab } = this.dims;
+    const { dim } = this.dims;
     const T = this.checkHidden(hidden);
-    if (targets.length !== T) throw new ArgumentError("targets", `needs ${T} entries (one per row), got ${targets.length}`);
-    for (let i = 0; i < T; i++) {
-      const t = targets[i];
-      if (!Number.isInteger(t) || t >= vocab) throw new ArgumentError("targets", `targets[${i}] = ${t} is not a token id < ${vocab} (or < 0 to skip)`);
-    }
+    this.checkTargets(targets, T);
     const out = new Float64Array(T);
     const Lc = this.logitRows;
     for (let r0 = 0; r0 < T; r0 += Lc) {
       const n = Math.min(Lc, T - r0);
       this.buf.x.set(hidden.subarray(r0 * dim, (r0 + n) * dim));
-      await this.headInto(this.buf.x.sub(0, n * dim), n);
-      const tv = this.buf.target.view();
-      for (let i = 0; i < n; i++) tv[i] = targets[r0 + i] < 0 ? -1 : targets[r0 + i];
-      await nllKernel(this.runtime, this.buf.logits, vocab, this.buf.target, this.buf.nll, n);
-      out.set(this.buf.nll.view().subarray(0, n), r0);
+      await this.headNll(this.buf.x.sub(0, n * dim), n, targets, r0, out);
+    }
+    return out;
+  }
+
+  /**
+   * Runs `tokens` as a fresh sequence from position 0 (no KV cache kept) and returns the NLL of
+   * each row's target: nll[t] = -log p(targets[t] | tokens[0..t]); target < 0 skips a row. For
+   * perplexity: targets[t] = tokens[t + 1].
+   */
+  async sequenceNll(
+    tokens: ArrayLike<number>, targets: ArrayLike<number>, opts: { hook?: LinearInputHook; signal?: AbortSignal } = {},
+  ): Promise<Float64Array> {
+    this.checkOpen();
+    const T = tokens.length;
+    this.checkTokens(tokens);
+    if (T < 1 || T > this.contextLength) throw new ArgumentError("tokens", `needs 1 to ${this.contextLength} tokens, got ${T}`);
+    this.checkTargets(targets, T);
+    const { dim } = this.dims;
+    this.scratchKV ??= new KVCache(this.runtime, 1, this.contextLength, this.dims.kvDim);
+    const kv = this.scratchKV.layer(0);
+    if (T > this.maxBatchTokens) {
+      const hidden = this.embed(tokens);
+      for (let l = 0; l < this.config.nLayers; l++) {
+        throwIfAborted(opts.signal);
+        const blk = await this.acquire(l);
+        await this.blockOnHost(l, blk, hidden, T, 0, kv, opts.hook, 0, true, opts.signal);
+      }
+      throwIfAborted(opts.signal);
+      return this.nll(hidden, targets);
+    }
+    this.embedInto(tokens, this.buf.x.view(), 0);
+    for (let l = 0; l < this.config.nLayers; l++) {
+      throwIfAborted(opts.signal);
+      const blk = await this.acquire(l);
+      await this.blockRows(l, blk, T, 0, kv, opts.hook, 0);
+    }
+    throwIfAborted(opts.signal);
+    const out = new Float64Array(T);
+    const Lc = this.logitRows;
+    for (let r0 = 0; r0 < T; r0 += Lc) {
+      const n = Math.min(Lc, T - r0);
+      await this.headNll(f32Ref(this.runtime.heap.memory, this.buf.x.ptr + 4 * r0 * dim, n * dim), n, targets, r0, out);
     }
     return out;
   }
@@ -582,6 +627,15 @@ export class Transformer {
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       if (!Number.isInteger(t) || t < 0 || t >= V) throw new ArgumentError("tokens", `tokens[${i}] = ${t} is not a token id in [0, ${V})`);
+    }
+  }
+
+  private checkTargets(targets: ArrayLike<number>, T: number): void {
+    const V = this.dims.vocab;
+    if (!targets || targets.length !== T) throw new ArgumentError("targets", `needs ${T} entries (one per row), got ${targets?.length}`);
+    for (let i = 0; i < T; i++) {
+      const t = targets[i];
+      if (!Number.isInteger(t) || t >= V) throw new ArgumentError("targets", `targets[${i}] = ${t} is not a token id < ${V} (or < 0 to skip)`);
     }
   }
 
@@ -752,15 +806,27 @@ export class Transformer {
       const W = new DenseLinear(rt, f32Ref(mem, slot.ptr, rows * dim), rows, dim);
       if (n === 1) {
         await W.gemv(xb, f32Ref(mem, logits.ptr + 4 * r0, rows));
-      } else {
-        await W.gemm(xb, temp.sub(0, n * rows), n);
+        continue;
+      }
+      for (let t0 = 0; t0 < n; t0 += this.clsTempRows) {
+        const m = Math.min(this.clsTempRows, n - t0);
+        await W.gemm(f32Ref(mem, xb.ptr + 4 * t0 * dim, m * dim), temp.sub(0, m * rows), m);
         const all = new Float32Array(mem.buffer);
-        for (let t = 0; t < n; t++) {
+        for (let t = 0; t < m; t++) {
           const from = temp.ptr / 4 + t * rows;
-          all.copyWithin(logits.ptr / 4 + t * vocab + r0, from, from + rows);
+          all.copyWithin(logits.ptr / 4 + (t0 + t) * vocab + r0, from, from + rows);
         }
       }
     }
+  }
+
+  /** NLL of n <= logitRows rows at X (Wasm) against targets[r0 ..], into out[r0 ..]. */
+  private async headNll(X: WasmRef<"f32">, n: number, targets: ArrayLike<number>, r0: number, out: Float64Array): Promise<void> {
+    await this.headInto(X, n);
+    const tv = this.buf.target.view();
+    for (let i = 0; i < n; i++) tv[i] = targets[r0 + i] < 0 ? -1 : targets[r0 + i];
+    await nllKernel(this.runtime, this.buf.logits, this.dims.vocab, this.buf.target, this.buf.nll, n);
+    out.set(this.buf.nll.view().subarray(0, n), r0);
   }
 
   /** Logits of n rows at X (Wasm), copied out: [n, vocab]. */

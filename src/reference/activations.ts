@@ -15,9 +15,14 @@ export function siluScalar(x: number): number {
   return x / (1 + Math.exp(-x));
 }
 
-/** GELU, tanh approximation, of one value. */
+/**
+ * GELU, tanh approximation, of one value: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
+ * evaluated as the identical x / (1 + exp(-2u)) because 1 + tanh(u) cancels catastrophically for
+ * u << 0 even in f64.
+ */
 export function geluTanhScalar(x: number): number {
-  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+  const u = Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x);
+  return x / (1 + Math.exp(-2 * u));
 }
 
 /** SiLU of each element. */

@@ -3,6 +3,7 @@
  * for checking the Wasm forward pass. Slow (it recomputes everything per call); for small models.
  */
 import type { ModelConfig } from "../model/config.js";
+import { geluTanhScalar, siluScalar } from "./activations.js";
 
 /** Tensor lookup by canonical name. */
 export type TensorGetter = (name: string) => ArrayLike<number>;
@@ -57,9 +58,7 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
   const T = tokens.length;
   const emb = tensor("tok_embeddings");
   const cls = c.tiedEmbeddings ? emb : tensor("output");
-  const act = c.act === "gelu_tanh"
-    ? (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)))
-    : (x: number) => x / (1 + Math.exp(-x));
+  const act = c.act === "gelu_tanh" ? geluTanhScalar : siluScalar;
   const scale = Math.fround(c.embedScale);
   // Hidden states [T][dim].
   let xs: Float64Array[] = [];

@@ -1,0 +1,2 @@
+// Evaluation: perplexity (paper and BOS-per-window protocols).
+export * from "./perplexity.js";

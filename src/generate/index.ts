@@ -1,0 +1,3 @@
+// Text generation (llama2.c run semantics) and sampling.
+export * from "./sampler.js";
+export * from "./generate.js";

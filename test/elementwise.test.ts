@@ -1,0 +1,308 @@
+// Element-wise, RMSNorm, RoPE, attention and NLL kernels against their plain-TS references: odd
+// sizes, NaN/Inf, one and two threads (bit-identical), and argument errors.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ArgumentError, createRuntime, type Runtime } from "../src/index.js";
+import * as K from "../src/kernels/index.js";
+import * as R from "../src/reference/index.js";
+import { mulberry32, randomF32, randInt, type Rng } from "./util/random.js";
+
+const rts: Runtime[] = [];
+const rtFor = (threads: number): Runtime => rts[threads - 1];
+
+/** |a - b| <= abs + rel * |b| elementwise, NaN matching NaN and infinities matching exactly. */
+function assertClose(
+  got: ArrayLike<number>, want: ArrayLike<number>, rel: number | ((i: number) => number), abs: number, what: string,
+): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const a = got[i], b = want[i];
+    const r = typeof rel === "number" ? rel : rel(i);
+    if (Number.isNaN(b)) { assert.ok(Number.isNaN(a), `${what}[${i}]: got ${a}, want NaN`); continue; }
+    if (!Number.isFinite(b)) { assert.is(a, b, `${what}[${i}]`); continue; }
+    assert.ok(Math.abs(a - b) <= abs + r * Math.abs(b), `${what}[${i}]: got ${a}, want ${b} (input index ${i})`);
+  }
+}
+
+function assertSameBits(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
+  assert.is(a.length, b.length, `${what}: length`);
+  for (let i = 0; i < a.length; i++) {
+    if (Object.is(a[i], b[i])) continue;
+    assert.unreachable(`${what}[${i}]: ${a[i]} vs ${b[i]}`);
+  }
+}
+
+const SPECIALS = [NaN, Infinity, -Infinity, 0, -0, 1e-30, -1e-30, 88.7, 88.73, 89, -87.3, -87.4, -100, -103.9, -104, 1e20, -1e20, 3.4e38, -3.4e38];
+
+function inputs(rng: Rng, n: number, scale: number): Float32Array {
+  const x = randomF32(n, rng, scale);
+  for (let i = 0; i < Math.min(n, SPECIALS.length); i++) x[(i * 7) % n] = SPECIALS[i];
+  return x;
+}
+
+async function runUnary(rt: Runtime, fn: typeof K.silu, x: Float32Array): Promise<Float32Array> {
+  const a = rt.heap.from("f32", x);
+  const y = rt.heap.alloc("f32", x.length);
+  try {
+    await fn(rt, a, y, x.length);
+    return y.read();
+  } finally { a.free(); y.free(); }
+}
+
+const SIZES = [1, 3, 17, 172, 40001];
+
+/**
+ * GELU's exp argument -2u, u = sqrt(2/pi) (x + 0.044715 x^3), carries f32 rounding of about
+ * a few |u| * 2^-24, which becomes that much relative error in the deep negative tail.
+ */
+const geluTol = (x: ArrayLike<number>) => (i: number) =>
+  2e-6 + 8e-7 * Math.abs(0.8 * (x[i] + 0.044715 * x[i] * x[i] * x[i]));
+
+const unary = suite("elementwise: exp, SiLU, GELU, GLU, adds, softmax");
+unary.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); });
+unary.after(() => { for (const rt of rts.splice(0)) rt.close(); });
+
+unary("exp is within 2 ulp of Math.exp, NaN/Inf/subnormal handled", async () => {
+  const rng = mulberry32(1);
+  for (const n of SIZES) {
+    const x = inputs(rng, n, 100);
+    for (const threads of [1, 2]) {
+      const y = await runUnary(rtFor(threads), K.exp, x);
+      assertClose(y, R.exp(x), 2.5e-7, 1e-44, `exp n=${n} t=${threads}`);
+    }
+  }
+});
+
+unary("silu and gelu_tanh match the reference", async () => {
+  const rng = mulberry32(2);
+  for (const n of SIZES) {
+    const x = inputs(rng, n, 12);
+    for (const threads of [1, 2]) {
+      assertClose(await runUnary(rtFor(threads), K.silu, x), R.silu(x), 1e-6, 1e-37, `silu n=${n}`);
+      assertClose(await runUnary(rtFor(threads), K.geluTanh, x), R.geluTanh(x), geluTol(x), 1e-37, `gelu n=${n}`);
+    }
+  }
+});
+
+unary("glu = act(g) * u for both activations, in place too", async () => {
+  const rng = mulberry32(3);
+  for (const n of SIZES) {
+    const g = inputs(rng, n, 8), u = randomF32(n, rng, 2);
+    for (const act of ["silu", "gelu_tanh"] as const) {
+      for (const threads of [1, 2]) {
+        const rt = rtFor(threads);
+        const G = rt.heap.from("f32", g), U = rt.heap.from("f32", u);
+        await K.glu(rt, G, U, G, n, act);
+        assertClose(G.read(), R.glu(g, u, act), act === "silu" ? 2e-6 : geluTol(g), 1e-37, `glu ${act} n=${n}`);
+        G.free(); U.free();
+      }
+    }
+  }
+});
+
+unary("add, addBias and softmax match the reference", async () => {
+  const rng = mulberry32(4);
+  for (const n of SIZES) {
+    const x = randomF32(n, rng, 3), y = randomF32(n, rng, 3);
+    const want = Float32Array.from(y, (v, i) => Math.fround(v + x[i]));
+    for (const threads of [1, 2]) {
+      const rt = rtFor(threads);
+      const X = rt.heap.from("f32", x), Y = rt.heap.from("f32", y);
+      await K.addInPlace(rt, X, Y, n);
+      assertSameBits(Y.read(), want, `add n=${n}`);
+      X.free(); Y.free();
+    }
+  }
+  for (const [d, rows] of [[1, 1], [3, 5], [17, 3], [172, 300]]) {
+    const Y0 = randomF32(d * rows, rng, 2), b = randomF32(d, rng, 1);
+    const rowsSm = rows;
+    const S0 = randomF32(d * rowsSm, rng, 30);
+    if (d > 2) { S0[1] = NaN; S0[d + 2] = -Infinity; }
+    for (const threads of [1, 2]) {
+      const rt = rtFor(threads);
+      const Y = rt.heap.from("f32", Y0), B = rt.heap.from("f32", b);
+      await K.addBias(rt, Y, B, d, rows);
+      assertClose(Y.read(), R.addBias(Y0, b, d, rows), 0, 0, `addBias d=${d}`);
+      const S = rt.heap.from("f32", S0);
+      await K.softmax(rt, S, d, rowsSm);
+      // f32 x - max carries up to |x - max| * 2^-24 absolute error into exp's argument.
+      assertClose(S.read(), R.softmax(S0, d, rowsSm), 6e-6, 1e-37, `softmax n=${d}`);
+      Y.free(); B.free(); S.free();
+    }
+  }
+});
+
+unary("one and two threads give identical bits on large inputs", async () => {
+  const rng = mulberry32(5);
+  const n = 100003;
+  const x = inputs(rng, n, 20), u = randomF32(n, rng, 2);
+  const outs: Float32Array[][] = [];
+  for (const threads of [1, 2]) {
+    const rt = rtFor(threads);
+    const r: Float32Array[] = [];
+    for (const f of [K.exp, K.silu, K.geluTanh]) r.push(await runUnary(rt, f, x));
+    const G = rt.heap.from("f32", x), U = rt.heap.from("f32", u);
+    await K.glu(rt, G, U, G, n, "silu");
+    r.push(G.read());
+    const S = rt.heap.from("f32", x.subarray(0, 1000 * 97));
+    await K.softmax(rt, S, 97, 1000);
+    r.push(S.read());
+    G.free(); U.free(); S.free();
+    outs.push(r);
+  }
+  outs[0].forEach((a, i) => assertSameBits(a, outs[1][i], `kernel ${i}`));
+});
+
+unary("bad arguments throw ArgumentError", async () => {
+  const rt = rtFor(1);
+  const a = rt.heap.alloc("f32", 4), i = rt.heap.alloc("i32", 4);
+  try {
+    const bad: Array<() => Promise<void>> = [
+      () => K.silu(rt, a, a, 5),
+      () => K.silu(rt, a, a, -1),
+      () => K.silu(rt, i as never, a, 4),
+      () => K.glu(rt, a, a, a, 4, "relu" as never),
+      () => K.softmax(rt, a, 0, 1),
+      () => K.addBias(rt, a, a, 3, 2),
+    ];
+    for (const f of bad) {
+      let err: unknown;
+      try { await f(); } catch (e) { err = e; }
+      assert.instance(err, ArgumentError);
+    }
+  } finally { a.free(); i.free(); }
+});
+
+unary.run();
+
+// ---------------------------------------------------------------- norms, rope, attention, nll
+
+const rest = suite("kernels: RMSNorm, RoPE, attention, NLL");
+rest.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); });
+rest.after(() => { for (const rt of rts.splice(0)) rt.close(); });
+
+rest("rmsnorm (w and 1 + w) matches the reference, NaN rows stay NaN", async () => {
+  const rng = mulberry32(10);
+  for (const [d, rows] of [[1, 1], [3, 2], [17, 5], [172, 3], [1000, 70]]) {
+    const x = randomF32(d * rows, rng, 4), w = randomF32(d, rng, 1);
+    if (rows > 1) x[d] = NaN;
+    for (const plusOne of [false, true]) {
+      const outs: Float32Array[] = [];
+      for (const threads of [1, 2]) {
+        const rt = rtFor(threads);
+        const X = rt.heap.from("f32", x), W = rt.heap.from("f32", w), Y = rt.heap.alloc("f32", d * rows);
+        await K.rmsnorm(rt, X, W, Y, d, rows, { eps: 1e-5, plusOne });
+        outs.push(Y.read());
+        assertClose(Y.read(), R.rmsnorm(x, w, d, rows, 1e-5, plusOne), 1e-6, 1e-6, `rmsnorm d=${d} plusOne=${plusOne}`);
+        X.free(); W.free(); Y.free();
+      }
+      assertSameBits(outs[0], outs[1], `rmsnorm threads d=${d}`);
+    }
+  }
+  const rt = rtFor(1);
+  const a = rt.heap.alloc("f32", 8);
+  let err: unknown;
+  try { await K.rmsnorm(rt, a, a, a, 4, 2, { eps: NaN }); } catch (e) { err = e; }
+  assert.instance(err, ArgumentError);
+  a.free();
+});
+
+rest("rope matches the reference in both layouts (vector and scalar paths)", async () => {
+  const rng = mulberry32(11);
+  for (const layout of ["adjacent", "half"] as const) {
+    for (const [headDim, nHeads, extra] of [[2, 1, 0], [6, 3, 5], [8, 2, 0], [64, 3, 7], [10, 2, 1]]) {
+      const rows = 9, stride = nHeads * headDim + extra, positions = 300;
+      const x = randomF32(rows * stride, rng, 2);
+      const pos = Int32Array.from({ length: rows }, () => randInt(rng, 0, positions));
+      const want = R.rope(x, rows, stride, nHeads, headDim, pos, 10000, layout);
+      const outs: Float32Array[] = [];
+      for (const threads of [1, 2]) {
+        const rt = rtFor(threads);
+        const table = new K.RopeTable(rt, headDim, positions, 10000, layout);
+        const X = rt.heap.from("f32", x), P = rt.heap.from("i32", pos);
+        await K.rope(rt, table, X, rows, stride, nHeads, P);
+        const got = X.read();
+        outs.push(got);
+        assertClose(got, want, 1e-6, 1e-6, `rope ${layout} d=${headDim}`);
+        // Untouched tail of each row.
+        for (let r = 0; r < rows; r++) for (let j = nHeads * headDim; j < stride; j++) assert.is(got[r * stride + j], x[r * stride + j]);
+        let err: unknown;
+        P.view()[0] = positions;
+        try { await K.rope(rt, table, X, rows, stride, nHeads, P); } catch (e) { err = e; }
+        assert.instance(err, ArgumentError);
+        table.free(); X.free(); P.free();
+      }
+      assertSameBits(outs[0], outs[1], "rope threads");
+    }
+  }
+});
+
+rest("attention: GQA, causal, batches at an offset, odd head sizes; threads identical", async () => {
+  const rng = mulberry32(12);
+  const cases: Array<[number, number, number, number, number]> = [
+    // T, pos0, nHeads, nKvHeads, headDim
+    [1, 0, 1, 1, 1], [1, 6, 4, 2, 8], [5, 0, 3, 1, 3], [4, 7, 2, 2, 20], [3, 2, 8, 4, 64], [64, 0, 8, 2, 64], [17, 30, 6, 3, 36],
+  ];
+  for (const [T, pos0, nHeads, nKv, hd] of cases) {
+    const n = pos0 + T;
+    const q = randomF32(T * nHeads * hd, rng, 1.5), k = randomF32(n * nKv * hd, rng, 1.5), v = randomF32(n * nKv * hd, rng, 1);
+    const want = R.attention(q, k, v, T, pos0, nHeads, nKv, hd);
+    const outs: Float32Array[] = [];
+    for (const threads of [1, 2]) {
+      const rt = rtFor(threads);
+      const Q = rt.heap.from("f32", q), Kc = rt.heap.from("f32", k), Vc = rt.heap.from("f32", v), Y = rt.heap.alloc("f32", q.length);
+      await K.attention(rt, { Q, K: Kc, V: Vc, Y, T, pos0, nHeads, nKvHeads: nKv, headDim: hd });
+      outs.push(Y.read());
+      assertClose(Y.read(), want, 1e-5, 1e-5, `attention T=${T} pos0=${pos0} hd=${hd}`);
+      Q.free(); Kc.free(); Vc.free(); Y.free();
+    }
+    assertSameBits(outs[0], outs[1], `attention threads T=${T}`);
+  }
+  // NaN in one key poisons exactly the queries that see it.
+  const rt = rtFor(1);
+  const Q = rt.heap.from("f32", randomF32(3 * 4, rng)), Kc = rt.heap.from("f32", randomF32(3 * 4, rng)), Vc = rt.heap.from("f32", randomF32(3 * 4, rng));
+  Kc.view()[4] = NaN; // position 1
+  const Y = rt.heap.alloc("f32", 12);
+  await K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4 });
+  const y = Y.read();
+  assert.ok(y.slice(0, 4).every(Number.isFinite), "position 0 does not see the NaN key");
+  assert.ok(y.slice(4).every(Number.isNaN), "positions 1, 2 do");
+  for (const bad of [
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 3, nKvHeads: 2, headDim: 1 }),
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 1, nHeads: 1, nKvHeads: 1, headDim: 4 }),
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y: Q, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4 }),
+  ]) {
+    let err: unknown;
+    try { await bad(); } catch (e) { err = e; }
+    assert.instance(err, ArgumentError);
+  }
+  Q.free(); Kc.free(); Vc.free(); Y.free();
+});
+
+rest("nll and argmax match the reference, ignored rows, NaN rows, bad targets", async () => {
+  const rng = mulberry32(13);
+  for (const [V, rows] of [[1, 2], [5, 3], [37, 4], [512, 9], [3001, 40]]) {
+    const L = randomF32(V * rows, rng, 8);
+    const tg = Int32Array.from({ length: rows }, () => randInt(rng, 0, V));
+    if (rows > 2) { tg[1] = -1; L[2 * V] = NaN; }
+    if (rows > 3 && V > 2) { L[3 * V + 1] = -Infinity; }
+    const outs: Float64Array[] = [];
+    for (const threads of [1, 2]) {
+      const rt = rtFor(threads);
+      const Lw = rt.heap.from("f32", L), T = rt.heap.from("i32", tg), O = rt.heap.alloc("f64", rows), A = rt.heap.alloc("i32", rows);
+      await K.nll(rt, Lw, V, T, O, rows);
+      outs.push(O.read());
+      assertClose(O.read(), R.nll(L, V, tg, rows), 1e-6, 1e-6, `nll V=${V}`);
+      await K.argmax(rt, Lw, V, A, rows);
+      assert.equal(Array.from(A.read()), Array.from(R.argmax(L, V, rows)), `argmax V=${V}`);
+      T.view()[0] = V;
+      let err: unknown;
+      try { await K.nll(rt, Lw, V, T, O, rows); } catch (e) { err = e; }
+      assert.instance(err, ArgumentError);
+      Lw.free(); T.free(); O.free(); A.free();
+    }
+    assertSameBits(outs[0], outs[1], `nll threads V=${V}`);
+  }
+});
+
+rest.run();

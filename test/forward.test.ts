@@ -1,0 +1,328 @@
+// The forward pass: stories260K against REFERENCE.md (.bin and .gguf), the f64 reference forward on
+// synthetic models of every arch, threads 1 vs 2, resident vs streamed, prefill vs decode, hooks,
+// weight replacement, errors and abort.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { AbortError, ArgumentError, createRuntime, type Runtime } from "../src/index.js";
+import { openModel } from "../src/formats/index.js";
+import {
+  DenseLinear, tensorReader, Transformer, type Linear, type LinearName, type TransformerOptions,
+} from "../src/model/index.js";
+import type { WasmRef } from "../src/runtime/heap.js";
+import { referenceForward, rmsnorm as refRmsnorm } from "../src/reference/index.js";
+import type { ModelConfig } from "../src/model/config.js";
+import { readSharedData, skipNote } from "./util/data.js";
+import { syntheticModel } from "./util/synthetic-model.js";
+import { mulberry32, randInt } from "./util/random.js";
+
+const rts: Runtime[] = [];
+const rt = (threads: 1 | 2) => rts[threads - 1];
+const startRuntimes = async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); };
+const stopRuntimes = () => { for (const r of rts.splice(0)) r.close(); };
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.is(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  assert.is(a.length, b.length, what);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.unreachable(`${what}: differ at ${i}: ${a[i]} vs ${b[i]}`);
+}
+
+async function expectError(f: () => unknown, cls: new (...a: never[]) => Error, what: string): Promise<void> {
+  let err: unknown;
+  try { await f(); } catch (e) { err = e; }
+  assert.instance(err, cls, `${what}: expected ${cls.name}, got ${String(err)}`);
+}
+
+// ---------------------------------------------------------------- stories260K
+
+const bin = await readSharedData("models/stories260K.bin");
+const gguf = await readSharedData("models/stories260K.gguf");
+if (!bin) skipNote("models/stories260K.bin");
+if (!gguf) skipNote("models/stories260K.gguf");
+
+const REF_STEP0 = [-6.22291136, 8.4043417, -6.22373724, -6.22254181, -6.22195101, -6.22287512, -6.22187996, -6.22341633];
+const REF_STEP1 = [-9.58945847, 3.84127617, -9.5905323, -9.58919334, -9.58864212, -9.59014702, -9.58848286, -9.5900774];
+
+const real = suite("forward: stories260K vs REFERENCE.md");
+real.before(startRuntimes);
+real.after(stopRuntimes);
+
+async function loadReal(bytes: Uint8Array, name: string, r: Runtime, opts: TransformerOptions = {}): Promise<Transformer> {
+  const reader = await openModel({ files: { [name]: bytes } });
+  return Transformer.load(reader, r, opts);
+}
+
+for (const [name, bytes] of [["stories260K.bin", bin], ["stories260K.gguf", gguf]] as const) {
+  (bytes ? real : real.skip)(`${name}: first two steps match the reference logits within 1e-4`, async () => {
+    const m = await loadReal(bytes!, name, rt(2));
+    const cache = m.newCache();
+    try {
+      const l0 = await m.forward([1], 0, cache);
+      assert.is(l0.length, 512);
+      for (let i = 0; i < 8; i++) assert.ok(Math.abs(l0[i] - REF_STEP0[i]) < 1e-4, `step0 logits[${i}] = ${l0[i]}, want ${REF_STEP0[i]}`);
+      let s = 0, s2 = 0, am = 0;
+      for (let i = 0; i < l0.length; i++) { s += l0[i]; s2 += l0[i] * l0[i]; if (l0[i] > l0[am]) am = i; }
+      // Sums over 512 logits: 1e-4 per logit would allow 0.05; hold them to 1e-6 relative.
+      assert.ok(Math.abs(s - -1070.171674) < 1070 * 1e-6, `sum = ${s}`);
+      assert.ok(Math.abs(s2 - 16412.036437) < 16412 * 1e-6, `sum of squares = ${s2}`);
+      assert.is(am, 403);
+      assert.ok(Math.abs(l0[403] - 17.0235157) < 1e-4, `max logit ${l0[403]}`);
+      const l1 = await m.decode(403, 1, cache);
+      for (let i = 0; i < 8; i++) assert.ok(Math.abs(l1[i] - REF_STEP1[i]) < 1e-4, `step1 logits[${i}] = ${l1[i]}, want ${REF_STEP1[i]}`);
+      assert.is(cache.length, 2);
+    } finally {
+      cache.free();
+      m.close();
+    }
+  });
+}
+
+(bin ? real : real.skip)("threads 1 and 2, resident and streamed (host and reader) give identical logits", async () => {
+  const prompt = [1, 403, 407, 261, 378, 432, 383];
+  const outs: Array<[string, Float32Array, Float32Array]> = [];
+  for (const threads of [1, 2] as const) {
+    for (const opts of [{}, { budgetBytes: 0 }, { budgetBytes: 0, streamFrom: "reader" as const }, { budgetBytes: 1_000_000 }]) {
+      const m = await loadReal(bin!, "stories260K.bin", rt(threads), opts);
+      if (opts.budgetBytes === 0) {
+        assert.is(m.residency.mode, "streamed");
+        assert.equal(m.residency.residentBlocks, []);
+        assert.not.ok(m.residency.classifierResident);
+      }
+      const cache = m.newCache();
+      const all = await m.forward(prompt, 0, cache, { logits: "all" });
+      const next = await m.decode(286, prompt.length, cache);
+      outs.push([`threads ${threads} ${JSON.stringify(opts)} ${m.residency.residentBlocks.length} resident`, all, next]);
+      cache.free();
+      m.close();
+    }
+  }
+  for (const [what, all, next] of outs.slice(1)) {
+    sameBits(all, outs[0][1], `${what}: prefill logits`);
+    sameBits(next, outs[0][2], `${what}: decode logits`);
+  }
+});
+
+(bin ? real : real.skip)("streaming keeps Wasm memory at the budget plus one block slot", async () => {
+  const r = rt(1);
+  const before = r.heap.bytesInUse;
+  const probe = await loadReal(bin!, "stories260K.bin", r, { budgetBytes: 0 });
+  const budget = Math.floor(probe.residency.fixedBytes + 2.5 * probe.residency.slotBytes);
+  probe.close();
+  r.heap.resetPeak();
+  const m = await loadReal(bin!, "stories260K.bin", r, { budgetBytes: budget });
+  const cache = m.newCache();
+  await m.forward([1, 403, 407], 0, cache);
+  const peak = r.heap.peakBytes - before;
+  assert.is(m.residency.mode, "streamed");
+  assert.equal(m.residency.residentBlocks, [0, 1]);
+  // Runtime scratch (attention scores) is outside the model's plan: allow a few KiB.
+  assert.ok(peak <= budget + m.residency.slotBytes + 16384, `peak ${peak} > budget ${budget} + slot ${m.residency.slotBytes}`);
+  cache.free();
+  m.close();
+});
+
+(bin ? real : real.skip)("prefill logits equal decode logits; chunked prefill equals one batch", async () => {
+  const tokens = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298];
+  const m = await loadReal(bin!, "stories260K.bin", rt(2));
+  const chunked = await loadReal(bin!, "stories260K.bin", rt(2), { maxBatchTokens: 4 });
+  const c1 = m.newCache(), c2 = m.newCache(), c3 = chunked.newCache();
+  try {
+    const all = await m.forward(tokens, 0, c1, { logits: "all" });
+    for (let t = 0; t < tokens.length; t++) {
+      const step = await m.decode(tokens[t], t, c2);
+      const d = maxAbsDiff(step, all.subarray(t * 512, (t + 1) * 512));
+      assert.ok(d < 2e-5, `position ${t}: prefill vs decode differ by ${d}`);
+    }
+    const ch = await chunked.forward(tokens, 0, c3, { logits: "all" });
+    assert.ok(maxAbsDiff(ch, all) < 2e-5, "chunked prefill");
+    // Continue after a prefill, and rewind: pos0 < cache.length overwrites.
+    const a = await m.forward([286, 261], tokens.length, c1);
+    const b = await m.forward([286, 261], tokens.length, c2);
+    sameBits(a, b, "continuation after prefill vs after decode steps (same KV contents)");
+  } finally {
+    c1.free(); c2.free(); c3.free();
+    m.close(); chunked.close();
+  }
+});
+
+real.run();
+
+// ---------------------------------------------------------------- synthetic models vs the f64 reference
+
+const synth = suite("forward: synthetic models vs the f64 reference forward");
+synth.before(startRuntimes);
+synth.after(stopRuntimes);
+
+type Case = { label: string; config: ModelConfig; tensors: Map<string, Float32Array> };
+const cases: Case[] = [];
+for (const [arch, seeds, layouts] of [
+  ["llama", [1, 2], ["adjacent", "half"]], ["mistral", [3], ["half"]], ["qwen2", [4, 5], ["half"]], ["gemma", [6, 7], ["half"]],
+] as const) {
+  for (const seed of seeds) {
+    for (const ropeLayout of layouts) {
+      const m = syntheticModel(arch, seed, { ropeLayout, tied: arch === "gemma" ? true : seed % 2 === 0 });
+      // Synthetic weights are k/256 in [-1, 1]; scale the matrices down so activations stay O(1)
+      // and the comparison measures arithmetic, not overflow-prone amplification.
+      for (const [name, t] of m.tensors) if (!/norm/.test(name)) for (let i = 0; i < t.length; i++) t[i] *= 0.5;
+      cases.push({ label: `${arch} seed ${seed} ${ropeLayout}${m.config.tiedEmbeddings ? " tied" : ""}`, config: m.config, tensors: m.tensors });
+    }
+  }
+}
+
+synth("every arch matches the f64 reference (logits of every position)", async () => {
+  for (const c of cases) {
+    const rng = mulberry32(99);
+    const T = Math.min(c.config.seqLen, 13);
+    const tokens = Array.from({ length: T }, () => randInt(rng, 0, c.config.vocabSize));
+    const want = referenceForward(c.config, (n) => c.tensors.get(n)!, tokens);
+    for (const threads of [1, 2] as const) {
+      const m = await Transformer.load(tensorReader(c.config, c.tensors), rt(threads), { maxBatchTokens: 5 });
+      const cache = m.newCache();
+      const got = await m.forward(tokens, 0, cache, { logits: "all" });
+      let scale = 1;
+      for (const row of want) for (const v of row) scale = Math.max(scale, Math.abs(v));
+      for (let t = 0; t < T; t++) {
+        const d = maxAbsDiff(got.subarray(t * c.config.vocabSize, (t + 1) * c.config.vocabSize), want[t]);
+        assert.ok(d <= 1e-4 * scale, `${c.label}: position ${t} differs by ${d} (scale ${scale})`);
+      }
+      cache.free();
+      m.close();
+    }
+  }
+});
+
+synth("layer-major runBlock + nll equals sequenceNll equals logits-based NLL", async () => {
+  const c = cases.find((x) => x.config.arch === "qwen2")!;
+  const m = await Transformer.load(tensorReader(c.config, c.tensors), rt(2), { maxBatchTokens: 4 });
+  const V = c.config.vocabSize;
+  const rng = mulberry32(5);
+  const seqs = [9, 4, 11].map((T) => Array.from({ length: T }, () => randInt(rng, 0, V)));
+  const targets = seqs.map((s) => [...s.slice(1), -1]);
+  const hidden = seqs.map((s) => m.embed(s));
+  for (let l = 0; l < c.config.nLayers; l++) await m.runBlock(l, hidden);
+  for (let i = 0; i < seqs.length; i++) {
+    const lm = await m.nll(hidden[i], targets[i]);
+    const wm = await m.sequenceNll(seqs[i], targets[i]);
+    assert.equal(Array.from(lm), Array.from(wm), `sequence ${i}: layer-major vs window-major`);
+    assert.is(lm[lm.length - 1], 0, "ignored target");
+    const cache = m.newCache();
+    const logits = await m.forward(seqs[i], 0, cache, { logits: "all" });
+    cache.free();
+    for (let t = 0; t + 1 < seqs[i].length; t++) {
+      const row = logits.subarray(t * V, (t + 1) * V);
+      let mx = -Infinity;
+      for (const v of row) mx = Math.max(mx, v);
+      let s = 0;
+      for (const v of row) s += Math.exp(v - mx);
+      const want = Math.log(s) + mx - row[targets[i][t]];
+      assert.ok(Math.abs(lm[t] - want) < 1e-5 * (1 + Math.abs(want)), `nll ${t}: ${lm[t]} vs ${want}`);
+    }
+  }
+  m.close();
+});
+
+synth("hooks see every linear's input; setLinear with dense weights and with a Linear object", async () => {
+  const c = cases.find((x) => x.config.arch === "llama" && !x.config.tiedEmbeddings)!;
+  const cfg = c.config;
+  for (const budgetBytes of [undefined, 0]) {
+    const m = await Transformer.load(tensorReader(cfg, c.tensors), rt(1), { budgetBytes });
+    const tokens = [3, 1, 4, 1, 5];
+    const seen: string[] = [];
+    let firstQ: Float32Array | null = null;
+    const cache = m.newCache();
+    const before = await m.forward(tokens, 0, cache, {
+      logits: "all",
+      hook: ({ layer, name, X, T, dIn }) => {
+        seen.push(`${layer}.${name}`);
+        assert.is(T, tokens.length);
+        assert.is(X.length, T * dIn);
+        assert.is(dIn, m.linearShape(name)[1]);
+        if (layer === 0 && name === "q") firstQ = X.view().slice();
+      },
+    });
+    const expectNames: string[] = [];
+    for (let l = 0; l < cfg.nLayers; l++) for (const n of ["q", "k", "v", "o", "gate", "up", "down"]) expectNames.push(`${l}.${n}`);
+    assert.equal(seen, expectNames);
+    // Layer 0's q input is RMSNorm of the embeddings.
+    const emb = m.embed(tokens);
+    const want = refRmsnorm(emb, c.tensors.get("layers.0.attn_norm")!, cfg.dim, tokens.length, cfg.normEps);
+    assert.ok(maxAbsDiff(firstQ!, want) < 1e-5, "hook X of layers.0.q");
+
+    // Dense replacement: zero the last block's down projection; compare to the reference.
+    const L = cfg.nLayers - 1;
+    const zeros = new Float32Array(cfg.dim * cfg.hiddenDim);
+    await m.setLinear(L, "down", zeros);
+    const tensors2 = new Map(c.tensors);
+    tensors2.set(`layers.${L}.mlp.down`, zeros);
+    const got = await m.forward(tokens, 0, cache, { logits: "all" });
+    const ref = referenceForward(cfg, (n) => tensors2.get(n)!, tokens);
+    const scale = Math.max(1, ...ref.flatMap((r) => Array.from(r, Math.abs)));
+    for (let t = 0; t < tokens.length; t++) {
+      assert.ok(maxAbsDiff(got.subarray(t * cfg.vocabSize, (t + 1) * cfg.vocabSize), ref[t]) <= 1e-4 * scale, `zeroed down, position ${t}`);
+    }
+    assert.equal(Array.from(await m.getLinearWeights(L, "down")), Array.from(zeros));
+    // Restore the original weights: logits come back bit for bit.
+    await m.setLinear(L, "down", c.tensors.get(`layers.${L}.mlp.down`)!);
+    sameBits(await m.forward(tokens, 0, cache, { logits: "all" }), before, "restored weights");
+
+    // A Linear object (a counting wrapper around a dense matrix) gives the same logits.
+    const w = m.runtime.heap.from("f32", c.tensors.get("layers.0.mlp.gate")!);
+    let calls = 0;
+    const inner = new DenseLinear(m.runtime, w, cfg.hiddenDim, cfg.dim);
+    const counting: Linear = {
+      dOut: cfg.hiddenDim, dIn: cfg.dim,
+      gemv: (x: WasmRef<"f32">, y: WasmRef<"f32">) => { calls++; return inner.gemv(x, y); },
+      gemm: (X: WasmRef<"f32">, Y: WasmRef<"f32">, T: number) => { calls++; return inner.gemm(X, Y, T); },
+    };
+    await m.setLinear(0, "gate", counting);
+    sameBits(await m.forward(tokens, 0, cache, { logits: "all" }), before, "Linear object");
+    assert.is(calls, 1);
+    assert.is(m.getCustomLinear(0, "gate"), counting);
+    await expectError(() => m.getLinearWeights(0, "gate"), ArgumentError, "no dense weights");
+    await expectError(() => m.setLinear(0, "down", counting), ArgumentError, "wrong shape Linear");
+    await expectError(() => m.setLinear(0, "up", new Float32Array(3)), ArgumentError, "wrong size");
+    await expectError(() => m.setLinear(cfg.nLayers, "up", zeros), ArgumentError, "bad layer");
+    await expectError(() => m.setLinear(0, "w1" as LinearName, zeros), ArgumentError, "bad name");
+    cache.free();
+    m.close();
+    w.free();
+  }
+});
+
+synth("bad arguments and abort", async () => {
+  const c = cases[0];
+  const m = await Transformer.load(tensorReader(c.config, c.tensors), rt(1));
+  const cache = m.newCache();
+  const V = c.config.vocabSize, ctx = m.contextLength;
+  await expectError(() => m.forward([V], 0, cache), ArgumentError, "token out of range");
+  await expectError(() => m.forward([0.5], 0, cache), ArgumentError, "non-integer token");
+  await expectError(() => m.forward([], 0, cache), ArgumentError, "empty");
+  await expectError(() => m.forward([1], 1, cache), ArgumentError, "pos0 beyond cache.length");
+  await expectError(() => m.forward(new Array(ctx + 1).fill(1), 0, cache), ArgumentError, "beyond context");
+  await expectError(() => m.runBlock(c.config.nLayers, []), ArgumentError, "bad layer");
+  await expectError(() => m.runBlock(0, [new Float32Array(c.config.dim + 1)]), ArgumentError, "bad hidden");
+  await expectError(() => m.nll(new Float32Array(c.config.dim), [V]), ArgumentError, "bad target");
+  await expectError(() => Transformer.load(tensorReader(c.config, c.tensors), rt(1), { budgetBytes: -1 }), ArgumentError, "bad budget");
+  await expectError(() => Transformer.load(tensorReader(c.config, c.tensors), rt(1), { maxBatchTokens: 0 }), ArgumentError, "bad batch");
+  const ac = new AbortController();
+  ac.abort();
+  await expectError(() => m.forward([1, 2], 0, cache, { signal: ac.signal }), AbortError, "aborted forward");
+  await expectError(() => Transformer.load(tensorReader(c.config, c.tensors), rt(1), { signal: ac.signal }), AbortError, "aborted load");
+  // An abort from inside a hook stops at the next check.
+  const ac2 = new AbortController();
+  await expectError(() => m.forward([1, 2], 0, cache, { signal: ac2.signal, hook: () => ac2.abort() }), AbortError, "abort mid-pass");
+  // The cache is still usable from position 0.
+  assert.is(cache.length, 0);
+  await m.forward([1, 2], 0, cache);
+  cache.free();
+  m.close();
+  await expectError(() => m.forward([1], 0, cache), ArgumentError, "closed model");
+});
+
+synth.run();
