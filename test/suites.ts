@@ -14,6 +14,9 @@ export const SUITES: readonly string[] = [
   "scores",
   "masks",
   "sparse",
+  "calibration",
+  "sparsegpt",
+  "pruning",
 ];
 
 /**

@@ -437,7 +437,14 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
       // 1. Dense pass with statistics.
       const stats = new BlockStats(rt, o.windows?.nsamples ?? 1);
       const recon = new ReconMeter(rt);
+      const dense = new Map<LinearName, Float32Array>();
       try {
+        // Bad weights are reported as such, before they poison the activations.
+        for (const name of targets) {
+          const W0 = await model.getLinearWeights(l, name);
+          checkFinite(W0, model.linearShape(name)[1], `layers.${l}.${linearTensorSuffix(name)}`);
+          dense.set(name, W0);
+        }
         if (useCalib) {
           for (const name of targets) {
             const plan = layerPlan(o.method, name, o.pattern);
@@ -456,7 +463,6 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
         // 2. Prune each target matrix.
         const factors = new Map<LinearName, { f: SparseGPTFactor; seconds: number; members: number }>();
         const pruned = new Map<LinearName, Float32Array>();
-        const dense = new Map<LinearName, Float32Array>();
         try {
           for (const name of targets) {
             checkAbort();
@@ -464,8 +470,7 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
             const label = `block ${l} ${suffix}`;
             progress({ phase: "prune", block: l, blocks: L, matrix: suffix });
             const [dOut, dIn] = model.linearShape(name);
-            const W0 = await model.getLinearWeights(l, name);
-            checkFinite(W0, dIn, `layers.${l}.${suffix}`);
+            const W0 = dense.get(name)!;
             const tp = now();
             const plan = layerPlan(o.method, name, o.pattern);
             const st: LayerStats = {};
@@ -508,7 +513,6 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
             } finally {
               Wq.free();
             }
-            dense.set(name, W0);
           }
         } finally {
           for (const e of factors.values()) e.f.U.free();
