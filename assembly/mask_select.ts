@@ -14,9 +14,9 @@
 // Keys above this are NaN or negative (sign bit set).
 // @ts-ignore: decorator
 @inline const KEY_MAX: u32 = 0x7f800000;
-// Rows shorter than this skip the histogram: clearing and scanning it would cost more than it saves.
+// Groups shorter than this skip the histograms: clearing and scanning them would cost more than they save.
 // @ts-ignore: decorator
-@inline const HIST_MIN: i32 = 1024;
+@inline const HIST_MIN: i32 = 256;
 // The per-group histogram: 2048 bins over key bits 30..20 (sign | exponent | 3 mantissa bits).
 // @ts-ignore: decorator
 @inline const HIST_BYTES: usize = 8192;
@@ -131,30 +131,103 @@ function selectKth(src: usize, n: i32, k: i32, work: usize, hist: usize): u64 {
   }
   // Histogram of the top bits narrows the search to one bucket of candidates.
   memory.fill(hist, 0, HIST_BYTES);
+  const negz = i32x4.splat(0x80000000);
+  let badv = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    let v = v128.load(src + (<usize>i << 2));
+    v = v128.andnot(v, i32x4.eq(v, negz));
+    badv = v128.or(badv, i32x4.gt_u(v, i32x4.splat(KEY_MAX)));
+    // Byte offsets of the bins: ((key >> 20) & 0x7ff) << 2.
+    const off = v128.and(i32x4.shr_u(v, 18), i32x4.splat(0x1ffc));
+    const h0 = hist + <usize>i32x4.extract_lane(off, 0);
+    store<u32>(h0, load<u32>(h0) + 1);
+    const h1 = hist + <usize>i32x4.extract_lane(off, 1);
+    store<u32>(h1, load<u32>(h1) + 1);
+    const h2 = hist + <usize>i32x4.extract_lane(off, 2);
+    store<u32>(h2, load<u32>(h2) + 1);
+    const h3 = hist + <usize>i32x4.extract_lane(off, 3);
+    store<u32>(h3, load<u32>(h3) + 1);
+  }
   let worst: u32 = 0;
-  for (let i = 0; i < n; i++) {
+  for (; i < n; i++) {
     const key = canon(load<u32>(src + (<usize>i << 2)));
     worst = max(worst, key);
     const h = hist + (<usize>((key >> 20) & 0x7ff) << 2);
     store<u32>(h, load<u32>(h) + 1);
   }
-  if (worst > KEY_MAX) return u64.MAX_VALUE;
-  const t = k - 1;
-  let below = 0, b: u32 = 0;
+  if (worst > KEY_MAX || v128.any_true(badv)) return u64.MAX_VALUE;
+  // Level 1 fixes key bits 30..20; candidates of that bucket go to work; level 2 fixes bits
+  // 19..9 and compacts work in place; level 3 fixes bits 8..0. Each level only counts, so ties
+  // and adversarial orders cost nothing extra. Small candidate sets finish by quickselect.
+  let t = k - 1;
+  let b1 = findBin(hist, 0, t);
+  let below = <i32>(b1 >> 32);
+  const k1 = <u32>b1;
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const key = canon(load<u32>(src + (<usize>i << 2)));
+    store<u32>(work + (<usize>m << 2), key);
+    m += <i32>((key >> 20) == k1);
+  }
+  t -= below;
+  if (m <= SMALL) return finishSmall(work, m, t, below);
+  memory.fill(hist, 0, HIST_BYTES);
+  for (let i = 0; i < m; i++) {
+    const h = hist + (<usize>((load<u32>(work + (<usize>i << 2)) >> 9) & 0x7ff) << 2);
+    store<u32>(h, load<u32>(h) + 1);
+  }
+  const b2 = findBin(hist, 0, t);
+  below += <i32>(b2 >> 32);
+  t -= <i32>(b2 >> 32);
+  const k2 = <u32>b2;
+  let m2 = 0;
+  for (let i = 0; i < m; i++) {
+    const key = load<u32>(work + (<usize>i << 2));
+    store<u32>(work + (<usize>m2 << 2), key);
+    m2 += <i32>(((key >> 9) & 0x7ff) == k2);
+  }
+  if (m2 <= SMALL) return finishSmall(work, m2, t, below);
+  memory.fill(hist, 0, 2048);
+  for (let i = 0; i < m2; i++) {
+    const h = hist + (<usize>(load<u32>(work + (<usize>i << 2)) & 0x1ff) << 2);
+    store<u32>(h, load<u32>(h) + 1);
+  }
+  const b3 = findBin(hist, 0, t);
+  below += <i32>(b3 >> 32);
+  const v = (k1 << 20) | (k2 << 9) | <u32>b3;
+  return (<u64>v << 32) | <u64>below;
+}
+
+// Candidate sets this small finish by quickselect (cheaper than another histogram).
+// @ts-ignore: decorator
+@inline const SMALL: i32 = 48;
+
+// @ts-ignore: decorator
+@inline function finishSmall(work: usize, m: i32, t: i32, below: i32): u64 {
+  const v = qselect(work, m, t);
+  return (<u64>v << 32) | <u64>(below + countBelow(work, t, v));
+}
+
+// The bin of hist (u32 counts from bin `from`, a multiple of 16) holding order statistic t,
+// packed as (count below it << 32) | bin. Sixteen bins at a time, then bin by bin.
+function findBin(hist: usize, from: u32, t: i32): u64 {
+  let below = 0, b = from;
+  while (true) {
+    const o = hist + (<usize>b << 2);
+    const s4 = i32x4.add(i32x4.add(v128.load(o), v128.load(o, 16)), i32x4.add(v128.load(o, 32), v128.load(o, 48)));
+    const c = i32x4.extract_lane(s4, 0) + i32x4.extract_lane(s4, 1) + i32x4.extract_lane(s4, 2) + i32x4.extract_lane(s4, 3);
+    if (below + c > t) break;
+    below += c;
+    b += 16;
+  }
   while (true) {
     const c = <i32>load<u32>(hist + (<usize>b << 2));
     if (below + c > t) break;
     below += c;
     b++;
   }
-  let m = 0;
-  for (let i = 0; i < n; i++) {
-    const key = canon(load<u32>(src + (<usize>i << 2)));
-    store<u32>(work + (<usize>m << 2), key);
-    m += <i32>((key >> 20) == b);
-  }
-  const v = qselect(work, m, t - below);
-  return (<u64>v << 32) | <u64>(below + countBelow(work, t - below, v));
+  return (<u64>below << 32) | <u64>b;
 }
 
 // dst[i] = 1 for every src[i] < T and for the first `need` src[i] == T; 0 otherwise.
@@ -201,66 +274,96 @@ export function mask_select_rows(S: usize, mask: usize, cols: i32, k: i32, scrat
   }
 }
 
-// Group = each column: prune k of its rows scores. Units are columns, in panels of 16 (the host
-// uses grain 16) so that reads and mask writes stay row-contiguous: each panel is copied
-// column-major into scratch, each column is selected there, then one row-major mask pass.
-// Scratch per thread: HIST_BYTES + 4*rows (work) + 128 (thresholds, needs) + 64*rows (panel).
-export function mask_select_cols(S: usize, mask: usize, rows: i32, cols: i32, k: i32, scratch: usize, stride: usize, bad: usize, c0: i32, c1: i32, tid: i32): void {
+// Group = each column: prune k of its rows scores. Two kernels. mask_select_cols finds each
+// column's threshold: units are columns in panels of 64 (the host uses grain 64); a panel is
+// copied column-major into scratch (4 rows at a time, transposed in registers) and each column
+// is selected there; it writes thr[c] (threshold key) and need[c] (ties still to prune). Then
+// mask_cols_apply writes the mask in one row-major pass, which streams S and the mask instead of
+// walking down the rows a second time.
+// Scratch per thread: HIST_BYTES + 4*rows (work) + 64*colBytes (panel), colBytes = 4*rows rounded
+// up to an odd number of cache lines so the 64 column streams do not alias in the L1 sets.
+export function mask_select_cols(S: usize, rows: i32, cols: i32, k: i32, scratch: usize, stride: usize, thr: usize, need: usize, bad: usize, c0: i32, c1: i32, tid: i32): void {
   const hist = scratch + <usize>tid * stride;
   const work = hist + HIST_BYTES;
-  const thr = work + (<usize>rows << 2);
-  const needs = thr + 64;
-  const panel = needs + 64;
+  const panel = work + (<usize>rows << 2);
+  const colBytes = ((((<usize>rows << 2) + 63) >> 6) | 1) << 6;
   const rowBytes = <usize>cols << 2;
-  for (let p = c0; p < c1; p += 16) {
-    const w = min(16, c1 - p);
+  const rows4 = rows & ~3;
+  for (let p = c0; p < c1; p += 64) {
+    const w = min(64, c1 - p);
     const sp = S + (<usize>p << 2);
-    const mp = mask + <usize>p;
     if (k == 0) {
       for (let r = 0; r < rows; r++) {
         if (!allValid(sp + <usize>r * rowBytes, w)) { flag(bad, tid); return; }
-        memory.fill(mp + <usize>r * <usize>cols, 0, <usize>w);
       }
+      memory.fill(thr + (<usize>p << 2), 0, <usize>w << 2);
+      memory.fill(need + (<usize>p << 2), 0, <usize>w << 2);
       continue;
     }
-    for (let r = 0; r < rows; r++) {
+    const w4 = w & ~3;
+    for (let r = 0; r < rows4; r += 4) {
       const s = sp + <usize>r * rowBytes;
       const d = panel + (<usize>r << 2);
-      for (let j = 0; j < w; j++) {
-        store<u32>(d + (<usize>j * <usize>rows << 2), load<u32>(s + (<usize>j << 2)));
+      for (let j = 0; j < w4; j += 4) {
+        const o = s + (<usize>j << 2);
+        const ra = v128.load(o), rb = v128.load(o + rowBytes);
+        const rc = v128.load(o + 2 * rowBytes), rd = v128.load(o + 3 * rowBytes);
+        const t0 = i32x4.shuffle(ra, rb, 0, 4, 1, 5), t1 = i32x4.shuffle(ra, rb, 2, 6, 3, 7);
+        const t2 = i32x4.shuffle(rc, rd, 0, 4, 1, 5), t3 = i32x4.shuffle(rc, rd, 2, 6, 3, 7);
+        const dj = d + <usize>j * colBytes;
+        v128.store(dj, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+        v128.store(dj + colBytes, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
+        v128.store(dj + 2 * colBytes, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
+        v128.store(dj + 3 * colBytes, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
+      }
+      for (let j = w4; j < w; j++) {
+        for (let i = 0; i < 4; i++) {
+          store<u32>(d + <usize>j * colBytes + (<usize>i << 2), load<u32>(s + <usize>i * rowBytes + (<usize>j << 2)));
+        }
       }
     }
-    let needTotal = 0;
+    for (let r = rows4; r < rows; r++) {
+      const s = sp + <usize>r * rowBytes;
+      const d = panel + (<usize>r << 2);
+      for (let j = 0; j < w; j++) store<u32>(d + <usize>j * colBytes, load<u32>(s + (<usize>j << 2)));
+    }
     for (let j = 0; j < w; j++) {
-      const res = selectKth(panel + (<usize>j * <usize>rows << 2), rows, k, work, hist);
+      const res = selectKth(panel + <usize>j * colBytes, rows, k, work, hist);
       if (res == u64.MAX_VALUE) { flag(bad, tid); return; }
-      store<u32>(thr + (<usize>j << 2), <u32>(res >> 32));
-      const nd = k - <i32>(<u32>res);
-      store<i32>(needs + (<usize>j << 2), nd);
-      needTotal += nd;
+      const c = <usize>(p + j) << 2;
+      store<u32>(thr + c, <u32>(res >> 32));
+      store<i32>(need + c, k - <i32>(<u32>res));
     }
-    if (w == 16) {
-      const t0 = v128.load(thr), t1 = v128.load(thr, 16), t2 = v128.load(thr, 32), t3 = v128.load(thr, 48);
-      for (let r = 0; r < rows; r++) {
-        const s = sp + <usize>r * rowBytes;
-        const d = mp + <usize>r * <usize>cols;
-        const v0 = v128.load(s), v1 = v128.load(s, 16), v2 = v128.load(s, 32), v3 = v128.load(s, 48);
-        v128.store(d, u8ones(f32x4.lt(v0, t0), f32x4.lt(v1, t1), f32x4.lt(v2, t2), f32x4.lt(v3, t3)));
-        if (needTotal > 0) {
-          const e = v128.or(v128.or(f32x4.eq(v0, t0), f32x4.eq(v1, t1)), v128.or(f32x4.eq(v2, t2), f32x4.eq(v3, t3)));
-          if (v128.any_true(e)) needTotal -= tiesAt(s, d, thr, needs, 16);
-        }
+  }
+}
+
+// mask[r, c] for all rows and columns [c0, c1): score < thr[c], plus the first need[c] scores
+// equal to thr[c] going down the rows (need[] is consumed). Units are columns (grain 64).
+export function mask_cols_apply(S: usize, mask: usize, rows: i32, cols: i32, thr: usize, need: usize, c0: i32, c1: i32): void {
+  const rowBytes = <usize>cols << 2;
+  const w = c1 - c0;
+  const w16 = w & ~15;
+  let needTotal = 0;
+  for (let c = c0; c < c1; c++) needTotal += load<i32>(need + (<usize>c << 2));
+  const th = thr + (<usize>c0 << 2), nd = need + (<usize>c0 << 2);
+  for (let r = 0; r < rows; r++) {
+    const s = S + <usize>r * rowBytes + (<usize>c0 << 2);
+    const d = mask + <usize>r * <usize>cols + <usize>c0;
+    for (let j = 0; j < w16; j += 16) {
+      const sj = s + (<usize>j << 2), tj = th + (<usize>j << 2);
+      const t0 = v128.load(tj), t1 = v128.load(tj, 16), t2 = v128.load(tj, 32), t3 = v128.load(tj, 48);
+      const v0 = v128.load(sj), v1 = v128.load(sj, 16), v2 = v128.load(sj, 32), v3 = v128.load(sj, 48);
+      v128.store(d + <usize>j, u8ones(f32x4.lt(v0, t0), f32x4.lt(v1, t1), f32x4.lt(v2, t2), f32x4.lt(v3, t3)));
+      if (needTotal > 0) {
+        const e = v128.or(v128.or(f32x4.eq(v0, t0), f32x4.eq(v1, t1)), v128.or(f32x4.eq(v2, t2), f32x4.eq(v3, t3)));
+        if (v128.any_true(e)) needTotal -= tiesAt(sj, d + <usize>j, tj, nd + (<usize>j << 2), 16);
       }
-    } else {
-      for (let r = 0; r < rows; r++) {
-        const s = sp + <usize>r * rowBytes;
-        const d = mp + <usize>r * <usize>cols;
-        for (let j = 0; j < w; j++) {
-          const x = load<f32>(s + (<usize>j << 2));
-          store<u8>(d + <usize>j, <u8>(x < load<f32>(thr + (<usize>j << 2))));
-        }
-        if (needTotal > 0) needTotal -= tiesAt(s, d, thr, needs, w);
+    }
+    if (w16 < w) {
+      for (let j = w16; j < w; j++) {
+        store<u8>(d + <usize>j, <u8>(load<f32>(s + (<usize>j << 2)) < load<f32>(th + (<usize>j << 2))));
       }
+      if (needTotal > 0) needTotal -= tiesAt(s + (<usize>w16 << 2), d + <usize>w16, th + (<usize>w16 << 2), nd + (<usize>w16 << 2), w - w16);
     }
   }
 }
@@ -380,22 +483,39 @@ export function mask_block_ties(S: usize, mask: usize, cols: i32, c0: i32, c1: i
   return ok;
 }
 
-// 2:4-style groups of 4 along a row, one group per vector: lane i is compared with lane
-// (i + s) % 4 for s = 1..3; that lane precedes i on a tie iff it wrapped around (i + s >= 4).
-// Returns the i32 lane mask of pruned elements; ok accumulates validity.
+// Groups whose length m is a multiple of 4, along a row: a group is q = m/4 vectors. The prune
+// mask of vector a of the group at g: lane i's rank counts, for every other vector b, the lanes
+// of b that precede it (all four rotations of b: "<=" if b lies before a, "<" if after); within
+// a itself lane i meets lane (i + s) % 4 for s = 1..3, which precedes it on a tie iff it wrapped
+// around (i + s >= 4). Pruned iff rank < np, i.e. -rank > -np (negNp).
 // @ts-ignore: decorator
-@inline function rank4(v: v128, np: v128): v128 {
+@inline function rankVec(g: usize, a: i32, q: i32, negNp: v128): v128 {
+  const v = v128.load(g + (<usize>a << 4));
   const r1 = i32x4.shuffle(v, v, 1, 2, 3, 0);
   const r2 = i32x4.shuffle(v, v, 2, 3, 0, 1);
   const r3 = i32x4.shuffle(v, v, 3, 0, 1, 2);
-  const c1 = v128.bitselect(f32x4.le(r1, v), f32x4.lt(r1, v), i32x4(0, 0, 0, -1));
-  const c2 = v128.bitselect(f32x4.le(r2, v), f32x4.lt(r2, v), i32x4(0, 0, -1, -1));
-  const c3 = v128.bitselect(f32x4.le(r3, v), f32x4.lt(r3, v), i32x4(0, -1, -1, -1));
-  // c1 + c2 + c3 = -rank; pruned iff rank < np iff -rank > -np.
-  return i32x4.gt_s(i32x4.add(i32x4.add(c1, c2), c3), np);
+  let acc = i32x4.add(
+    i32x4.add(
+      v128.bitselect(f32x4.le(r1, v), f32x4.lt(r1, v), i32x4(0, 0, 0, -1)),
+      v128.bitselect(f32x4.le(r2, v), f32x4.lt(r2, v), i32x4(0, 0, -1, -1))),
+    v128.bitselect(f32x4.le(r3, v), f32x4.lt(r3, v), i32x4(0, -1, -1, -1)));
+  for (let b = 0; b < a; b++) {
+    const u = v128.load(g + (<usize>b << 4));
+    acc = i32x4.add(acc, i32x4.add(
+      i32x4.add(f32x4.le(u, v), f32x4.le(i32x4.shuffle(u, u, 1, 2, 3, 0), v)),
+      i32x4.add(f32x4.le(i32x4.shuffle(u, u, 2, 3, 0, 1), v), f32x4.le(i32x4.shuffle(u, u, 3, 0, 1, 2), v))));
+  }
+  for (let b = a + 1; b < q; b++) {
+    const u = v128.load(g + (<usize>b << 4));
+    acc = i32x4.add(acc, i32x4.add(
+      i32x4.add(f32x4.lt(u, v), f32x4.lt(i32x4.shuffle(u, u, 1, 2, 3, 0), v)),
+      i32x4.add(f32x4.lt(i32x4.shuffle(u, u, 2, 3, 0, 1), v), f32x4.lt(i32x4.shuffle(u, u, 3, 0, 1, 2), v))));
+  }
+  return i32x4.gt_s(acc, negNp);
 }
 
-// Input axis: per row, groups of m consecutive columns. Units are rows.
+// Input axis: per row, groups of m consecutive columns. Units are rows. For m % 4 == 0 each
+// 16-column step handles four vectors (one to four groups); the rest is scalar.
 export function mask_select_nm_input(S: usize, mask: usize, cols: i32, n: i32, m: i32, bad: usize, r0: i32, r1: i32, tid: i32): void {
   const full = cols - cols % m;
   const tail = cols - full;
@@ -404,16 +524,36 @@ export function mask_select_nm_input(S: usize, mask: usize, cols: i32, n: i32, m
   let ok = true;
   const z = f32x4.splat(0);
   const negN = i32x4.splat(-n);
+  const q = m >> 2;
+  // Vector mode needs whole 16-column steps made of whole groups: m divides 16 or 16 divides m.
+  const simd = (m & 3) == 0 && (m <= 16 ? 16 % m == 0 : (m & 15) == 0);
   for (let r = r0; r < r1; r++) {
     const src = S + (<usize>r * <usize>cols << 2);
     const dst = mask + <usize>r * <usize>cols;
     let c = 0;
-    if (m == 4) {
-      for (; c + 16 <= full; c += 16) {
+    if (simd) {
+      const step = max(16, m);
+      const end = full - full % step;
+      for (; c < end; c += 16) {
         const o = src + (<usize>c << 2);
-        const v0 = v128.load(o), v1 = v128.load(o, 16), v2 = v128.load(o, 32), v3 = v128.load(o, 48);
-        okV = v128.and(okV, v128.and(v128.and(f32x4.ge(v0, z), f32x4.ge(v1, z)), v128.and(f32x4.ge(v2, z), f32x4.ge(v3, z))));
-        v128.store(dst + <usize>c, u8ones(rank4(v0, negN), rank4(v1, negN), rank4(v2, negN), rank4(v3, negN)));
+        okV = v128.and(okV, v128.and(
+          v128.and(f32x4.ge(v128.load(o), z), f32x4.ge(v128.load(o, 16), z)),
+          v128.and(f32x4.ge(v128.load(o, 32), z), f32x4.ge(v128.load(o, 48), z))));
+        // Vector u of this step is vector (c/4 + u) % q of its group.
+        const a0 = (c >> 2) % q;
+        const g0 = o - (<usize>a0 << 4);
+        let p0: v128, p1: v128, p2: v128, p3: v128;
+        if (q == 1) {
+          p0 = rankVec(o, 0, 1, negN); p1 = rankVec(o + 16, 0, 1, negN);
+          p2 = rankVec(o + 32, 0, 1, negN); p3 = rankVec(o + 48, 0, 1, negN);
+        } else if (q == 2) {
+          p0 = rankVec(o, 0, 2, negN); p1 = rankVec(o, 1, 2, negN);
+          p2 = rankVec(o + 32, 0, 2, negN); p3 = rankVec(o + 32, 1, 2, negN);
+        } else {
+          p0 = rankVec(g0, a0, q, negN); p1 = rankVec(g0, a0 + 1, q, negN);
+          p2 = rankVec(g0, a0 + 2, q, negN); p3 = rankVec(g0, a0 + 3, q, negN);
+        }
+        v128.store(dst + <usize>c, u8ones(p0, p1, p2, p3));
       }
     }
     for (; c < full; c += m) {

@@ -11,7 +11,7 @@ import { mulberry32, randnF32, type Rng } from "./util/random.js";
 const rts: Runtime[] = [await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })];
 test.after(() => { for (const rt of rts) rt.close(); });
 
-type Kind = "random" | "few" | "equal" | "zeros" | "wide";
+type Kind = "random" | "few" | "equal" | "zeros" | "wide" | "narrow";
 
 /** Scores of one flavour: ties, zeros (incl. -0), +Inf and a wide exponent range matter most. */
 function scores(kind: Kind, n: number, rng: Rng): Float32Array {
@@ -23,6 +23,8 @@ function scores(kind: Kind, n: number, rng: Rng): Float32Array {
       case "equal": s[i] = 1.5; break;
       case "zeros": { const u = rng(); s[i] = u < 0.3 ? 0 : u < 0.5 ? -0 : u; break; }
       case "wide": { const u = rng(); s[i] = u < 0.02 ? Infinity : Math.exp((rng() - 0.5) * 120); break; }
+      // One top-level histogram bucket, spread over the lower key bits (and some exact ties).
+      case "narrow": s[i] = 1 + Math.floor(rng() * 3000) * 2 ** -22; break;
     }
   }
   return s;
@@ -65,7 +67,7 @@ async function rejects(f: () => Promise<unknown>, arg: string): Promise<void> {
   assert.unreachable(`expected ArgumentError(${arg})`);
 }
 
-const NM: Array<[number, number]> = [[2, 4], [4, 8], [1, 4], [3, 8], [5, 32], [1, 2], [31, 32], [2, 3]];
+const NM: Array<[number, number]> = [[2, 4], [4, 8], [1, 4], [3, 8], [5, 32], [1, 2], [31, 32], [2, 3], [7, 16], [5, 12]];
 
 function specsFor(rows: number, cols: number): MaskSpec[] {
   const list: MaskSpec[] = [
@@ -180,7 +182,8 @@ test("kernel = reference: shapes large enough to split across threads and use th
     : (s.group === "row" && s.sparsity === 0.5) || (s.group === "col" && s.sparsity === 0.5) ||
       (s.group === "matrix" && s.sparsity === 0.5) || (s.group === "colblock" && s.sparsity !== undefined));
   await sweep([[40, 1100], [1100, 40]], ["random", "few"], 2, big);
-  await sweep([[37, 1031]], ["wide", "zeros"], 3, (s) => big(s) && (!("group" in s) || s.group !== "col"));
+  await sweep([[300, 130]], ["few", "narrow"], 4, (s) => "group" in s && s.group === "col");
+  await sweep([[37, 1031]], ["wide", "zeros", "narrow"], 3, (s) => big(s) && (!("group" in s) || s.group !== "col"));
 });
 
 test("column block writes only its columns", async () => {

@@ -171,11 +171,17 @@ export async function selectMask(
         return check();
       }
       case "col": {
-        const stride = align64(HIST_BYTES + 4 * rows + 128 + 64 * rows);
+        // Odd number of cache lines per panel column (see the kernel).
+        const colBytes = ((Math.ceil((4 * rows) / 64)) | 1) * 64;
+        const stride = align64(HIST_BYTES + 4 * rows + 64 * colBytes);
         const scratch = scope.alloc("u8", stride * T);
-        // Grain 16: a thread's columns are whole 16-column panels (row-contiguous 64-byte reads).
-        await rt.run("mask_select_cols", [S.ptr, mask.ptr, rows, cols, s.k, scratch.ptr, stride, bad.ptr], cols, n < PARALLEL_MIN ? cols : 16);
-        return check();
+        const thr = scope.alloc("u32", cols), need = scope.alloc("i32", cols);
+        // Grain 64: a thread's columns are whole 64-column panels (whole cache lines per row).
+        const g = n < PARALLEL_MIN ? cols : 64;
+        await rt.run("mask_select_cols", [S.ptr, rows, cols, s.k, scratch.ptr, stride, thr.ptr, need.ptr, bad.ptr], cols, g);
+        check();
+        await rt.run("mask_cols_apply", [S.ptr, mask.ptr, rows, cols, thr.ptr, need.ptr], cols, g);
+        return;
       }
       case "block":
         await selectBlock(rt, S, rows, cols, s.c0, s.c1, s.k, mask, bad, scope, check);
