@@ -2,86 +2,158 @@
 // heads (query head h reads kv head h / (nHeads / nKvHeads), as llama2.c and HF repeat_kv do).
 //
 // Q, Y: [T, qStride] f32 (heads packed at the start of each row; Y may not alias Q).
-// K, V: the layer's cache, [positions, kvStride] f32, row p = position p, already holding rows
-//       [0, pos0 + T) (the batch's own keys and values included).
+// K, V: the layer's cache, head-major [nKvHeads, capacity, headDim] f32: each kv head's keys are
+//       contiguous, so a query streams them. They already hold positions [0, pos0 + T) (the
+//       batch's own keys and values included; see kv_store_f32).
 // Query t sits at position pos0 + t and attends to positions [0, pos0 + t].
 // Work units are (head, token) pairs, u = h * T + t, so a chunk of units is a run of whole
-// triangles (balanced across threads) and each unit's arithmetic is independent of the split.
+// triangles (balanced across threads). Each query's arithmetic depends only on its own position,
+// not on T, pos0 or the split: a prefill and a sequence of decode steps give identical bits.
 // scratch: per-thread f32 score rows, thread tid at scratch + tid * scratchStride bytes, room for
 // pos0 + T floats.
-import { madd, hsum } from "./simd";
+import { madd } from "./simd";
 import { softmaxRow } from "./activations";
 
+// The dot product of one key: lanes accumulated over the head in steps of 4, then (l0+l2)+(l1+l3),
+// the same order as the 4-key transposed reduction below.
+// @ts-ignore: decorator
+@inline function reduce1(a: v128): f32 {
+  return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 2)) + (f32x4.extract_lane(a, 1) + f32x4.extract_lane(a, 3));
+}
+
 export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, pos0: i32,
-                              nHeads: i32, nKvHeads: i32, headDim: i32, qStride: i32, kvStride: i32,
+                              nHeads: i32, nKvHeads: i32, headDim: i32, qStride: i32, capacity: i32,
                               scale: f32, scratch: usize, scratchStride: i32,
                               r0: i32, r1: i32, tid: i32): void {
   const sc = scratch + <usize>tid * <usize>scratchStride;
   const group = nHeads / nKvHeads;
   const qRow = <usize>qStride << 2;
-  const kvRow = <usize>kvStride << 2;
   const hb = <usize>headDim << 2;
-  const d16 = headDim & ~15;
-  const d4 = headDim & ~3;
+  const headBytes = <usize>capacity * hb;
+  const vec = (headDim & 3) == 0;
+  const sv = f32x4.splat(scale);
   for (let u = r0; u < r1; u++) {
     const h = u / T;
     const t = u - h * T;
-    const kvOff = <usize>(h / group) * hb;
+    const kb = K + <usize>(h / group) * headBytes;
+    const vb = V + <usize>(h / group) * headBytes;
     const q = Q + <usize>t * qRow + <usize>h * hb;
     const n = pos0 + t + 1;
-    // Scores.
-    for (let j = 0; j < n; j++) {
-      const k = K + <usize>j * kvRow + kvOff;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      let i = 0;
-      for (; i < d16; i += 16) {
-        const o = <usize>i << 2;
-        a0 = madd(v128.load(q + o), v128.load(k + o), a0);
-        a1 = madd(v128.load(q + o, 16), v128.load(k + o, 16), a1);
-        a2 = madd(v128.load(q + o, 32), v128.load(k + o, 32), a2);
-        a3 = madd(v128.load(q + o, 48), v128.load(k + o, 48), a3);
+
+    // Scores, four keys at a time sharing each q load.
+    let j = 0;
+    if (vec) {
+      for (; j + 4 <= n; j += 4) {
+        const k0 = kb + <usize>j * hb, k1 = k0 + hb, k2 = k1 + hb, k3 = k2 + hb;
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        for (let i = 0; i < headDim; i += 4) {
+          const o = <usize>i << 2;
+          const qv = v128.load(q + o);
+          a0 = madd(qv, v128.load(k0 + o), a0);
+          a1 = madd(qv, v128.load(k1 + o), a1);
+          a2 = madd(qv, v128.load(k2 + o), a2);
+          a3 = madd(qv, v128.load(k3 + o), a3);
+        }
+        const t01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+        const t23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+        const s = f32x4.add(v128.shuffle<f32>(t01, t23, 0, 1, 4, 5), v128.shuffle<f32>(t01, t23, 2, 3, 6, 7));
+        v128.store(sc + (<usize>j << 2), f32x4.mul(s, sv));
       }
-      for (; i < d4; i += 4) {
-        const o = <usize>i << 2;
-        a0 = madd(v128.load(q + o), v128.load(k + o), a0);
+      for (; j < n; j++) {
+        const k0 = kb + <usize>j * hb;
+        let a0 = f32x4.splat(0);
+        for (let i = 0; i < headDim; i += 4) {
+          const o = <usize>i << 2;
+          a0 = madd(v128.load(q + o), v128.load(k0 + o), a0);
+        }
+        store<f32>(sc + (<usize>j << 2), reduce1(a0) * scale);
       }
-      let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-      for (; i < headDim; i++) s += load<f32>(q + (<usize>i << 2)) * load<f32>(k + (<usize>i << 2));
-      store<f32>(sc + (<usize>j << 2), s * scale);
+    } else {
+      for (; j < n; j++) {
+        const k0 = kb + <usize>j * hb;
+        let s: f32 = 0;
+        for (let i = 0; i < headDim; i++) s += load<f32>(q + (<usize>i << 2)) * load<f32>(k0 + (<usize>i << 2));
+        store<f32>(sc + (<usize>j << 2), s * scale);
+      }
     }
     softmaxRow(sc, n);
-    // Weighted sum of values, 16 output dims at a time held in registers.
+
+    // Weighted sum of values: 16 output dims held in registers, two keys per step.
     const y = Y + <usize>t * qRow + <usize>h * hb;
     let i = 0;
-    for (; i < d16; i += 16) {
-      const o = <usize>i << 2;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      for (let j = 0; j < n; j++) {
-        const p = v128.load32_splat(sc + (<usize>j << 2));
-        const v = V + <usize>j * kvRow + kvOff + o;
-        a0 = madd(p, v128.load(v), a0);
-        a1 = madd(p, v128.load(v, 16), a1);
-        a2 = madd(p, v128.load(v, 32), a2);
-        a3 = madd(p, v128.load(v, 48), a3);
+    if (vec) {
+      for (; i + 16 <= headDim; i += 16) {
+        const o = <usize>i << 2;
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+        let jj = 0;
+        for (; jj + 2 <= n; jj += 2) {
+          const p0 = v128.load32_splat(sc + (<usize>jj << 2));
+          const p1 = v128.load32_splat(sc + (<usize>jj << 2), 4);
+          const v0 = vb + <usize>jj * hb + o, v1 = v0 + hb;
+          a0 = madd(p0, v128.load(v0), a0);
+          a1 = madd(p0, v128.load(v0, 16), a1);
+          a2 = madd(p0, v128.load(v0, 32), a2);
+          a3 = madd(p0, v128.load(v0, 48), a3);
+          b0 = madd(p1, v128.load(v1), b0);
+          b1 = madd(p1, v128.load(v1, 16), b1);
+          b2 = madd(p1, v128.load(v1, 32), b2);
+          b3 = madd(p1, v128.load(v1, 48), b3);
+        }
+        if (jj < n) {
+          const p0 = v128.load32_splat(sc + (<usize>jj << 2));
+          const v0 = vb + <usize>jj * hb + o;
+          a0 = madd(p0, v128.load(v0), a0);
+          a1 = madd(p0, v128.load(v0, 16), a1);
+          a2 = madd(p0, v128.load(v0, 32), a2);
+          a3 = madd(p0, v128.load(v0, 48), a3);
+        }
+        v128.store(y + o, f32x4.add(a0, b0));
+        v128.store(y + o, f32x4.add(a1, b1), 16);
+        v128.store(y + o, f32x4.add(a2, b2), 32);
+        v128.store(y + o, f32x4.add(a3, b3), 48);
       }
-      v128.store(y + o, a0);
-      v128.store(y + o, a1, 16);
-      v128.store(y + o, a2, 32);
-      v128.store(y + o, a3, 48);
-    }
-    for (; i < d4; i += 4) {
-      const o = <usize>i << 2;
-      let a0 = f32x4.splat(0);
-      for (let j = 0; j < n; j++) {
-        a0 = madd(v128.load32_splat(sc + (<usize>j << 2)), v128.load(V + <usize>j * kvRow + kvOff + o), a0);
+      for (; i < headDim; i += 4) {
+        const o = <usize>i << 2;
+        let a0 = f32x4.splat(0), b0 = f32x4.splat(0), c0 = f32x4.splat(0), d0 = f32x4.splat(0);
+        let jj = 0;
+        for (; jj + 4 <= n; jj += 4) {
+          const v0 = vb + <usize>jj * hb + o;
+          const p = sc + (<usize>jj << 2);
+          a0 = madd(v128.load32_splat(p), v128.load(v0), a0);
+          b0 = madd(v128.load32_splat(p, 4), v128.load(v0 + hb), b0);
+          c0 = madd(v128.load32_splat(p, 8), v128.load(v0 + 2 * hb), c0);
+          d0 = madd(v128.load32_splat(p, 12), v128.load(v0 + 3 * hb), d0);
+        }
+        for (; jj < n; jj++) {
+          a0 = madd(v128.load32_splat(sc + (<usize>jj << 2)), v128.load(vb + <usize>jj * hb + o), a0);
+        }
+        v128.store(y + o, f32x4.add(f32x4.add(a0, b0), f32x4.add(c0, d0)));
       }
-      v128.store(y + o, a0);
+    } else {
+      for (; i < headDim; i++) {
+        const o = <usize>i << 2;
+        let a: f32 = 0;
+        for (let jj = 0; jj < n; jj++) a += load<f32>(sc + (<usize>jj << 2)) * load<f32>(vb + <usize>jj * hb + o);
+        store<f32>(y + o, a);
+      }
     }
-    for (; i < headDim; i++) {
-      const o = <usize>i << 2;
-      let a: f32 = 0;
-      for (let j = 0; j < n; j++) a += load<f32>(sc + (<usize>j << 2)) * load<f32>(V + <usize>j * kvRow + kvOff + o);
-      store<f32>(y + o, a);
+  }
+}
+
+// Stores token-major rows src [T, nKvHeads * headDim] (a batch's keys or values, RoPE applied)
+// into a head-major cache dst [nKvHeads, capacity, headDim] at positions pos0 .. pos0 + T - 1.
+// Work units are rows [r0, r1).
+export function kv_store_f32(src: usize, dst: usize, pos0: i32, nKvHeads: i32, headDim: i32, capacity: i32,
+                             r0: i32, r1: i32): void {
+  const hb = <usize>headDim << 2;
+  const rowBytes = <usize>nKvHeads * hb;
+  const headBytes = <usize>capacity * hb;
+  for (let t = r0; t < r1; t++) {
+    const s = src + <usize>t * rowBytes;
+    const d = dst + <usize>(pos0 + t) * hb;
+    for (let h = 0; h < nKvHeads; h++) {
+      memory.copy(d + <usize>h * headBytes, s + <usize>h * hb, hb);
     }
   }
 }

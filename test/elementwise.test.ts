@@ -241,36 +241,62 @@ rest("attention: GQA, causal, batches at an offset, odd head sizes; threads iden
   const rng = mulberry32(12);
   const cases: Array<[number, number, number, number, number]> = [
     // T, pos0, nHeads, nKvHeads, headDim
-    [1, 0, 1, 1, 1], [1, 6, 4, 2, 8], [5, 0, 3, 1, 3], [4, 7, 2, 2, 20], [3, 2, 8, 4, 64], [64, 0, 8, 2, 64], [17, 30, 6, 3, 36],
+    [1, 0, 1, 1, 1], [1, 6, 4, 2, 8], [11, 2, 4, 2, 8], [5, 0, 3, 1, 3], [4, 7, 2, 2, 20], [3, 2, 8, 4, 64], [64, 0, 8, 2, 64], [17, 30, 6, 3, 36],
   ];
   for (const [T, pos0, nHeads, nKv, hd] of cases) {
     const n = pos0 + T;
     const q = randomF32(T * nHeads * hd, rng, 1.5), k = randomF32(n * nKv * hd, rng, 1.5), v = randomF32(n * nKv * hd, rng, 1);
     const want = R.attention(q, k, v, T, pos0, nHeads, nKv, hd);
+    const capacity = n + 3;
     const outs: Float32Array[] = [];
     for (const threads of [1, 2]) {
       const rt = rtFor(threads);
-      const Q = rt.heap.from("f32", q), Kc = rt.heap.from("f32", k), Vc = rt.heap.from("f32", v), Y = rt.heap.alloc("f32", q.length);
-      await K.attention(rt, { Q, K: Kc, V: Vc, Y, T, pos0, nHeads, nKvHeads: nKv, headDim: hd });
+      // The batch's own rows go through kvStore; earlier positions are written head-major directly.
+      const Kc = rt.heap.alloc("f32", nKv * capacity * hd), Vc = rt.heap.alloc("f32", nKv * capacity * hd);
+      const kv = Kc.view(), vv = Vc.view();
+      for (let p = 0; p < pos0; p++) {
+        for (let h = 0; h < nKv; h++) {
+          for (let i = 0; i < hd; i++) {
+            kv[(h * capacity + p) * hd + i] = k[p * nKv * hd + h * hd + i];
+            vv[(h * capacity + p) * hd + i] = v[p * nKv * hd + h * hd + i];
+          }
+        }
+      }
+      const kb = rt.heap.from("f32", k.subarray(pos0 * nKv * hd)), vb = rt.heap.from("f32", v.subarray(pos0 * nKv * hd));
+      await K.kvStore(rt, kb, Kc, T, pos0, nKv, hd, capacity);
+      await K.kvStore(rt, vb, Vc, T, pos0, nKv, hd, capacity);
+      const Q = rt.heap.from("f32", q), Y = rt.heap.alloc("f32", q.length);
+      await K.attention(rt, { Q, K: Kc, V: Vc, Y, T, pos0, nHeads, nKvHeads: nKv, headDim: hd, capacity });
       outs.push(Y.read());
       assertClose(Y.read(), want, 1e-5, 1e-5, `attention T=${T} pos0=${pos0} hd=${hd}`);
-      Q.free(); Kc.free(); Vc.free(); Y.free();
+      // Decode-style: one query at a time gives identical bits to the batch.
+      if (T > 1) {
+        const Y1 = rt.heap.alloc("f32", nHeads * hd);
+        for (let t = 0; t < T; t++) {
+          const Qt = Q.sub(t * nHeads * hd, (t + 1) * nHeads * hd);
+          await K.attention(rt, { Q: Qt, K: Kc, V: Vc, Y: Y1, T: 1, pos0: pos0 + t, nHeads, nKvHeads: nKv, headDim: hd, capacity });
+          assertSameBits(Y1.read(), Y.read().subarray(t * nHeads * hd, (t + 1) * nHeads * hd), `attention decode t=${t}`);
+        }
+        Y1.free();
+      }
+      Q.free(); Kc.free(); Vc.free(); Y.free(); kb.free(); vb.free();
     }
     assertSameBits(outs[0], outs[1], `attention threads T=${T}`);
   }
   // NaN in one key poisons exactly the queries that see it.
   const rt = rtFor(1);
   const Q = rt.heap.from("f32", randomF32(3 * 4, rng)), Kc = rt.heap.from("f32", randomF32(3 * 4, rng)), Vc = rt.heap.from("f32", randomF32(3 * 4, rng));
-  Kc.view()[4] = NaN; // position 1
+  Kc.view()[4] = NaN; // position 1 (one head: head-major = token-major)
   const Y = rt.heap.alloc("f32", 12);
-  await K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4 });
+  await K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3 });
   const y = Y.read();
   assert.ok(y.slice(0, 4).every(Number.isFinite), "position 0 does not see the NaN key");
   assert.ok(y.slice(4).every(Number.isNaN), "positions 1, 2 do");
   for (const bad of [
-    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 3, nKvHeads: 2, headDim: 1 }),
-    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 1, nHeads: 1, nKvHeads: 1, headDim: 4 }),
-    () => K.attention(rt, { Q, K: Kc, V: Vc, Y: Q, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4 }),
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 3, nKvHeads: 2, headDim: 1, capacity: 3 }),
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 1, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3 }),
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 4 }),
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y: Q, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3 }),
   ]) {
     let err: unknown;
     try { await bad(); } catch (e) { err = e; }

@@ -1,14 +1,20 @@
-/** Causal grouped-query attention of a batch of query tokens against a KV cache. */
+/**
+ * Causal grouped-query attention of a batch of query tokens against a head-major KV cache, and
+ * the store of a batch's keys/values into that cache.
+ *
+ * Cache layout: per layer, K and V are each [nKvHeads, capacity, headDim] f32 (position p of kv
+ * head h at (h * capacity + p) * headDim), so a query reads its head's keys contiguously.
+ */
 import { ArgumentError } from "../errors.js";
 import type { WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
-import { checkCount, checkFinite, checkRef, PARALLEL_MIN_ELEMENTS } from "./activations.js";
+import { checkCount, checkFinite, checkRef, grainFor, PARALLEL_MIN_ELEMENTS } from "./activations.js";
 
 /** Arguments of attention(). */
 export interface AttentionArgs {
   /** Queries [T, qStride] (heads packed at the start of each row, RoPE already applied). */
   Q: WasmRef<"f32">;
-  /** The layer's key cache [>= pos0 + T, kvStride], row p = position p, holding rows [0, pos0 + T). */
+  /** The layer's key cache [nKvHeads, capacity, headDim], holding positions [0, pos0 + T). */
   K: WasmRef<"f32">;
   /** The layer's value cache, same layout as K. */
   V: WasmRef<"f32">;
@@ -21,48 +27,65 @@ export interface AttentionArgs {
   /** Key/value heads; nHeads must be a multiple. Query head h reads kv head h / (nHeads / nKvHeads). */
   nKvHeads: number;
   headDim: number;
+  /** Positions per kv head in the cache (>= pos0 + T). */
+  capacity: number;
   /** Row stride of Q and Y in floats; default nHeads * headDim. */
   qStride?: number;
-  /** Row stride of K and V in floats; default nKvHeads * headDim. */
-  kvStride?: number;
   /** Score multiplier; default 1 / sqrt(headDim). */
   scale?: number;
 }
 
 /**
- * Y[t, head h] = sum_{j <= pos0 + t} softmax_j(scale * Q[t, h] . K[j, kvh]) V[j, kvh], for every
- * query token t < T and head h. Threaded over (head, token) pairs.
+ * Y[t, head h] = sum_{j <= pos0 + t} softmax_j(scale * Q[t, h] . K[kvh, j]) V[kvh, j], for every
+ * query token t < T and head h. Threaded over (head, token) pairs. Each query's result depends
+ * only on its own position, so a prefill and decode steps give identical bits.
  */
 export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
-  const { T, pos0, nHeads, nKvHeads, headDim } = a;
+  const { T, pos0, nHeads, nKvHeads, headDim, capacity } = a;
   checkCount("T", T);
   checkCount("pos0", pos0);
   checkCount("nHeads", nHeads, 1);
   checkCount("nKvHeads", nKvHeads, 1);
   checkCount("headDim", headDim, 1);
   if (nHeads % nKvHeads !== 0) throw new ArgumentError("nKvHeads", `nHeads (${nHeads}) must be a multiple of nKvHeads (${nKvHeads})`);
+  checkCount("capacity", capacity, pos0 + T);
   const qStride = a.qStride ?? nHeads * headDim;
-  const kvStride = a.kvStride ?? nKvHeads * headDim;
   checkCount("qStride", qStride, nHeads * headDim);
-  checkCount("kvStride", kvStride, nKvHeads * headDim);
   const scale = a.scale ?? 1 / Math.sqrt(headDim);
   checkFinite("scale", scale);
   if (T === 0) return Promise.resolve();
   const n = pos0 + T;
-  checkRef("Q", a.Q, "f32", (T - 1) * qStride + nHeads * headDim);
-  checkRef("Y", a.Y, "f32", (T - 1) * qStride + nHeads * headDim);
-  checkRef("K", a.K, "f32", (n - 1) * kvStride + nKvHeads * headDim);
-  checkRef("V", a.V, "f32", (n - 1) * kvStride + nKvHeads * headDim);
-  const qBytes = ((T - 1) * qStride + nHeads * headDim) * 4;
-  if (a.Y.ptr < a.Q.ptr + qBytes && a.Q.ptr < a.Y.ptr + qBytes) throw new ArgumentError("Y", "must not overlap Q");
+  const qLen = (T - 1) * qStride + nHeads * headDim;
+  checkRef("Q", a.Q, "f32", qLen);
+  checkRef("Y", a.Y, "f32", qLen);
+  checkRef("K", a.K, "f32", nKvHeads * capacity * headDim);
+  checkRef("V", a.V, "f32", nKvHeads * capacity * headDim);
+  if (a.Y.ptr < a.Q.ptr + 4 * qLen && a.Q.ptr < a.Y.ptr + 4 * qLen) throw new ArgumentError("Y", "must not overlap Q");
   const units = nHeads * T;
   // Work ~ units * keys * headDim; small jobs stay on the calling thread.
   const work = nHeads * T * (pos0 + (T + 1) / 2) * headDim;
   const grain = work < PARALLEL_MIN_ELEMENTS ? units : 1;
-  const scratch = rt.scratch(n * 4);
+  const scratch = rt.scratch(n * 4 + 16);
   return rt.run(
     "attention_f32",
-    [a.Q.ptr, a.K.ptr, a.V.ptr, a.Y.ptr, T, pos0, nHeads, nKvHeads, headDim, qStride, kvStride, scale, scratch.ptr, scratch.stride],
+    [a.Q.ptr, a.K.ptr, a.V.ptr, a.Y.ptr, T, pos0, nHeads, nKvHeads, headDim, qStride, capacity, scale, scratch.ptr, scratch.stride],
     units, grain,
   );
+}
+
+/**
+ * Copies a batch's keys or values, token-major src [T, nKvHeads * headDim], into a head-major
+ * cache dst [nKvHeads, capacity, headDim] at positions pos0 .. pos0 + T - 1.
+ */
+export function kvStore(
+  rt: Runtime, src: WasmRef<"f32">, dst: WasmRef<"f32">, T: number, pos0: number, nKvHeads: number, headDim: number, capacity: number,
+): Promise<void> {
+  checkCount("T", T);
+  checkCount("pos0", pos0);
+  checkCount("nKvHeads", nKvHeads, 1);
+  checkCount("headDim", headDim, 1);
+  checkCount("capacity", capacity, pos0 + T);
+  checkRef("src", src, "f32", T * nKvHeads * headDim);
+  checkRef("dst", dst, "f32", nKvHeads * capacity * headDim);
+  return rt.run("kv_store_f32", [src.ptr, dst.ptr, pos0, nKvHeads, headDim, capacity], T, grainFor(T, nKvHeads * headDim));
 }

@@ -3,15 +3,21 @@ import { ArgumentError } from "../errors.js";
 import type { WasmArray, WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
 
-/** One layer's cache: K and V, each [positions, kvDim] f32, row p = position p. */
+/**
+ * One layer's cache: K and V, each head-major [nKvHeads, positions, headDim] f32 (a kv head's keys
+ * are contiguous, which is what attention streams).
+ */
 export interface KVLayer {
   readonly K: WasmRef<"f32">;
   readonly V: WasmRef<"f32">;
+  /** Positions per kv head. */
+  readonly positions: number;
 }
 
 /**
- * A sequence's key/value cache for `nLayers` layers and up to `positions` positions
- * (llama2.c's key_cache/value_cache: [nLayers, positions, kvDim] each). `length` is the number of
+ * A sequence's key/value cache for `nLayers` layers and up to `positions` positions: K and V are
+ * each [nLayers, nKvHeads, positions, headDim] (llama2.c keeps [nLayers, positions, kvDim]; head-major
+ * makes each head's keys contiguous). `kvDim` = nKvHeads * headDim. `length` is the number of
  * positions filled so far; a forward pass at pos0 <= length overwrites from pos0 on.
  */
 export class KVCache {
@@ -44,7 +50,7 @@ export class KVCache {
   layer(i: number): KVLayer {
     if (!Number.isInteger(i) || i < 0 || i >= this.nLayers) throw new ArgumentError("layer", `${i} is outside [0, ${this.nLayers})`);
     const n = this.positions * this.kvDim;
-    return { K: this.key.sub(i * n, (i + 1) * n), V: this.value.sub(i * n, (i + 1) * n) };
+    return { K: this.key.sub(i * n, (i + 1) * n), V: this.value.sub(i * n, (i + 1) * n), positions: this.positions };
   }
 
   /** Forgets the contents (length 0). */

@@ -7,6 +7,7 @@ import { ArgumentError } from "../errors.js";
 import type { WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { checkCount, checkRef } from "../kernels/activations.js";
+import { gemm, gemv } from "../kernels/dense.js";
 
 /** Names of a block's linear layers (the canonical tensors `layers.{i}.attn.q` ... `layers.{i}.mlp.down`). */
 export type LinearName = "q" | "k" | "v" | "o" | "gate" | "up" | "down";
@@ -39,10 +40,7 @@ export function isLinear(x: unknown): x is Linear {
     typeof l.gemv === "function" && typeof l.gemm === "function";
 }
 
-// Below this many multiply-adds a GEMV stays on the calling thread.
-const PARALLEL_MIN_MACS = 65536;
-
-/** A dense row-major f32 matrix in Wasm memory (which it does not own). */
+/** A dense row-major f32 matrix in Wasm memory (which it does not own), on the dense kernels. */
 export class DenseLinear implements Linear {
   readonly rt: Runtime;
   readonly W: WasmRef<"f32">;
@@ -57,24 +55,11 @@ export class DenseLinear implements Linear {
   }
 
   gemv(x: WasmRef<"f32">, y: WasmRef<"f32">): Promise<void> {
-    checkRef("x", x, "f32", this.dIn);
-    checkRef("y", y, "f32", this.dOut);
-    return this.rt.run("gemv_f32", [this.W.ptr, x.ptr, y.ptr, this.dIn], this.dOut, this.grain());
+    return gemv(this.rt, this.W, x, y, this.dOut, this.dIn);
   }
 
-  async gemm(X: WasmRef<"f32">, Y: WasmRef<"f32">, T: number): Promise<void> {
-    checkCount("T", T);
-    checkRef("X", X, "f32", T * this.dIn);
-    checkRef("Y", Y, "f32", T * this.dOut);
-    // TODO(dense kernels): switch to the dense GEMM wrapper when it lands; per-token GEMV meanwhile.
-    const g = this.grain();
-    for (let t = 0; t < T; t++) {
-      await this.rt.run("gemv_f32", [this.W.ptr, X.ptr + t * this.dIn * 4, Y.ptr + t * this.dOut * 4, this.dIn], this.dOut, g);
-    }
-  }
-
-  private grain(): number {
-    return this.dOut * this.dIn < PARALLEL_MIN_MACS ? this.dOut : 4;
+  gemm(X: WasmRef<"f32">, Y: WasmRef<"f32">, T: number): Promise<void> {
+    return gemm(this.rt, this.W, X, Y, this.dOut, this.dIn, T);
   }
 }
 

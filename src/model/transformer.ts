@@ -24,7 +24,7 @@
 import { ArgumentError, throwIfAborted } from "../errors.js";
 import type { ModelReader } from "../formats/reader.js";
 import { addBias, addInPlace, glu } from "../kernels/activations.js";
-import { attention } from "../kernels/attention.js";
+import { attention, kvStore } from "../kernels/attention.js";
 import { nll as nllKernel } from "../kernels/logits.js";
 import { rmsnorm } from "../kernels/norms.js";
 import { rope, RopeTable } from "../kernels/rope.js";
@@ -170,6 +170,8 @@ export class Transformer {
     x: WasmArray<"f32">;      // [B, dim]     residual stream
     xb: WasmArray<"f32">;     // [B, dim]     normed input of q/k/v and gate/up; o and down outputs
     q: WasmArray<"f32">;      // [B, qDim]    queries (RoPE applied)
+    k: WasmArray<"f32">;      // [B, kvDim]   keys of the batch (RoPE applied), before kvStore
+    v: WasmArray<"f32">;      // [B, kvDim]   values of the batch
     att: WasmArray<"f32">;    // [B, qDim]    attention output = input of o
     hb: WasmArray<"f32">;     // [B, hidden]  gate output, then act(gate) * up = input of down
     hb2: WasmArray<"f32">;    // [B, hidden]  up output
@@ -209,12 +211,13 @@ export class Transformer {
     this.dims = { dim: c.dim, qDim: c.nHeads * c.headDim, kvDim: c.nKvHeads * c.headDim, hidden: c.hiddenDim, vocab: c.vocabSize };
     this.blocks = Array.from({ length: c.nLayers }, () => ({ resident: null, host: new Map(), custom: new Map() }));
     this.classifier = { resident: null, host: null };
-    const { dim, qDim, hidden, vocab } = this.dims;
+    const { dim, qDim, kvDim, hidden, vocab } = this.dims;
     const B = this.maxBatchTokens, Lc = this.logitRows;
     const a = <K extends "f32" | "i32" | "f64">(k: K, n: number) => this.alloc(k, n);
     try {
       this.buf = {
         x: a("f32", B * dim), xb: a("f32", B * dim), q: a("f32", B * qDim), att: a("f32", B * qDim),
+        k: a("f32", B * kvDim), v: a("f32", B * kvDim),
         hb: a("f32", B * hidden), hb2: a("f32", B * hidden), pos: a("i32", B),
         logits: a("f32", Lc * vocab), target: a("i32", Lc), nll: a("f64", Lc), norm: a("f32", dim),
       };
@@ -256,7 +259,7 @@ export class Transformer {
 
     // Load plan: fixed buffers, then weights in order while they fit.
     const fixedBytes =
-      align(4 * B * dim) * 2 + align(4 * B * qDim) * 2 + align(4 * B * hidden) * 2 + align(4 * B) +
+      align(4 * B * dim) * 2 + align(4 * B * qDim) * 2 + align(4 * B * kvDim) * 2 + align(4 * B * hidden) * 2 + align(4 * B) +
       align(4 * logitRows * vocab) + align(4 * logitRows) + align(8 * logitRows) + align(4 * dim) +
       align(4 * contextLength * config.headDim) * 2 + align(4 * config.nLayers * contextLength * kvDim) * 2;
     const blockBytes = dense.reduce((s, t) => s + align(4 * t.n), 0);
@@ -727,10 +730,9 @@ export class Transformer {
     const att = b.att.sub(0, T * qDim);                             // [T, qDim]
     const hb = b.hb.sub(0, T * hidden);                             // [T, hidden]
     const hb2 = b.hb2.sub(0, T * hidden);                           // [T, hidden]
-    const mem = rt.heap.memory;
-    const k = f32Ref(mem, kv.K.ptr + 4 * pos0 * kvDim, T * kvDim);  // [T, kvDim] cache rows pos0..
-    const v = f32Ref(mem, kv.V.ptr + 4 * pos0 * kvDim, T * kvDim);  // [T, kvDim]
-    if ((pos0 + T) * kvDim > kv.K.length) throw new ArgumentError("tokens", `position ${pos0 + T - 1} is beyond the cache`);
+    const k = b.k.sub(0, T * kvDim);                                // [T, kvDim]
+    const v = b.v.sub(0, T * kvDim);                                // [T, kvDim]
+    if (pos0 + T > kv.positions) throw new ArgumentError("tokens", `position ${pos0 + T - 1} is beyond the cache`);
     const pv = b.pos.view();
     for (let t = 0; t < T; t++) pv[t] = pos0 + t;
     const pos = b.pos.sub(0, T);
@@ -751,7 +753,11 @@ export class Transformer {
     if (blk.vBias) await addBias(rt, v, blk.vBias, kvDim, T);
     await rope(rt, this.rope, q, T, qDim, c.nHeads, pos);
     await rope(rt, this.rope, k, T, kvDim, c.nKvHeads, pos);
-    await attention(rt, { Q: q, K: kv.K, V: kv.V, Y: att, T, pos0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim });
+    await kvStore(rt, k, kv.K, T, pos0, c.nKvHeads, c.headDim, kv.positions);
+    await kvStore(rt, v, kv.V, T, pos0, c.nKvHeads, c.headDim, kv.positions);
+    await attention(rt, {
+      Q: q, K: kv.K, V: kv.V, Y: att, T, pos0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, capacity: kv.positions,
+    });
     await apply("o", att, xb);
     await addInPlace(rt, xb, x, T * dim);
 
