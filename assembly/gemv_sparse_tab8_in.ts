@@ -2,6 +2,13 @@
 import { madd, hsum } from "./simd";
 import { tab24_octet, tab48_octet } from "./nm_tables";
 
+// part[i] = s (first panel) or part[i] + s.
+// @ts-ignore: decorator
+@inline function addPart(part: usize, i: i32, p: i32, s: v128): void {
+  const pp = part + (<usize>i << 4);
+  v128.store(pp, p == 0 ? s : f32x4.add(v128.load(pp), s));
+}
+
 // Pointer to octet o's 8 inputs; the last octet of a row whose width is not a multiple of 8 is
 // copied zero-padded into tmp, so padded positions multiply 0, never memory past x.
 // @ts-ignore: decorator
@@ -34,26 +41,57 @@ export function gemv_sparse24_in(vals: usize, codes: usize, x: usize, y: usize, 
     }
     const vbase = vals + (<usize>o0 * <usize>rows << 4);
     const cbase = codes + <usize>o0 * <usize>rows;
-    for (let r = r0; r < r1; r++) {
-      let vp = vbase + (<usize>r * <usize>w << 4);
-      let cp = cbase + <usize>r * <usize>w;
-      let tp = tab;
-      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      let k = 0;
-      for (; k + 4 <= w; k += 4) {
-        a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
-        a1 = madd(v128.load(vp, 16), v128.load(tp + (<usize>load<u8>(cp, 1) << 4), 576), a1);
-        a2 = madd(v128.load(vp, 32), v128.load(tp + (<usize>load<u8>(cp, 2) << 4), 1152), a2);
-        a3 = madd(v128.load(vp, 48), v128.load(tp + (<usize>load<u8>(cp, 3) << 4), 1728), a3);
-        vp += 64; cp += 4; tp += 2304;
+    // Four rows from the four quarters of the range at once: four memory streams in flight (one
+    // sequential stream leaves the prefetcher idle at page boundaries). Per row the arithmetic is
+    // fixed (even octets into one chain, odd into another), so the grouping changes no bit.
+    const q = (r1 - r0 + 3) >> 2;
+    for (let i = 0; i < q; i++) {
+      const ra = r0 + i, rb = ra + q, rc = rb + q, rd = rc + q;
+      if (rd < r1) {
+        let va = vbase + (<usize>ra * <usize>w << 4), vb = vbase + (<usize>rb * <usize>w << 4);
+        let vc = vbase + (<usize>rc * <usize>w << 4), vd = vbase + (<usize>rd * <usize>w << 4);
+        let ca = cbase + <usize>ra * <usize>w, cb = cbase + <usize>rb * <usize>w;
+        let cc = cbase + <usize>rc * <usize>w, cd = cbase + <usize>rd * <usize>w;
+        let tp = tab;
+        let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        let k = 0;
+        for (; k + 2 <= w; k += 2) {
+          a0 = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a0);
+          b0 = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b0);
+          c0 = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c0);
+          d0 = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d0);
+          a1 = madd(v128.load(va, 16), v128.load(tp + (<usize>load<u8>(ca, 1) << 4), 576), a1);
+          b1 = madd(v128.load(vb, 16), v128.load(tp + (<usize>load<u8>(cb, 1) << 4), 576), b1);
+          c1 = madd(v128.load(vc, 16), v128.load(tp + (<usize>load<u8>(cc, 1) << 4), 576), c1);
+          d1 = madd(v128.load(vd, 16), v128.load(tp + (<usize>load<u8>(cd, 1) << 4), 576), d1);
+          va += 32; vb += 32; vc += 32; vd += 32; ca += 2; cb += 2; cc += 2; cd += 2; tp += 1152;
+        }
+        if (k < w) {
+          a0 = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a0);
+          b0 = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b0);
+          c0 = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c0);
+          d0 = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d0);
+        }
+        addPart(part, ra - r0, p, f32x4.add(a0, a1));
+        addPart(part, rb - r0, p, f32x4.add(b0, b1));
+        addPart(part, rc - r0, p, f32x4.add(c0, c1));
+        addPart(part, rd - r0, p, f32x4.add(d0, d1));
+      } else {
+        for (let r = ra; r < r1; r += q) {
+          let vp = vbase + (<usize>r * <usize>w << 4);
+          let cp = cbase + <usize>r * <usize>w;
+          let tp = tab;
+          let a0 = f32x4.splat(0), a1 = a0;
+          let k = 0;
+          for (; k + 2 <= w; k += 2) {
+            a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
+            a1 = madd(v128.load(vp, 16), v128.load(tp + (<usize>load<u8>(cp, 1) << 4), 576), a1);
+            vp += 32; cp += 2; tp += 1152;
+          }
+          if (k < w) a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
+          addPart(part, r - r0, p, f32x4.add(a0, a1));
+        }
       }
-      for (; k < w; k++) {
-        a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
-        vp += 16; cp += 1; tp += 576;
-      }
-      const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
-      const pp = part + (<usize>(r - r0) << 4);
-      v128.store(pp, p == 0 ? s : f32x4.add(v128.load(pp), s));
     }
   }
   for (let r = r0; r < r1; r++) store<f32>(y + (<usize>r << 2), hsum(v128.load(part + (<usize>(r - r0) << 4))));
@@ -79,26 +117,57 @@ export function gemv_sparse48_in(vals: usize, codes: usize, x: usize, y: usize, 
     }
     const vbase = vals + (<usize>o0 * <usize>rows << 4);
     const cbase = codes + <usize>o0 * <usize>rows;
-    for (let r = r0; r < r1; r++) {
-      let vp = vbase + (<usize>r * <usize>w << 4);
-      let cp = cbase + <usize>r * <usize>w;
-      let tp = tab;
-      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      let k = 0;
-      for (; k + 4 <= w; k += 4) {
-        a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
-        a1 = madd(v128.load(vp, 16), v128.load(tp + (<usize>load<u8>(cp, 1) << 4), 1120), a1);
-        a2 = madd(v128.load(vp, 32), v128.load(tp + (<usize>load<u8>(cp, 2) << 4), 2240), a2);
-        a3 = madd(v128.load(vp, 48), v128.load(tp + (<usize>load<u8>(cp, 3) << 4), 3360), a3);
-        vp += 64; cp += 4; tp += 4480;
+    // Four rows from the four quarters of the range at once: four memory streams in flight (one
+    // sequential stream leaves the prefetcher idle at page boundaries). Per row the arithmetic is
+    // fixed (even octets into one chain, odd into another), so the grouping changes no bit.
+    const q = (r1 - r0 + 3) >> 2;
+    for (let i = 0; i < q; i++) {
+      const ra = r0 + i, rb = ra + q, rc = rb + q, rd = rc + q;
+      if (rd < r1) {
+        let va = vbase + (<usize>ra * <usize>w << 4), vb = vbase + (<usize>rb * <usize>w << 4);
+        let vc = vbase + (<usize>rc * <usize>w << 4), vd = vbase + (<usize>rd * <usize>w << 4);
+        let ca = cbase + <usize>ra * <usize>w, cb = cbase + <usize>rb * <usize>w;
+        let cc = cbase + <usize>rc * <usize>w, cd = cbase + <usize>rd * <usize>w;
+        let tp = tab;
+        let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        let k = 0;
+        for (; k + 2 <= w; k += 2) {
+          a0 = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a0);
+          b0 = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b0);
+          c0 = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c0);
+          d0 = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d0);
+          a1 = madd(v128.load(va, 16), v128.load(tp + (<usize>load<u8>(ca, 1) << 4), 1120), a1);
+          b1 = madd(v128.load(vb, 16), v128.load(tp + (<usize>load<u8>(cb, 1) << 4), 1120), b1);
+          c1 = madd(v128.load(vc, 16), v128.load(tp + (<usize>load<u8>(cc, 1) << 4), 1120), c1);
+          d1 = madd(v128.load(vd, 16), v128.load(tp + (<usize>load<u8>(cd, 1) << 4), 1120), d1);
+          va += 32; vb += 32; vc += 32; vd += 32; ca += 2; cb += 2; cc += 2; cd += 2; tp += 2240;
+        }
+        if (k < w) {
+          a0 = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a0);
+          b0 = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b0);
+          c0 = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c0);
+          d0 = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d0);
+        }
+        addPart(part, ra - r0, p, f32x4.add(a0, a1));
+        addPart(part, rb - r0, p, f32x4.add(b0, b1));
+        addPart(part, rc - r0, p, f32x4.add(c0, c1));
+        addPart(part, rd - r0, p, f32x4.add(d0, d1));
+      } else {
+        for (let r = ra; r < r1; r += q) {
+          let vp = vbase + (<usize>r * <usize>w << 4);
+          let cp = cbase + <usize>r * <usize>w;
+          let tp = tab;
+          let a0 = f32x4.splat(0), a1 = a0;
+          let k = 0;
+          for (; k + 2 <= w; k += 2) {
+            a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
+            a1 = madd(v128.load(vp, 16), v128.load(tp + (<usize>load<u8>(cp, 1) << 4), 1120), a1);
+            vp += 32; cp += 2; tp += 2240;
+          }
+          if (k < w) a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
+          addPart(part, r - r0, p, f32x4.add(a0, a1));
+        }
       }
-      for (; k < w; k++) {
-        a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
-        vp += 16; cp += 1; tp += 1120;
-      }
-      const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
-      const pp = part + (<usize>(r - r0) << 4);
-      v128.store(pp, p == 0 ? s : f32x4.add(v128.load(pp), s));
     }
   }
   for (let r = r0; r < r1; r++) store<f32>(y + (<usize>r << 2), hsum(v128.load(part + (<usize>(r - r0) << 4))));

@@ -20,3 +20,5 @@ export * from "./gemv_sparse_nm_out";
 export * from "./gemv_sparse_tab8_in";
 export * from "./gemm_sparse_tab8_in";
 export * from "./gemv_sparse_swz_out";
+export * from "./gemv_sparse_cls_out";
+export * from "./gemm_sparse_cls_out";

@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { ArgumentError, createRuntime, type Runtime } from "../src/index.js";
 import {
   SparseMatrix, compressNM, decompressNM, validateCompressed, encodeValues, decodeValues, nmValueCount, nmMaskBytes,
-  packTab8, unpackTab8, packSwz, unpackSwz, type CompressedNM, type NMAxis,
+  packTab8, unpackTab8, packSwz, unpackSwz, packCls, unpackCls, type CompressedNM, type NMAxis, type SparseLayoutKind,
 } from "../src/sparse/index.js";
 import { sparseGemmRef } from "../src/reference/index.js";
 import { mulberry32, type Rng } from "./util/random.js";
@@ -185,7 +185,7 @@ fmt("malformed compressed data is rejected before any kernel runs", () => {
   bad({ values: [1, 2] as unknown as Float32Array }, /Float32Array/);
 });
 
-fmt("layouts: tab8 and swz are exact round trips of the canonical format", () => {
+fmt("layouts: tab8, swz and cls are exact round trips of the canonical format", () => {
   const rng = mulberry32(21);
   for (const [n, m] of [[2, 4], [4, 8]] as const) for (const [rows, cols] of [...SHAPES, [40, 300], [5, 600]] as Array<[number, number]>) {
     const ci = compressNM(nmDense(rng, rows, cols, n, m, "input"), rows, cols, n, m, "input");
@@ -196,6 +196,9 @@ fmt("layouts: tab8 and swz are exact round trips of the canonical format", () =>
     const to = unpackSwz(packSwz(co));
     assert.equal(to.values, co.values, `swz ${n}:${m} ${rows}x${cols} values`);
     assert.equal(to.masks, co.masks, `swz ${n}:${m} ${rows}x${cols} masks`);
+    const tc = unpackCls(packCls(co));
+    assert.equal(tc.values, co.values, `cls ${n}:${m} ${rows}x${cols} values`);
+    assert.equal(tc.masks, co.masks, `cls ${n}:${m} ${rows}x${cols} masks`);
   }
 });
 
@@ -206,8 +209,8 @@ const kern = suite("sparse: GEMV / GEMM kernels");
 kern.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); });
 kern.after(() => { for (const rt of rts.splice(0)) rt.close(); });
 
-async function product(rt: Runtime, c: CompressedNM, X: Float32Array, T: number, useGemv = false): Promise<Float32Array> {
-  const mat = SparseMatrix.fromCompressed(rt, c);
+async function product(rt: Runtime, c: CompressedNM, X: Float32Array, T: number, useGemv = false, layout?: SparseLayoutKind): Promise<Float32Array> {
+  const mat = SparseMatrix.fromCompressed(rt, c, { layout });
   const x = rt.heap.from("f32", X), y = rt.heap.alloc("f32", T * c.rows);
   try {
     if (useGemv) await mat.gemv(x, y); else await mat.gemm(x, y, T);
@@ -217,21 +220,29 @@ async function product(rt: Runtime, c: CompressedNM, X: Float32Array, T: number,
 
 const KSHAPES: Array<[number, number]> = [[1, 1], [3, 17], [17, 3], [172, 37], [37, 172], [64, 520], [13, 1000]];
 
-kern("GEMV and GEMM (T = 1, 2, 3, 8, 17) match the reference; 1 and 2 threads bit-identical", async () => {
+/** The layouts each pattern can run on (the first is the default). */
+function layoutsFor(n: number, m: number, axis: NMAxis): SparseLayoutKind[] {
+  const fast = (n === 2 && m === 4) || (n === 4 && m === 8);
+  if (!fast) return ["canonical"];
+  return axis === "input" ? ["tab8", "canonical"] : ["cls", "swz", "canonical"];
+}
+
+kern("GEMV and GEMM (T = 1, 2, 3, 8, 17) match the reference on every layout; 1 and 2 threads bit-identical", async () => {
   const rng = mulberry32(7);
   for (const [n, m] of [[2, 4], [4, 8], [1, 4], [3, 8], [16, 32]] as Array<[number, number]>) {
     for (const axis of AXES) for (const [rows, cols] of KSHAPES) {
       const c = compressNM(nmDense(rng, rows, cols, n, m, axis), rows, cols, n, m, axis);
-      for (const T of [1, 2, 3, 8, 17]) {
+      for (const layout of layoutsFor(n, m, axis)) for (const T of [1, 2, 3, 8, 17, 24]) {
+        if (T === 24 && layout === "canonical") continue;
         const X = randomX(rng, T * cols);
         const want = sparseGemmRef(c, X, T);
         const scale = absScale(c, X, T);
-        const what = `${n}:${m} ${axis} ${rows}x${cols} T=${T}`;
-        const y1 = await product(rtFor(1), c, X, T);
+        const what = `${n}:${m} ${axis} ${layout} ${rows}x${cols} T=${T}`;
+        const y1 = await product(rtFor(1), c, X, T, false, layout);
         assertNear(y1, want, scale, what);
-        const y2 = await product(rtFor(2), c, X, T);
+        const y2 = await product(rtFor(2), c, X, T, false, layout);
         sameBits(y1, y2, `${what} threads 1 vs 2`);
-        if (T === 1) sameBits(await product(rtFor(2), c, X, 1, true), y1, `${what} gemv vs gemm`);
+        if (T === 1) sameBits(await product(rtFor(2), c, X, 1, true, layout), y1, `${what} gemv vs gemm`);
       }
     }
   }
@@ -285,8 +296,10 @@ kern("SparseMatrix: layouts, resident bytes, read-back, argument errors", async 
   assert.throws(() => mat.gemv(x, y), /after free/);
   mat.free();
   const sw = SparseMatrix.fromDense(rt, nmDense(rng, rows, cols, 4, 8, "output"), rows, cols, { n: 4, m: 8, axis: "output" });
-  assert.is(sw.layout, "swz");
+  assert.is(sw.layout, "cls");
+  assert.ok(sw.bytes < rows * cols * 4, `cls bytes ${sw.bytes}`);
   sw.free();
+  assert.throws(() => SparseMatrix.fromDense(rt, W, rows, cols, { n: 2, m: 4, axis: "input", layout: "cls" }), /cls does not apply/);
   const gen = SparseMatrix.fromDense(rt, nmDense(rng, rows, cols, 3, 8, "output"), rows, cols, { n: 3, m: 8, axis: "output" });
   assert.is(gen.layout, "canonical");
   gen.free();

@@ -1,8 +1,9 @@
 // N:M sparse matrices: the canonical compressed format, runtime layouts and the resident matrix.
 export * from "./format.js";
 export { SparseMatrix } from "./matrix.js";
-export type { SparseMatrixOptions, SparseLayoutKind } from "./matrix.js";
+export type { SparseMatrixOptions, SparseUploadOptions, SparseLayoutKind } from "./matrix.js";
 export {
-  packTab8, unpackTab8, packSwz, unpackSwz, swzLut, octetCode, octetMask, tab8Applies, swzApplies, TAB8_PANEL, TAB8_ENTRIES,
+  packTab8, unpackTab8, packSwz, unpackSwz, packCls, unpackCls, swzLut, octetCode, octetMask, tab8Applies, swzApplies, clsApplies,
+  TAB8_PANEL, TAB8_ENTRIES,
 } from "./layout.js";
-export type { Tab8Layout, SwzLayout } from "./layout.js";
+export type { Tab8Layout, SwzLayout, ClsLayout } from "./layout.js";

@@ -30,6 +30,22 @@
  *   the lanes of their rows (2:4: rows 0-3 from lanes 0-1, then from lanes 2-3; 4:8: rows 0-3,
  *   then rows 4-7). Lanes that receive nothing get index 0x80 (zero in plain and relaxed swizzle).
  * Bytes: 16 + 1 per 8 dense weights, as tab8.
+ *
+ * ## "cls": output axis, 2:4 and 4:8, class-sorted
+ * Within a row-group, every column keeps the same number K of rows (2 or 4, after padding a
+ * partial row-group as above); the set of kept rows is the column's class (E = 6 or 70 classes, in
+ * the code order of tab8). Sorting a row-group's columns by class turns each class into a small
+ * dense block of K rows over a gathered list of columns, which GEMV and GEMM compute with full
+ * vectors and no per-weight routing.
+ * - Per row-group g and class c (in order), the class's columns ascending, padded to a multiple of
+ *   4 with the index `cols` (the kernels give it x = 0) and zero values: blocks of 4 columns.
+ * - `vals` (f32): per block, K rows x 4 columns (kept-row slot major): `4 * K` floats.
+ * - `idx` (u16): per block, the 4 column indices. Requires cols < 65536.
+ * - `counts` (u16, RG x E): blocks of each class in each row-group.
+ * - `starts` (u32, RG + 1): first block of each row-group.
+ * - `rowsLut` (u32, E): the class's kept rows, one per byte, increasing.
+ * Bytes: (4K + 2) per K kept columns x 4, i.e. 2.5 (2:4) or 2.25 (4:8) per dense weight, plus
+ * padding and small per-row-group tables.
  */
 import { ArgumentError } from "../errors.js";
 import { readMask, keptInGroup, type CompressedNM } from "./format.js";
@@ -290,4 +306,127 @@ export function unpackSwz(t: SwzLayout): CompressedNM {
 function nmValueCountOf(rows: number, cols: number, n: number, m: number): number {
   const full = Math.floor(rows / m);
   return cols * (full * (m - n) + keptInGroup(rows - full * m, n, m));
+}
+
+/** The cls arrays of an output-axis 2:4 or 4:8 matrix. */
+export interface ClsLayout {
+  pattern: "2:4" | "4:8";
+  rows: number;
+  cols: number;
+  vals: Float32Array;
+  idx: Uint16Array;
+  counts: Uint16Array;
+  starts: Uint32Array;
+  rowsLut: Uint32Array;
+}
+
+/** Whether packCls applies (output-axis 2:4 or 4:8 with fewer than 65536 columns). */
+export function clsApplies(c: CompressedNM): boolean {
+  return c.axis === "output" && patternOf(c) !== undefined && c.cols < 65536;
+}
+
+/** Canonical (validated) output-axis 2:4 / 4:8 -> cls. */
+export function packCls(c: CompressedNM): ClsLayout {
+  const pattern = patternOf(c);
+  if (!clsApplies(c) || !pattern) throw new ArgumentError("compressed", `cls needs an output-axis 2:4 or 4:8 matrix with < 65536 columns, got ${c.n}:${c.m} ${c.axis}, ${c.cols} columns`);
+  const { rows, cols, n, m, values, masks } = c;
+  const K = m - n;
+  const E = pattern === "2:4" ? 6 : 70;
+  const classOf = pattern === "2:4" ? PAIR_INDEX : QUAD_INDEX;
+  const classMask = pattern === "2:4" ? PAIR_MASK : QUAD_MASK;
+  const RG = Math.ceil(rows / m);
+  const counts = new Uint16Array(RG * E);
+  const starts = new Uint32Array(RG + 1);
+  // Pass 1: class of every column, block counts.
+  const cls = new Uint8Array(RG * cols);
+  let blocks = 0;
+  const per = new Int32Array(E);
+  for (let g = 0; g < RG; g++) {
+    const real = Math.min(m, rows - g * m);
+    per.fill(0);
+    for (let j = 0; j < cols; j++) {
+      const mk = readMask(masks, (g * cols + j) * m, m);
+      const k = classOf[real < m ? padGroup(mk, real, m, K) : mk];
+      cls[g * cols + j] = k;
+      per[k]++;
+    }
+    starts[g] = blocks;
+    for (let k = 0; k < E; k++) { const nb = Math.ceil(per[k] / 4); counts[g * E + k] = nb; blocks += nb; }
+  }
+  starts[RG] = blocks;
+  const vals = new Float32Array(blocks * 4 * K);
+  const idx = new Uint16Array(blocks * 4).fill(cols);
+  // Pass 2: place each column; canonical values of (g, j) are consecutive, K' <= K real ones.
+  const next = new Int32Array(E); // next free column slot of each class (in columns)
+  let v = 0;
+  for (let g = 0; g < RG; g++) {
+    const real = Math.min(m, rows - g * m);
+    let b = starts[g];
+    for (let k = 0; k < E; k++) { next[k] = b * 4; b += counts[g * E + k]; }
+    for (let j = 0; j < cols; j++) {
+      const k = cls[g * cols + j];
+      const slot = next[k]++;
+      idx[slot] = j;
+      const blk = slot >> 2, col = slot & 3;
+      const mk = readMask(masks, (g * cols + j) * m, m);
+      const full = classMask[k];
+      let s = 0;
+      for (let i = 0; i < m; i++) {
+        if (!(full & (1 << i))) continue;
+        if (i < real && (mk & (1 << i))) vals[blk * 4 * K + s * 4 + col] = values[v++];
+        s++;
+      }
+    }
+  }
+  const rowsLut = new Uint32Array(E);
+  for (let k = 0; k < E; k++) {
+    let word = 0, s = 0;
+    for (let i = 0; i < m; i++) if (classMask[k] & (1 << i)) word |= i << (8 * s++);
+    rowsLut[k] = word >>> 0;
+  }
+  return { pattern, rows, cols, vals, idx, counts, starts, rowsLut };
+}
+
+/** cls -> canonical (exact inverse of packCls). */
+export function unpackCls(t: ClsLayout): CompressedNM {
+  const { pattern, rows, cols } = t;
+  const [n, m] = pattern === "2:4" ? [2, 4] : [4, 8];
+  const K = m - n, E = pattern === "2:4" ? 6 : 70;
+  const classMask = pattern === "2:4" ? PAIR_MASK : QUAD_MASK;
+  const RG = Math.ceil(rows / m);
+  // Dense kept values of each (g, j), slot order, then emit canonically.
+  const colVals = new Float32Array(cols * K);
+  const colCls = new Int32Array(cols);
+  const values = new Float32Array(nmValueCountOf(rows, cols, n, m));
+  const masks = new Uint8Array(Math.ceil((RG * cols * m) / 8));
+  let v = 0;
+  for (let g = 0; g < RG; g++) {
+    const real = Math.min(m, rows - g * m);
+    colCls.fill(-1);
+    let b = t.starts[g];
+    for (let k = 0; k < E; k++) {
+      for (let e = b + t.counts[g * E + k]; b < e; b++) {
+        for (let col = 0; col < 4; col++) {
+          const j = t.idx[b * 4 + col];
+          if (j >= cols) continue;
+          colCls[j] = k;
+          for (let s = 0; s < K; s++) colVals[j * K + s] = t.vals[b * 4 * K + s * 4 + col];
+        }
+      }
+    }
+    for (let j = 0; j < cols; j++) {
+      const full = classMask[colCls[j]];
+      let s = 0;
+      for (let i = 0; i < m; i++) {
+        if (!(full & (1 << i))) continue;
+        if (i < real) {
+          values[v++] = colVals[j * K + s];
+          const bit = (g * cols + j) * m + i;
+          masks[bit >> 3] |= 1 << (bit & 7);
+        }
+        s++;
+      }
+    }
+  }
+  return { rows, cols, n, m, axis: "output", values, masks, dtype: "f32" };
 }

@@ -5,7 +5,8 @@
  * | pattern           | layout (layout.ts) | kernels                                         |
  * |-------------------|--------------------|-------------------------------------------------|
  * | 2:4, 4:8 input    | tab8               | gemv_sparse{24,48}_in, gemm_sparse{24,48}_in    |
- * | 2:4, 4:8 output   | swz                | gemv_sparse{24,48}_out, gemm_sparse{24,48}_out  |
+ * | 2:4, 4:8 output   | cls                | gemv_sparse{24,48}_cls, gemm_sparse{24,48}_cls  |
+ * | (cols >= 65536)   | swz                | gemv_sparse{24,48}_out; GEMM = GEMV per token   |
  * | any other N:M     | canonical          | gemv/gemm_sparse_nm_{in,out} (correct, slower)  |
  */
 import { ArgumentError } from "../errors.js";
@@ -14,7 +15,9 @@ import type { Runtime } from "../runtime/runtime.js";
 import {
   checkPattern, compressNM, validateCompressed, type CompressedNM, type NMAxis, type NMValueDType,
 } from "./format.js";
-import { packSwz, packTab8, swzApplies, tab8Applies, TAB8_ENTRIES, TAB8_PANEL, unpackSwz, unpackTab8 } from "./layout.js";
+import {
+  clsApplies, packCls, packSwz, packTab8, swzApplies, tab8Applies, TAB8_ENTRIES, TAB8_PANEL, unpackCls, unpackSwz, unpackTab8,
+} from "./layout.js";
 
 /** Options of SparseMatrix.fromDense(). */
 export interface SparseMatrixOptions {
@@ -26,10 +29,18 @@ export interface SparseMatrixOptions {
   axis: NMAxis;
   /** Round values to f16 first (they are still computed in f32). Default "f32". */
   dtype?: NMValueDType;
+  /** Force a runtime layout (for tests and benchmarks); default: the fastest that applies. */
+  layout?: SparseLayoutKind;
+}
+
+/** Options of SparseMatrix.fromCompressed(). */
+export interface SparseUploadOptions {
+  /** Force a runtime layout (for tests and benchmarks); default: the fastest that applies. */
+  layout?: SparseLayoutKind;
 }
 
 /** Which kernel family a SparseMatrix uses. */
-export type SparseLayoutKind = "tab8" | "swz" | "canonical";
+export type SparseLayoutKind = "tab8" | "cls" | "swz" | "canonical";
 
 // Scratch bytes per thread of each kernel (must match the kernels' own layout of their scratch).
 function gemvScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols: number): number {
@@ -37,13 +48,18 @@ function gemvScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols
     const p = pattern as "2:4" | "4:8";
     return TAB8_PANEL[p] * TAB8_ENTRIES[p] * 16 + 32 + rows * 16;
   }
+  if (kind === "cls") return align64((cols + 16) * 4) + 64;
   if (kind === "swz" && pattern === "2:4") return 16 * Math.ceil(cols / 2);
   return 0;
 }
 function gemmScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols: number): number {
   if (kind === "tab8") return (pattern === "2:4" ? 24576 : 28672) + 512 + 64 + rows * 32;
+  if (kind === "cls") return align64((cols + 1) * 16 * 4) + 256;
   return gemvScratch(kind, pattern, rows, cols);
 }
+const align64 = (n: number) => Math.ceil(n / 64) * 64;
+/** Below this many multiply-adds a call stays on the calling thread (a dispatch costs more). */
+const PARALLEL_MIN_MACS = 65536;
 
 // Below this many tokens a GEMM runs as one GEMV per token: the 8-token kernel pads to 8.
 const GEMM_MIN_T = 3;
@@ -66,17 +82,27 @@ export class SparseMatrix {
   private readonly pattern: string;
   private freed = false;
 
-  private constructor(rt: Runtime, c: CompressedNM) {
+  private constructor(rt: Runtime, c: CompressedNM, layout?: SparseLayoutKind) {
     this.rt = rt;
     this.rows = c.rows; this.cols = c.cols; this.n = c.n; this.m = c.m; this.axis = c.axis; this.dtype = c.dtype;
     this.pattern = `${c.n}:${c.m}`;
     const arrays: WasmArray[] = [];
+    const applies: Record<SparseLayoutKind, boolean> = { tab8: tab8Applies(c), cls: clsApplies(c), swz: swzApplies(c), canonical: true };
+    if (layout !== undefined) {
+      if (!(layout in applies)) throw new ArgumentError("layout", `unknown layout ${JSON.stringify(layout)}`);
+      if (!applies[layout]) throw new ArgumentError("layout", `${layout} does not apply to ${c.n}:${c.m} along the ${c.axis} axis`);
+      for (const k of Object.keys(applies) as SparseLayoutKind[]) applies[k] = k === layout;
+    }
     try {
-      if (tab8Applies(c)) {
+      if (applies.tab8) {
         this.layout = "tab8";
         const t = packTab8(c);
         arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u8", t.codes));
-      } else if (swzApplies(c)) {
+      } else if (applies.cls) {
+        this.layout = "cls";
+        const t = packCls(c);
+        arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u16", t.idx), rt.heap.from("u16", t.counts), rt.heap.from("u32", t.starts), rt.heap.from("u32", t.rowsLut));
+      } else if (applies.swz) {
         this.layout = "swz";
         const t = packSwz(c);
         arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u8", t.codes), rt.heap.from("u8", t.lut));
@@ -102,13 +128,13 @@ export class SparseMatrix {
     if (!opts || typeof opts !== "object") throw new ArgumentError("opts", "must be { n, m, axis }");
     checkPattern(opts.n, opts.m, opts.axis, "opts");
     const dense = isRef(W) ? (W.view() as Float32Array) : W;
-    return new SparseMatrix(rt, compressNM(dense, rows, cols, opts.n, opts.m, opts.axis, { dtype: opts.dtype }));
+    return new SparseMatrix(rt, compressNM(dense, rows, cols, opts.n, opts.m, opts.axis, { dtype: opts.dtype }), opts.layout);
   }
 
   /** Uploads a canonical compressed matrix (validated first). */
-  static fromCompressed(rt: Runtime, c: CompressedNM): SparseMatrix {
+  static fromCompressed(rt: Runtime, c: CompressedNM, opts: SparseUploadOptions = {}): SparseMatrix {
     validateCompressed(c);
-    return new SparseMatrix(rt, c);
+    return new SparseMatrix(rt, c, opts.layout);
   }
 
   /** Resident weight bytes in Wasm memory (values, codes or masks, LUT). */
@@ -123,6 +149,11 @@ export class SparseMatrix {
     let out: CompressedNM;
     if (this.layout === "tab8") {
       out = unpackTab8({ pattern: this.pattern as "2:4" | "4:8", rows: this.rows, cols: this.cols, po: TAB8_PANEL[this.pattern as "2:4" | "4:8"], vals: a.read() as Float32Array, codes: b.read() as Uint8Array });
+    } else if (this.layout === "cls") {
+      out = unpackCls({
+        pattern: this.pattern as "2:4" | "4:8", rows: this.rows, cols: this.cols, vals: a.read() as Float32Array, idx: b.read() as Uint16Array,
+        counts: c.read() as Uint16Array, starts: this.arrays[3].read() as Uint32Array, rowsLut: this.arrays[4].read() as Uint32Array,
+      });
     } else if (this.layout === "swz") {
       out = unpackSwz({ pattern: this.pattern as "2:4" | "4:8", rows: this.rows, cols: this.cols, vals: a.read() as Float32Array, codes: b.read() as Uint8Array, lut: c.read() as Uint8Array });
     } else {
@@ -153,19 +184,32 @@ export class SparseMatrix {
     checkRef("Y", Y, T * this.rows);
     checkDisjoint("Y", Y, "X", X);
     const { rt, rows, cols } = this;
+    const grain = (g: number) => (rows * cols * T < PARALLEL_MIN_MACS ? rows : g);
     if (this.layout === "tab8" && T >= GEMM_MIN_T) {
       const [vals, codes] = this.arrays;
       const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
       const name = this.pattern === "2:4" ? "gemm_sparse24_in" : "gemm_sparse48_in";
       for (let tb = 0; tb < T; tb += 8) {
-        await rt.run(name, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, 4);
+        await rt.run(name, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, grain(4));
       }
+      return;
+    }
+    if (this.layout === "cls" && T >= GEMM_MIN_T) {
+      const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
+      const args = (tb: number) => [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride];
+      if (this.pattern === "4:8") {
+        for (let tb = 0; tb < T; tb += 8) await rt.run("gemm_sparse48_cls", args(tb), rows, grain(8));
+        return;
+      }
+      let tb = 0;
+      for (; T - tb > 8; tb += 16) await rt.run("gemm_sparse24_cls", args(tb), rows, grain(4));
+      if (tb < T) await rt.run("gemm_sparse24_cls8", args(tb), rows, grain(4));
       return;
     }
     if (this.layout === "canonical") {
       const [vals, masks] = this.arrays;
       const name = this.axis === "input" ? "gemm_sparse_nm_in" : "gemm_sparse_nm_out";
-      return rt.run(name, [vals.ptr, masks.ptr, X.ptr, Y.ptr, rows, cols, this.n, this.m, T], rows, this.axis === "input" ? 1 : this.m);
+      return rt.run(name, [vals.ptr, masks.ptr, X.ptr, Y.ptr, rows, cols, this.n, this.m, T], rows, grain(this.axis === "input" ? 1 : this.m));
     }
     for (let t = 0; t < T; t++) await this.runGemv(X.ptr + t * cols * 4, Y.ptr + t * rows * 4);
   }
@@ -179,25 +223,30 @@ export class SparseMatrix {
 
   private runGemv(x: number, y: number): Promise<void> {
     const { rt, rows, cols } = this;
+    const grain = (g: number) => (rows * cols < PARALLEL_MIN_MACS ? rows : g);
+    const p = this.pattern === "2:4" ? "24" : "48";
     if (this.layout === "tab8") {
       const [vals, codes] = this.arrays;
       const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
-      const name = this.pattern === "2:4" ? "gemv_sparse24_in" : "gemv_sparse48_in";
-      return rt.run(name, [vals.ptr, codes.ptr, x, y, rows, cols, s.ptr, s.stride], rows, 4);
+      return rt.run(`gemv_sparse${p}_in`, [vals.ptr, codes.ptr, x, y, rows, cols, s.ptr, s.stride], rows, grain(4));
+    }
+    if (this.layout === "cls") {
+      const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
+      return rt.run(`gemv_sparse${p}_cls`, [...this.arrays.map((a) => a.ptr), x, y, rows, cols, s.ptr, s.stride], rows, grain(this.m));
     }
     if (this.layout === "swz") {
       const [vals, codes, lut] = this.arrays;
       if (this.pattern === "2:4") {
         const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
-        return rt.run("gemv_sparse24_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols, s.ptr, s.stride], rows, 4);
+        return rt.run("gemv_sparse24_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols, s.ptr, s.stride], rows, grain(4));
       }
-      return rt.run("gemv_sparse48_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols], rows, 8);
+      return rt.run("gemv_sparse48_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols], rows, grain(8));
     }
     const [vals, masks] = this.arrays;
     if (this.axis === "input") {
-      return rt.run("gemv_sparse_nm_in", [vals.ptr, masks.ptr, x, y, cols, this.n, this.m], rows, 1);
+      return rt.run("gemv_sparse_nm_in", [vals.ptr, masks.ptr, x, y, cols, this.n, this.m], rows, grain(1));
     }
-    return rt.run("gemv_sparse_nm_out", [vals.ptr, masks.ptr, x, y, rows, cols, this.n, this.m], rows, this.m);
+    return rt.run("gemv_sparse_nm_out", [vals.ptr, masks.ptr, x, y, rows, cols, this.n, this.m], rows, grain(this.m));
   }
 
   private check(): void {
