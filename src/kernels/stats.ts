@@ -30,12 +30,16 @@ export async function colSumSq(rt: Runtime, X: WasmRef<"f32">, T: number, d: num
   return rt.run("colsumsq_f64", [X.ptr, T, d, acc.ptr], d, T * d < PARALLEL_MIN_MACS ? d : COLSUMSQ_GRAIN);
 }
 
+/** Tokens per arithmetic block of the Hessian (the kernel's HB; part of the result's definition). */
+const HESSIAN_BLOCK = 256;
+
 /**
  * H += scale * XᵀX, H [d, d] f32 (SparseGPT: scale = 2 / nsamples, or 1 and scale H at the end).
  * H must be symmetric, as it is when it starts from zeros and only this function adds to it: the
- * upper triangle is accumulated and then copied onto the lower one (half the work). In each block of
- * 256 tokens an element gets the f32 sum c of its products in token order, then H = H + scale * c
- * (fused in the relaxed-SIMD build); the result is identical for any thread count.
+ * upper triangle is accumulated and then copied onto the lower one (half the work). Tokens are taken
+ * in blocks of 256 from t = 0; in each block an element gets the f32 sum c of its products in token
+ * order, then H = H + f32(scale) * c (fused in the relaxed-SIMD build). The result is identical for
+ * any thread count. Needs a temporary of min(T, 256) x d floats in Wasm memory.
  */
 export async function hessianAccumulate(
   rt: Runtime, X: WasmRef<"f32">, T: number, d: number, H: WasmRef<"f32">, scale = 1,
@@ -46,8 +50,18 @@ export async function hessianAccumulate(
   checkArray("H", H, "f32", d * d, `[${d}, ${d}]`);
   checkDisjoint("H", H, d * d, "X", X, T * d);
   if (typeof scale !== "number" || !Number.isFinite(scale)) throw new ArgumentError("scale", `must be finite, got ${String(scale)}`);
+  const groups = Math.ceil(d / 8);
   const units = Math.ceil(Math.ceil(d / 4) / 2);
-  const single = T * d * d < 2 * PARALLEL_MIN_MACS;
-  await rt.run("hessian_upper_f32", [X.ptr, T, d, H.ptr, scale], units, single ? units : 1);
-  await rt.run("hessian_mirror_f32", [H.ptr, d], d, single || d * d < PARALLEL_MIN_MACS ? d : MIRROR_GRAIN);
+  const P = rt.heap.alloc("f32", groups * 8 * Math.min(T, HESSIAN_BLOCK));
+  try {
+    for (let t0 = 0; t0 < T; t0 += HESSIAN_BLOCK) {
+      const n = Math.min(HESSIAN_BLOCK, T - t0);
+      const single = n * d * d < 2 * PARALLEL_MIN_MACS;
+      await rt.run("hessian_pack_f32", [X.ptr, d, t0, n, P.ptr], groups, single || n * d < PARALLEL_MIN_MACS ? groups : 1);
+      await rt.run("hessian_upper_f32", [P.ptr, n, d, H.ptr, scale], units, single ? units : 1);
+    }
+  } finally {
+    P.free();
+  }
+  await rt.run("hessian_mirror_f32", [H.ptr, d], d, d * d < PARALLEL_MIN_MACS ? d : MIRROR_GRAIN);
 }
