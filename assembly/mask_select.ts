@@ -164,8 +164,22 @@ function selectKth(src: usize, n: i32, k: i32, work: usize, hist: usize): u64 {
   let b1 = findBin(hist, 0, t);
   let below = <i32>(b1 >> 32);
   const k1 = <u32>b1;
+  // Candidates are a few percent of the group: test four at a time, copy the rare hits.
   let m = 0;
-  for (let i = 0; i < n; i++) {
+  const kv = i32x4.splat(k1);
+  i = 0;
+  for (; i + 4 <= n; i += 4) {
+    let v = v128.load(src + (<usize>i << 2));
+    v = v128.andnot(v, i32x4.eq(v, negz));
+    let bits = i32x4.bitmask(i32x4.eq(i32x4.shr_u(v, 20), kv));
+    while (bits != 0) {
+      const l = ctz(bits);
+      store<u32>(work + (<usize>m << 2), canon(load<u32>(src + (<usize>(i + l) << 2))));
+      m++;
+      bits &= bits - 1;
+    }
+  }
+  for (; i < n; i++) {
     const key = canon(load<u32>(src + (<usize>i << 2)));
     store<u32>(work + (<usize>m << 2), key);
     m += <i32>((key >> 20) == k1);
@@ -394,24 +408,56 @@ function tiesAt(s: usize, d: usize, thr: usize, needs: usize, w: i32): i32 {
 
 export function mask_block_hist_hi(S: usize, cols: i32, c0: i32, c1: i32, hist: usize, bad: usize, r0: i32, r1: i32, tid: i32): void {
   const h0 = hist + (<usize>tid << 18);
+  const negz = i32x4.splat(0x80000000);
+  let badv = i32x4.splat(0);
   let worst: u32 = 0;
   for (let r = r0; r < r1; r++) {
     const s = S + (<usize>r * <usize>cols << 2);
-    for (let c = c0; c < c1; c++) {
+    let c = c0;
+    for (; c + 4 <= c1; c += 4) {
+      let v = v128.load(s + (<usize>c << 2));
+      v = v128.andnot(v, i32x4.eq(v, negz));
+      badv = v128.or(badv, i32x4.gt_u(v, i32x4.splat(KEY_MAX)));
+      // Byte offsets of the bins: (key >> 16) << 2.
+      const off = v128.and(i32x4.shr_u(v, 14), i32x4.splat(0x3fffc));
+      const a0 = h0 + <usize>i32x4.extract_lane(off, 0);
+      store<u32>(a0, load<u32>(a0) + 1);
+      const a1 = h0 + <usize>i32x4.extract_lane(off, 1);
+      store<u32>(a1, load<u32>(a1) + 1);
+      const a2 = h0 + <usize>i32x4.extract_lane(off, 2);
+      store<u32>(a2, load<u32>(a2) + 1);
+      const a3 = h0 + <usize>i32x4.extract_lane(off, 3);
+      store<u32>(a3, load<u32>(a3) + 1);
+    }
+    for (; c < c1; c++) {
       const key = canon(load<u32>(s + (<usize>c << 2)));
       worst = max(worst, key);
       const h = h0 + (<usize>(key >> 16) << 2);
       store<u32>(h, load<u32>(h) + 1);
     }
   }
-  if (worst > KEY_MAX) flag(bad, tid);
+  if (worst > KEY_MAX || v128.any_true(badv)) flag(bad, tid);
 }
 
 export function mask_block_hist_lo(S: usize, cols: i32, c0: i32, c1: i32, hist: usize, hi: u32, r0: i32, r1: i32, tid: i32): void {
   const h0 = hist + (<usize>tid << 18);
+  const negz = i32x4.splat(0x80000000);
+  const hv = i32x4.splat(hi);
   for (let r = r0; r < r1; r++) {
     const s = S + (<usize>r * <usize>cols << 2);
-    for (let c = c0; c < c1; c++) {
+    let c = c0;
+    for (; c + 4 <= c1; c += 4) {
+      let v = v128.load(s + (<usize>c << 2));
+      v = v128.andnot(v, i32x4.eq(v, negz));
+      let bits = i32x4.bitmask(i32x4.eq(i32x4.shr_u(v, 16), hv));
+      while (bits != 0) {
+        const key = canon(load<u32>(s + (<usize>(c + ctz(bits)) << 2)));
+        const h = h0 + (<usize>(key & 0xffff) << 2);
+        store<u32>(h, load<u32>(h) + 1);
+        bits &= bits - 1;
+      }
+    }
+    for (; c < c1; c++) {
       const key = canon(load<u32>(s + (<usize>c << 2)));
       if ((key >> 16) == hi) {
         const h = h0 + (<usize>(key & 0xffff) << 2);
