@@ -20,6 +20,9 @@
  * Hooks for pruning: `hook` (in ForwardOptions / RunBlockOptions) sees every linear's input right
  * before the linear runs; `setLinear` replaces a block linear's weights by a dense matrix or by
  * any `Linear` (e.g. a sparse matrix).
+ *
+ * Not modelled: Mistral's sliding-window attention (exact for contexts up to the window, 4096),
+ * Gemma 2's logit soft-capping and query_pre_attn_scalar (Gemma 1 semantics: scores / sqrt(headDim)).
  */
 import { ArgumentError, throwIfAborted } from "../errors.js";
 import type { ModelReader } from "../formats/reader.js";
@@ -59,7 +62,9 @@ export interface TransformerOptions {
   streamFrom?: "host" | "reader";
   /**
    * Substitutes a Linear (e.g. a sparse matrix on this runtime) for a block linear at load time;
-   * return undefined to keep the dense weights. `dense()` reads the stored weights.
+   * return undefined to keep the dense weights. `dense()` reads the stored weights. Linear objects
+   * are owned by the caller and always resident: the budget and the block slot govern dense
+   * weights only (the plan still counts a replaced linear's dense size, so it errs on the safe side).
    */
   makeLinear?: (layer: number, name: LinearName, dense: () => Promise<Float32Array>) => Promise<Linear | undefined> | Linear | undefined;
   /** Cancels loading. */
@@ -116,7 +121,8 @@ export interface Residency {
   slotBytes: number;
   /**
    * Wasm bytes the load plan counted besides weights and the slot: activations, RoPE tables, one
-   * full KV cache, and (when the classifier is streamed) its chunk output buffer.
+   * full KV cache (newCache), the one-layer cache of layer-major runs, and (when the classifier is
+   * streamed) its chunk output buffer.
    */
   fixedBytes: number;
   /** Bytes of all weights as dense f32 (blocks, final norm, classifier). */
@@ -261,7 +267,8 @@ export class Transformer {
     const fixedBytes =
       align(4 * B * dim) * 2 + align(4 * B * qDim) * 2 + align(4 * B * kvDim) * 2 + align(4 * B * hidden) * 2 + align(4 * B) +
       align(4 * logitRows * vocab) + align(4 * logitRows) + align(8 * logitRows) + align(4 * dim) +
-      align(4 * contextLength * config.headDim) * 2 + align(4 * config.nLayers * contextLength * kvDim) * 2;
+      align(4 * contextLength * config.headDim) * 2 + align(4 * config.nLayers * contextLength * kvDim) * 2 +
+      align(4 * contextLength * kvDim) * 2;
     const blockBytes = dense.reduce((s, t) => s + align(4 * t.n), 0);
     const clsBytes = align(4 * vocab * dim);
     const weightBytes = config.nLayers * blockBytes + clsBytes + align(4 * dim);
