@@ -35,6 +35,8 @@ export interface PrunableModel {
   readonly runtime: Runtime;
   /** Positions a sequence may have. */
   readonly contextLength: number;
+  /** Token rows a block runs at once (bounds what a forward hook sees). */
+  readonly maxBatchTokens?: number;
   /** [dOut, dIn] of a block linear; throws for a linear the model does not have. */
   linearShape(name: LinearName): [number, number];
   /** Embedding rows of tokens: [T, dim]. */
@@ -343,6 +345,18 @@ class ReconMeter {
   private E: WasmArray<"f32"> | null = null;
   constructor(private readonly rt: Runtime) {}
 
+  /** Sizes the output buffers up front: allocating inside a forward hook could grow Wasm memory mid-block. */
+  reserve(rows: number): void {
+    let n = 0;
+    for (const m of this.mats.values()) n = Math.max(n, rows * m.dOut);
+    if (n > 0 && (!this.Y || this.Y.length < n)) {
+      this.Y?.free(); this.E?.free();
+      this.Y = null; this.E = null;
+      this.Y = this.rt.heap.alloc("f32", n);
+      this.E = this.rt.heap.alloc("f32", n);
+    }
+  }
+
   add(name: LinearName, dense: Float32Array, pruned: Float32Array, dOut: number): void {
     const D = new Float32Array(dense.length);
     for (let i = 0; i < D.length; i++) D[i] = dense[i] - pruned[i];
@@ -354,13 +368,8 @@ class ReconMeter {
     const m = this.mats.get(inp.name);
     if (!m) return;
     const n = inp.T * m.dOut;
-    if (!this.Y || this.Y.length < n) {
-      this.Y?.free(); this.E?.free();
-      this.Y = null; this.E = null;
-      this.Y = this.rt.heap.alloc("f32", n);
-      this.E = this.rt.heap.alloc("f32", n);
-    }
-    const Y = this.Y.sub(0, n), E = this.E!.sub(0, n);
+    if (!this.Y || this.Y.length < n) this.reserve(inp.T);
+    const Y = this.Y!.sub(0, n), E = this.E!.sub(0, n);
     await gemm(this.rt, m.W, inp.X, Y, m.dOut, inp.dIn, inp.T);
     await gemm(this.rt, m.D, inp.X, E, m.dOut, inp.dIn, inp.T);
     await colSumSq(this.rt, Y, inp.T, m.dOut, m.y);
@@ -524,6 +533,7 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
         // 3. Reconstruction error on the dense block's inputs.
         if (useCalib && o.recon) {
           for (const name of targets) recon.add(name, dense.get(name)!, pruned.get(name)!, model.linearShape(name)[0]);
+          recon.reserve(Math.min(model.maxBatchTokens ?? o.windows!.seqlen, o.windows!.seqlen));
           progress({ phase: "reconstruction", block: l, blocks: L });
           await pass(l, recon.hook, false);
           for (const m of matrices) if (m.block === l) {
