@@ -399,54 +399,81 @@ function tiesAt(s: usize, d: usize, thr: usize, needs: usize, w: i32): i32 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Two-dimensional groups (whole matrix, SparseGPT column block): columns [c0, c1) of all rows,
-// row-major. Radix select driven by the host: histogram of the high 16 key bits, then of the low
-// 16 bits within the chosen bucket, which gives the threshold key T and the count below it; then
-// a mask pass that also counts, per row, the scores equal to T; the host turns those counts into
-// per-row tie quotas (row-major order) for mask_block_ties. Units are rows; each thread has its own
-// 65536-bin histogram at hist + tid*262144 (zeroed by the host), summed by the host.
+// Two-dimensional groups (whole matrix, SparseGPT column block), row-major. Row r of the group
+// is src + 4*r*ld, elements [0, width); its mask row is mask + r*mld. Radix select driven by the
+// host: histogram of the high 16 key bits, then of the low 16 bits within the chosen bucket,
+// which gives the threshold key T and the count below it; then a mask pass that also counts, per
+// row, the scores equal to T; the host turns those counts into per-row tie quotas (row-major
+// order) for mask_block_ties. Units are rows; each thread has its own 65536-bin histogram at
+// hist + tid*262144 (zeroed by the host), summed by the host.
+// A narrow block of a wide matrix is a walk down many rows, and every row is another page: TLB
+// misses (nested paging in VMs) then cost far more than the work. So the first pass can also
+// copy the block to `copy` (contiguous, ld = width; 0 = no copy) for the later passes to read.
 
-export function mask_block_hist_hi(S: usize, cols: i32, c0: i32, c1: i32, hist: usize, bad: usize, r0: i32, r1: i32, tid: i32): void {
+export function mask_block_hist_hi(src: usize, ld: i32, width: i32, hist: usize, bad: usize, copy: usize, r0: i32, r1: i32, tid: i32): void {
   const h0 = hist + (<usize>tid << 18);
-  const negz = i32x4.splat(0x80000000);
-  let badv = i32x4.splat(0);
-  let worst: u32 = 0;
-  for (let r = r0; r < r1; r++) {
-    const s = S + (<usize>r * <usize>cols << 2);
-    let c = c0;
-    for (; c + 4 <= c1; c += 4) {
-      let v = v128.load(s + (<usize>c << 2));
-      v = v128.andnot(v, i32x4.eq(v, negz));
-      badv = v128.or(badv, i32x4.gt_u(v, i32x4.splat(KEY_MAX)));
-      // Byte offsets of the bins: (key >> 16) << 2.
-      const off = v128.and(i32x4.shr_u(v, 14), i32x4.splat(0x3fffc));
-      const a0 = h0 + <usize>i32x4.extract_lane(off, 0);
-      store<u32>(a0, load<u32>(a0) + 1);
-      const a1 = h0 + <usize>i32x4.extract_lane(off, 1);
-      store<u32>(a1, load<u32>(a1) + 1);
-      const a2 = h0 + <usize>i32x4.extract_lane(off, 2);
-      store<u32>(a2, load<u32>(a2) + 1);
-      const a3 = h0 + <usize>i32x4.extract_lane(off, 3);
-      store<u32>(a3, load<u32>(a3) + 1);
-    }
-    for (; c < c1; c++) {
-      const key = canon(load<u32>(s + (<usize>c << 2)));
-      worst = max(worst, key);
-      const h = h0 + (<usize>(key >> 16) << 2);
-      store<u32>(h, load<u32>(h) + 1);
+  let ok = true;
+  if (copy == 0) {
+    for (let r = r0; r < r1; r++) ok = histHi(src + (<usize>r * <usize>ld << 2), width, h0) && ok;
+  } else {
+    // Copy 16 rows, then count them from the copy: the copy loop is short enough for the CPU
+    // to have many rows' loads in flight; counting row by row straight from S would not.
+    const rowBytes = <usize>width << 2;
+    const w4 = width & ~3;
+    for (let rb = r0; rb < r1; rb += 16) {
+      const re = min(rb + 16, r1);
+      for (let r = rb; r < re; r++) {
+        const s = src + (<usize>r * <usize>ld << 2);
+        const d = copy + <usize>r * rowBytes;
+        let c = 0;
+        for (; c < w4; c += 4) v128.store(d + (<usize>c << 2), v128.load(s + (<usize>c << 2)));
+        for (; c < width; c++) store<u32>(d + (<usize>c << 2), load<u32>(s + (<usize>c << 2)));
+      }
+      ok = histHi(copy + <usize>rb * rowBytes, (re - rb) * width, h0) && ok;
     }
   }
-  if (worst > KEY_MAX || v128.any_true(badv)) flag(bad, tid);
+  if (!ok) flag(bad, tid);
 }
 
-export function mask_block_hist_lo(S: usize, cols: i32, c0: i32, c1: i32, hist: usize, hi: u32, r0: i32, r1: i32, tid: i32): void {
+// Adds the high 16 key bits of the f32 scores s[0, n) to the 65536-bin histogram h0; false if a
+// score is invalid.
+function histHi(s: usize, n: i32, h0: usize): bool {
+  const negz = i32x4.splat(0x80000000);
+  let badv = i32x4.splat(0);
+  let c = 0;
+  for (; c + 4 <= n; c += 4) {
+    let v = v128.load(s + (<usize>c << 2));
+    v = v128.andnot(v, i32x4.eq(v, negz));
+    badv = v128.or(badv, i32x4.gt_u(v, i32x4.splat(KEY_MAX)));
+    // Byte offsets of the bins: (key >> 16) << 2.
+    const off = v128.and(i32x4.shr_u(v, 14), i32x4.splat(0x3fffc));
+    const a0 = h0 + <usize>i32x4.extract_lane(off, 0);
+    store<u32>(a0, load<u32>(a0) + 1);
+    const a1 = h0 + <usize>i32x4.extract_lane(off, 1);
+    store<u32>(a1, load<u32>(a1) + 1);
+    const a2 = h0 + <usize>i32x4.extract_lane(off, 2);
+    store<u32>(a2, load<u32>(a2) + 1);
+    const a3 = h0 + <usize>i32x4.extract_lane(off, 3);
+    store<u32>(a3, load<u32>(a3) + 1);
+  }
+  let worst: u32 = 0;
+  for (; c < n; c++) {
+    const key = canon(load<u32>(s + (<usize>c << 2)));
+    worst = max(worst, key);
+    const h = h0 + (<usize>(key >> 16) << 2);
+    store<u32>(h, load<u32>(h) + 1);
+  }
+  return worst <= KEY_MAX && !v128.any_true(badv);
+}
+
+export function mask_block_hist_lo(src: usize, ld: i32, width: i32, hist: usize, hi: u32, r0: i32, r1: i32, tid: i32): void {
   const h0 = hist + (<usize>tid << 18);
   const negz = i32x4.splat(0x80000000);
   const hv = i32x4.splat(hi);
   for (let r = r0; r < r1; r++) {
-    const s = S + (<usize>r * <usize>cols << 2);
-    let c = c0;
-    for (; c + 4 <= c1; c += 4) {
+    const s = src + (<usize>r * <usize>ld << 2);
+    let c = 0;
+    for (; c + 4 <= width; c += 4) {
       let v = v128.load(s + (<usize>c << 2));
       v = v128.andnot(v, i32x4.eq(v, negz));
       let bits = i32x4.bitmask(i32x4.eq(i32x4.shr_u(v, 16), hv));
@@ -457,7 +484,7 @@ export function mask_block_hist_lo(S: usize, cols: i32, c0: i32, c1: i32, hist: 
         bits &= bits - 1;
       }
     }
-    for (; c < c1; c++) {
+    for (; c < width; c++) {
       const key = canon(load<u32>(s + (<usize>c << 2)));
       if ((key >> 16) == hi) {
         const h = h0 + (<usize>(key & 0xffff) << 2);
@@ -467,26 +494,25 @@ export function mask_block_hist_lo(S: usize, cols: i32, c0: i32, c1: i32, hist: 
   }
 }
 
-// mask = score < T over the block; eq[r] = scores == T in row r of the block.
-export function mask_block_lt(S: usize, mask: usize, cols: i32, c0: i32, c1: i32, T: u32, eq: usize, r0: i32, r1: i32): void {
+// mask = score < T over the group's rows; eq[r] = scores == T in row r.
+export function mask_block_lt(src: usize, ld: i32, width: i32, mask: usize, mld: i32, T: u32, eq: usize, r0: i32, r1: i32): void {
   const tf = reinterpret<f32>(T);
   const tv = f32x4.splat(tf);
-  const n = c1 - c0;
   for (let r = r0; r < r1; r++) {
-    const src = S + ((<usize>r * <usize>cols + <usize>c0) << 2);
-    const dst = mask + <usize>r * <usize>cols + <usize>c0;
+    const s = src + (<usize>r * <usize>ld << 2);
+    const dst = mask + <usize>r * <usize>mld;
     let acc = i32x4.splat(0);
     let i = 0;
-    for (; i + 16 <= n; i += 16) {
-      const o = src + (<usize>i << 2);
+    for (; i + 16 <= width; i += 16) {
+      const o = s + (<usize>i << 2);
       const v0 = v128.load(o), v1 = v128.load(o, 16), v2 = v128.load(o, 32), v3 = v128.load(o, 48);
       v128.store(dst + <usize>i, u8ones(f32x4.lt(v0, tv), f32x4.lt(v1, tv), f32x4.lt(v2, tv), f32x4.lt(v3, tv)));
       acc = i32x4.add(i32x4.add(acc, f32x4.eq(v0, tv)), f32x4.eq(v1, tv));
       acc = i32x4.add(i32x4.add(acc, f32x4.eq(v2, tv)), f32x4.eq(v3, tv));
     }
     let c = 0;
-    for (; i < n; i++) {
-      const x = load<f32>(src + (<usize>i << 2));
+    for (; i < width; i++) {
+      const x = load<f32>(s + (<usize>i << 2));
       store<u8>(dst + <usize>i, <u8>(x < tf));
       c += <i32>(x == tf);
     }
@@ -496,15 +522,15 @@ export function mask_block_lt(S: usize, mask: usize, cols: i32, c0: i32, c1: i32
   }
 }
 
-// Marks the first need[r] scores == T of rows rOff + [r0, r1) of the block.
-export function mask_block_ties(S: usize, mask: usize, cols: i32, c0: i32, c1: i32, T: u32, need: usize, rOff: i32, r0: i32, r1: i32): void {
+// Marks the first need[r] scores == T of rows rOff + [r0, r1).
+export function mask_block_ties(src: usize, ld: i32, width: i32, mask: usize, mld: i32, T: u32, need: usize, rOff: i32, r0: i32, r1: i32): void {
   const tf = reinterpret<f32>(T);
   for (let r = rOff + r0; r < rOff + r1; r++) {
     let nd = load<i32>(need + (<usize>r << 2));
-    const src = S + (<usize>r * <usize>cols << 2);
-    const dst = mask + <usize>r * <usize>cols;
-    for (let c = c0; c < c1 && nd > 0; c++) {
-      if (load<f32>(src + (<usize>c << 2)) == tf) { store<u8>(dst + <usize>c, 1); nd--; }
+    const s = src + (<usize>r * <usize>ld << 2);
+    const dst = mask + <usize>r * <usize>mld;
+    for (let c = 0; c < width && nd > 0; c++) {
+      if (load<f32>(s + (<usize>c << 2)) == tf) { store<u8>(dst + <usize>c, 1); nd--; }
     }
   }
 }

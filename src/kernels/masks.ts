@@ -60,6 +60,8 @@ const CHUNK = 8192;
 const HIST_BYTES = 8192;
 /** Bins of the two-dimensional radix select, per pass and thread. */
 const BINS = 65536;
+/** Column blocks at most this wide (and narrower than the matrix) are copied contiguously first. */
+const GATHER_MAX = 2048;
 
 interface Resolved {
   kind: "row" | "col" | "block" | "nm-input" | "nm-output";
@@ -193,7 +195,8 @@ export async function selectMask(
 }
 
 // Radix select over columns [c0, c1) of all rows: high 16 key bits, then low 16 bits, then the
-// mask pass and the row-major tie quotas.
+// mask pass and the row-major tie quotas. A narrow block is copied contiguously by the first pass
+// (see the kernels: walking down rows costs a TLB miss per row and pass).
 async function selectBlock(
   rt: Runtime, S: WasmRef<"f32">, rows: number, cols: number, c0: number, c1: number, k: number,
   mask: WasmRef<"u8">, bad: WasmRef<"u32">, scope: Scope, check: () => void,
@@ -203,19 +206,22 @@ async function selectBlock(
   const g = grain(rows, rows * width);
   const T = rt.threads;
   const hist = scope.alloc("u32", BINS * T);
-  await rt.run("mask_block_hist_hi", [S.ptr, cols, c0, c1, hist.ptr, bad.ptr], rows, g);
+  const copy = width < cols && width <= GATHER_MAX && rows > 1 ? scope.alloc("f32", rows * width) : undefined;
+  await rt.run("mask_block_hist_hi", [S.ptr + 4 * c0, cols, width, hist.ptr, bad.ptr, copy?.ptr ?? 0], rows, g);
   check();
+  const src = copy ? copy.ptr : S.ptr + 4 * c0, ld = copy ? width : cols;
   let key = 0, below = 0;
   if (k > 0) {
     const hi = findBin(hist.view(), T, k - 1);
     hist.view().fill(0);
-    await rt.run("mask_block_hist_lo", [S.ptr, cols, c0, c1, hist.ptr, hi.bin], rows, g);
+    await rt.run("mask_block_hist_lo", [src, ld, width, hist.ptr, hi.bin], rows, g);
     const lo = findBin(hist.view(), T, k - 1 - hi.below);
     key = hi.bin * 65536 + lo.bin;
     below = hi.below + lo.below;
   }
   const eq = scope.alloc("u32", rows);
-  await rt.run("mask_block_lt", [S.ptr, mask.ptr, cols, c0, c1, key, eq.ptr], rows, g);
+  const m0 = mask.ptr + c0;
+  await rt.run("mask_block_lt", [src, ld, width, m0, cols, key, eq.ptr], rows, g);
   let need = k - below;
   if (need <= 0) return;
   // Row-major order: the first `need` scores equal to the threshold, row by row.
@@ -228,7 +234,7 @@ async function selectBlock(
     if (take > 0) { if (first < 0) first = r; last = r; }
   }
   if (need !== 0 || first < 0) throw new Error("internal: block selection lost its tie count");
-  await rt.run("mask_block_ties", [S.ptr, mask.ptr, cols, c0, c1, key, eq.ptr, first], last - first + 1, last - first + 1);
+  await rt.run("mask_block_ties", [src, ld, width, m0, cols, key, eq.ptr, first], last - first + 1, last - first + 1);
 }
 
 function findBin(h: Uint32Array, threads: number, t: number): { bin: number; below: number } {
