@@ -7,7 +7,10 @@
 // portable builds, and between the body and a scalar tail).
 
 // Cephes-style expf: Cody-Waite reduction by ln2, degree-6 polynomial, two-step scaling so that
-// subnormal results round correctly and large inputs overflow to +Inf. Max error about 1-2 ulp.
+// large inputs overflow to +Inf. Max error about 1-2 ulp for normal results. Results below
+// FLT_MIN (x < ln FLT_MIN = -87.3365) flush to 0: producing subnormals costs x86 a microcode
+// assist per lane (softmax of peaky attention scores hits this constantly), and every consumer
+// (softmax, SiLU, GELU, NLL) is indifferent to values below 1.2e-38.
 // NaN propagates (Wasm f32x4.min/max return NaN), -Inf gives 0, +Inf gives +Inf.
 // @ts-ignore: decorator
 @inline export function expv(x: v128): v128 {
@@ -29,8 +32,7 @@
   const sa = i32x4.shl(i32x4.add(a, i32x4.splat(127)), 23);
   const sb = i32x4.shl(i32x4.add(b, i32x4.splat(127)), 23);
   const e = f32x4.mul(f32x4.mul(y, sa), sb);
-  // Below -103.5 the true value rounds to 0 (the clamp would otherwise leave the smallest subnormal).
-  return v128.andnot(e, f32x4.lt(x, f32x4.splat(-103.5)));
+  return v128.andnot(e, f32x4.lt(x, f32x4.splat(-87.3365448)));
 }
 
 // x * sigmoid(x) = x / (1 + exp(-x)).
@@ -156,10 +158,11 @@ export function add_bias_f32(Y: usize, b: usize, d: i32, r0: i32, r1: i32): void
   }
 }
 
-// In-place softmax of n contiguous floats at p: exp(x - max) / sum, sum accumulated in f32 lanes.
-// Shared with the attention kernel.
-export function softmaxRow(p: usize, n: i32): void {
-  if (n <= 0) return;
+// In place: p[i] = exp(p[i] - max) over n contiguous floats (n >= 1); returns their sum,
+// accumulated in f32 lanes in a fixed order. Wasm f32.max propagates NaN like f32x4.max, so one
+// NaN poisons the row in body and tail alike. Shared with the attention kernel, which divides its
+// weighted sum by the returned total instead of normalising every probability.
+export function expRowSum(p: usize, n: i32): f32 {
   let mv = f32x4.splat(-Infinity);
   let i = 0;
   for (; i + 4 <= n; i += 4) mv = f32x4.max(mv, v128.load(p + (<usize>i << 2)));
@@ -167,7 +170,6 @@ export function softmaxRow(p: usize, n: i32): void {
   m = max(m, f32x4.extract_lane(mv, 1));
   m = max(m, f32x4.extract_lane(mv, 2));
   m = max(m, f32x4.extract_lane(mv, 3));
-  // Wasm f32.max propagates NaN like f32x4.max, so one NaN poisons the row in body and tail alike.
   for (; i < n; i++) m = max(m, load<f32>(p + (<usize>i << 2)));
   const mm = f32x4.splat(m);
   let sv = f32x4.splat(0);
@@ -186,9 +188,14 @@ export function softmaxRow(p: usize, n: i32): void {
     const keep = k == 1 ? i32x4(-1, 0, 0, 0) : k == 2 ? i32x4(-1, -1, 0, 0) : i32x4(-1, -1, -1, 0);
     sv = f32x4.add(sv, v128.and(e, keep));
   }
-  const s = f32x4.splat((f32x4.extract_lane(sv, 0) + f32x4.extract_lane(sv, 1)) +
-                        (f32x4.extract_lane(sv, 2) + f32x4.extract_lane(sv, 3)));
-  i = 0;
+  return (f32x4.extract_lane(sv, 0) + f32x4.extract_lane(sv, 1)) + (f32x4.extract_lane(sv, 2) + f32x4.extract_lane(sv, 3));
+}
+
+// In-place softmax of n contiguous floats at p: exp(x - max) / sum.
+export function softmaxRow(p: usize, n: i32): void {
+  if (n <= 0) return;
+  const s = f32x4.splat(expRowSum(p, n));
+  let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     v128.store(p + o, f32x4.div(v128.load(p + o), s));

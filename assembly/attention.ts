@@ -12,7 +12,7 @@
 // scratch: per-thread f32 score rows, thread tid at scratch + tid * scratchStride bytes, room for
 // pos0 + T floats.
 import { madd } from "./simd";
-import { softmaxRow } from "./activations";
+import { expRowSum } from "./activations";
 
 // The dot product of one key: lanes accumulated over the head in steps of 4, then (l0+l2)+(l1+l3),
 // the same order as the 4-key transposed reduction below.
@@ -76,7 +76,9 @@ export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, po
         store<f32>(sc + (<usize>j << 2), s * scale);
       }
     }
-    softmaxRow(sc, n);
+    // Softmax numerators; the weighted sum is divided by their total once at the end.
+    const zs = expRowSum(sc, n);
+    const z = f32x4.splat(zs);
 
     // Weighted sum of values: 16 output dims held in registers, two keys per step.
     const y = Y + <usize>t * qRow + <usize>h * hb;
@@ -108,10 +110,10 @@ export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, po
           a2 = madd(p0, v128.load(v0, 32), a2);
           a3 = madd(p0, v128.load(v0, 48), a3);
         }
-        v128.store(y + o, f32x4.add(a0, b0));
-        v128.store(y + o, f32x4.add(a1, b1), 16);
-        v128.store(y + o, f32x4.add(a2, b2), 32);
-        v128.store(y + o, f32x4.add(a3, b3), 48);
+        v128.store(y + o, f32x4.div(f32x4.add(a0, b0), z));
+        v128.store(y + o, f32x4.div(f32x4.add(a1, b1), z), 16);
+        v128.store(y + o, f32x4.div(f32x4.add(a2, b2), z), 32);
+        v128.store(y + o, f32x4.div(f32x4.add(a3, b3), z), 48);
       }
       for (; i < headDim; i += 4) {
         const o = <usize>i << 2;
@@ -128,14 +130,14 @@ export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, po
         for (; jj < n; jj++) {
           a0 = madd(v128.load32_splat(sc + (<usize>jj << 2)), v128.load(vb + <usize>jj * hb + o), a0);
         }
-        v128.store(y + o, f32x4.add(f32x4.add(a0, b0), f32x4.add(c0, d0)));
+        v128.store(y + o, f32x4.div(f32x4.add(f32x4.add(a0, b0), f32x4.add(c0, d0)), z));
       }
     } else {
       for (; i < headDim; i++) {
         const o = <usize>i << 2;
         let a: f32 = 0;
         for (let jj = 0; jj < n; jj++) a += load<f32>(sc + (<usize>jj << 2)) * load<f32>(vb + <usize>jj * hb + o);
-        store<f32>(y + o, a);
+        store<f32>(y + o, a / zs);
       }
     }
   }
