@@ -22,9 +22,10 @@ function run(init: WorkerInit, reply: (m: WorkerReply) => void): void {
   const ctl = new Int32Array(init.control);
   const argv = new Float64Array(init.control, ARGS_BYTE, MAX_ARGS);
   const tid = init.tid;
-  reply({ type: "ready" });
-
+  // Read the sequence number before announcing readiness: a job posted right after "ready" must
+  // look new to this worker, or the caller would wait for it forever.
   let seen = Atomics.load(ctl, SEQ);
+  reply({ type: "ready" });
   const args: number[] = [];
   for (;;) {
     let s = Atomics.load(ctl, SEQ);
