@@ -242,7 +242,7 @@ rest("attention: GQA, causal, batches at an offset, odd head sizes; threads iden
   const rng = mulberry32(12);
   const cases: Array<[number, number, number, number, number]> = [
     // T, pos0, nHeads, nKvHeads, headDim
-    [1, 0, 1, 1, 1], [1, 6, 4, 2, 8], [11, 2, 4, 2, 8], [5, 0, 3, 1, 3], [4, 7, 2, 2, 20], [3, 2, 8, 4, 64], [64, 0, 8, 2, 64], [17, 30, 6, 3, 36],
+    [1, 0, 1, 1, 1], [1, 6, 4, 2, 8], [11, 2, 4, 2, 8], [5, 0, 3, 1, 3], [4, 7, 2, 2, 20], [3, 2, 8, 4, 64], [64, 0, 8, 2, 64], [17, 30, 6, 3, 36], [70, 5, 4, 2, 8], [3, 130, 4, 1, 20], [2, 200, 2, 1, 6],
   ];
   for (const [T, pos0, nHeads, nKv, hd] of cases) {
     const n = pos0 + T;

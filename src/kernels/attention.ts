@@ -37,8 +37,9 @@ export interface AttentionArgs {
 
 /**
  * Y[t, head h] = sum_{j <= pos0 + t} softmax_j(scale * Q[t, h] . K[kvh, j]) V[kvh, j], for every
- * query token t < T and head h. Threaded over (head, token) pairs. Each query's result depends
- * only on its own position, so a prefill and decode steps give identical bits.
+ * query token t < T and head h. Threaded over (kv head, token) pairs, each serving its group of
+ * query heads. Each query's result depends only on its own position, so a prefill and decode steps
+ * give identical bits.
  */
 export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   const { T, pos0, nHeads, nKvHeads, headDim, capacity } = a;
@@ -61,11 +62,13 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   checkRef("K", a.K, "f32", nKvHeads * capacity * headDim);
   checkRef("V", a.V, "f32", nKvHeads * capacity * headDim);
   if (a.Y.ptr < a.Q.ptr + 4 * qLen && a.Q.ptr < a.Y.ptr + 4 * qLen) throw new ArgumentError("Y", "must not overlap Q");
-  const units = nHeads * T;
-  // Work ~ units * keys * headDim; small jobs stay on the calling thread.
+  // One unit per (kv head, token): it serves the kv head's whole group of query heads.
+  const units = nKvHeads * T;
+  const group = nHeads / nKvHeads;
+  // Work ~ queries * keys * headDim; small jobs stay on the calling thread.
   const work = nHeads * T * (pos0 + (T + 1) / 2) * headDim;
   const grain = work < PARALLEL_MIN_ELEMENTS ? units : 1;
-  const scratch = rt.scratch(n * 4 + 16);
+  const scratch = rt.scratch(4 * (group * (n + 3) + group) + 64);
   return rt.run(
     "attention_f32",
     [a.Q.ptr, a.K.ptr, a.V.ptr, a.Y.ptr, T, pos0, nHeads, nKvHeads, headDim, qStride, capacity, scale, scratch.ptr, scratch.stride],
