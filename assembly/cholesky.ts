@@ -54,9 +54,10 @@ export function chol_diag_f64(A: usize, lda: i32, k: i32, b: i32, info: usize, r
 }
 
 // Panel solve: for rows i = k+b+u, u in [r0, r1), A[i, k:k+b] := A[i, k:k+b] · L_kk^-T (forward
-// substitution against the factored diagonal block), and a transposed copy Pt[p*ldp + u] that the
-// trailing update reads with unit stride.
-export function chol_panel_f64(A: usize, lda: i32, k: i32, b: i32, Pt: usize, ldp: i32, r0: i32, r1: i32): void {
+// substitution against the factored diagonal block), and a transposed copy in 8-column tiles,
+// Pt[((u >> 3) * b + p) * 8 + (u & 7)], so the trailing update reads each tile contiguously
+// (a plain transpose with a row stride of n doubles maps every p to the same L1 set).
+export function chol_panel_f64(A: usize, lda: i32, k: i32, b: i32, Pt: usize, r0: i32, r1: i32): void {
   const rs = <usize>lda << 3;
   const L = A + <usize>k * rs + (<usize>k << 3);
   for (let u = r0; u < r1; u++) {
@@ -65,7 +66,7 @@ export function chol_panel_f64(A: usize, lda: i32, k: i32, b: i32, Pt: usize, ld
       const lp = L + <usize>p * rs;
       const x = (load<f64>(row + (<usize>p << 3)) - dot64(row, lp, p)) / load<f64>(lp + (<usize>p << 3));
       store<f64>(row + (<usize>p << 3), x);
-      store<f64>(Pt + ((<usize>p * <usize>ldp + <usize>u) << 3), x);
+      store<f64>(Pt + ((((<usize>(u >> 3) * <usize>b + <usize>p) << 3) + <usize>(u & 7)) << 3), x);
     }
   }
 }
@@ -76,9 +77,9 @@ export function chol_panel_f64(A: usize, lda: i32, k: i32, b: i32, Pt: usize, ld
 @inline function pairCount(m: i32): i32 { return (m + 1) >> 1; }
 
 // Cholesky trailing update: for relative rows a, columns c <= a of the trailing triangle starting
-// at t = k+b: A[t+a, t+c] -= Σ_p A[t+a, k+p] · Pt[p, c]. Pt rows must be readable up to ldp >= m
-// rounded up to 8 (values beyond m are ignored). Units: ceil(ceil(m/2)/2).
-export function chol_update_f64(A: usize, lda: i32, k: i32, b: i32, n: i32, Pt: usize, ldp: i32, r0: i32, r1: i32): void {
+// at t = k+b: A[t+a, t+c] -= Σ_p A[t+a, k+p] · Pt[p, c], Pt tiled as chol_panel_f64 writes it
+// (the last tile's lanes beyond m are read but ignored). Units: ceil(ceil(m/2)/2).
+export function chol_update_f64(A: usize, lda: i32, k: i32, b: i32, n: i32, Pt: usize, r0: i32, r1: i32): void {
   const t = k + b;
   const m = n - t;
   if (m <= 0) return;
@@ -88,15 +89,15 @@ export function chol_update_f64(A: usize, lda: i32, k: i32, b: i32, n: i32, Pt: 
   const JC = 256;
   for (let jc = 0; jc < m; jc += JC) {
     for (let u = r0; u < r1; u++) {
-      cholPair(A, rs, k, b, t, m, Pt, ldp, u, jc, JC);
+      cholPair(A, rs, k, b, t, m, Pt, u, jc, JC);
       const v = P - 1 - u;
-      if (v != u) cholPair(A, rs, k, b, t, m, Pt, ldp, v, jc, JC);
+      if (v != u) cholPair(A, rs, k, b, t, m, Pt, v, jc, JC);
     }
   }
 }
 
 // @ts-ignore: decorator
-@inline function cholPair(A: usize, rs: usize, k: i32, b: i32, t: i32, m: i32, Pt: usize, ldp: i32, q: i32, jc: i32, JC: i32): void {
+@inline function cholPair(A: usize, rs: usize, k: i32, b: i32, t: i32, m: i32, Pt: usize, q: i32, jc: i32, JC: i32): void {
   const a = q << 1;
   const two = a + 1 < m;
   const last = two ? a + 1 : a; // highest valid column of the pair
@@ -106,11 +107,10 @@ export function chol_update_f64(A: usize, lda: i32, k: i32, b: i32, n: i32, Pt: 
   const rb = two ? ra + rs : ra;
   const pa = ra + (<usize>k << 3);
   const pb = rb + (<usize>k << 3);
-  const ldpB = <usize>ldp << 3;
   for (let c = jc; c < cEnd; c += 8) {
     let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
     let b0 = f64x2.splat(0), b1 = f64x2.splat(0), b2 = f64x2.splat(0), b3 = f64x2.splat(0);
-    let pt = Pt + (<usize>c << 3);
+    let pt = Pt + ((<usize>(c >> 3) * <usize>b) << 6);
     for (let p = 0; p < b; p++) {
       const o = <usize>p << 3;
       const xa = v128.load64_splat(pa + o);
@@ -123,7 +123,7 @@ export function chol_update_f64(A: usize, lda: i32, k: i32, b: i32, n: i32, Pt: 
       a2 = madd2(xa, v, a2); b2 = madd2(xb, v, b2);
       v = v128.load(pt, 48);
       a3 = madd2(xa, v, a3); b3 = madd2(xb, v, b3);
-      pt += ldpB;
+      pt += 64;
     }
     subTile(ra + (<usize>(t + c) << 3), a0, a1, a2, a3, a - c + 1);
     if (two) subTile(rb + (<usize>(t + c) << 3), b0, b1, b2, b3, a + 1 - c + 1);
@@ -149,15 +149,25 @@ export function chol_update_f64(A: usize, lda: i32, k: i32, b: i32, n: i32, Pt: 
 }
 
 // Triangular inverse, step 1 for the diagonal block [j, j+jb) (blocks are processed from the last
-// to the first): copies the panel below it, L21 = A[j+jb:n, j:j+jb], into T (row-major, stride jb),
-// inverts L11 in place, and copies inv(L11) into X11 (jb x jb, zeros above the diagonal). One unit.
+// to the first): copies the panel below it, L21 = A[j+jb:n, j:j+jb], into T in 8-column tiles
+// (T[((c >> 3) * m + q) * 8 + (c & 7)], m = n-j-jb rows, each tile contiguous), inverts L11 in
+// place, and copies inv(L11) into X11 (jb x jb, zeros above the diagonal). One unit.
 export function trinv_diag_f64(A: usize, lda: i32, j: i32, jb: i32, n: i32, T: usize, X11: usize, r0: i32, r1: i32): void {
   if (r0 >= r1) return;
   const rs = <usize>lda << 3;
   const jOff = <usize>j << 3;
   const rowBytes = <usize>jb << 3;
-  for (let i = j + jb; i < n; i++) {
-    memory.copy(T + <usize>(i - j - jb) * rowBytes, A + <usize>i * rs + jOff, rowBytes);
+  const m = n - j - jb;
+  for (let q = 0; q < m; q++) {
+    const src = A + <usize>(j + jb + q) * rs + jOff;
+    for (let c = 0; c < jb; c += 8) {
+      const dst = T + ((<usize>(c >> 3) * <usize>m + <usize>q) << 6);
+      const o = <usize>c << 3;
+      v128.store(dst, v128.load(src + o));
+      v128.store(dst, v128.load(src + o, 16), 16);
+      v128.store(dst, v128.load(src + o, 32), 32);
+      v128.store(dst, v128.load(src + o, 48), 48);
+    }
   }
   const D = A + <usize>j * rs + jOff;
   // Column by column, in increasing order: X[i][c] overwrites L[i][c], which no later column reads.
@@ -213,7 +223,7 @@ export function trinv_update_f64(
   for (let c = 0; c < jb; c += 8) {
     let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
     let b0 = f64x2.splat(0), b1 = f64x2.splat(0), b2 = f64x2.splat(0), b3 = f64x2.splat(0);
-    let tp = T + (<usize>c << 3);
+    let tp = T + ((<usize>(c >> 3) * <usize>m) << 6);
     for (let p = 0; p <= a; p++) {
       const o = <usize>p << 3;
       const sa = v128.load64_splat(xa + o);
@@ -226,7 +236,7 @@ export function trinv_update_f64(
       a2 = madd2(sa, v, a2); b2 = madd2(sb, v, b2);
       v = v128.load(tp, 48);
       a3 = madd2(sa, v, a3); b3 = madd2(sb, v, b3);
-      tp += tb;
+      tp += 64;
     }
     if (two) {
       const sb = v128.load64_splat(xb + (<usize>(a + 1) << 3));

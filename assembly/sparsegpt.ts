@@ -138,8 +138,9 @@ export function sgpt_select(
 //  - Per column j: q = W[:,j] with pruned entries zeroed, err = (w - q)/U_jj,
 //    W[r, j+1:i2] -= err * U[j, j+1:i2], W[r, j] = q, Err[r, c] = err, loss[r] += (w-q)^2/U_jj^2/2.
 //  - Then the lazy batch update W[r, i2:dIn] -= Err[r, 0:bw] · U[i1:i2, i2:dIn].
-// Err: f32 [dOut, ldE]; loss: f64 [dOut]. Scratch: 32 f64 per thread. U must be readable 8 floats
-// past its last row (the column tail computes whole vectors and stores only the valid lanes).
+// Err: f32 [dOut, ldE]; loss: f64 [dOut]. Scratch per thread: 256 bytes of scores, then the packed
+// U panel, bw * LAZY_NC floats. U must be readable 8 floats past its last row (the column tail
+// computes whole vectors and stores only the valid lanes).
 // grain must be 4 (row tiles); a thread's rows are then tiled identically for any split.
 export function sgpt_block(
   W: usize, ldw: i32, U: usize, ldu: i32, mask: usize, ldm: i32, Err: usize, ldE: i32, loss: usize,
@@ -182,7 +183,7 @@ export function sgpt_block(
     }
     store<f64>(loss + (<usize>r << 3), load<f64>(loss + (<usize>r << 3)) + lsum);
   }
-  if (i2 < dIn) lazyUpdate(W, ldw, U, ldu, Err, ldE, i1, bw, i2, dIn, r0, r1);
+  if (i2 < dIn && r0 < r1) lazyUpdate(W, ldw, U, ldu, Err, ldE, i1, bw, i2, dIn, s + 256, r0, r1);
 }
 
 // N:M selection of one group [j, j+g) of one row; writes mask bytes for the group.
@@ -204,17 +205,34 @@ export function sgpt_block(
   }
 }
 
-// W[r, i2:dIn] -= Err[r, 0:bw] · U[i1:i2, i2:dIn], 4-row x 8-column register tiles, columns in
-// chunks so a bw x NC slice of U stays in L2 while all of this thread's rows pass over it.
+// Columns of the lazy update per packed chunk: a bw x 512 panel of U (256 KiB) stays in L2 while
+// all of a thread's rows pass over it.
 // @ts-ignore: decorator
-@inline function lazyUpdate(W: usize, ldw: i32, U: usize, ldu: i32, Err: usize, ldE: i32, i1: i32, bw: i32, i2: i32, dIn: i32, r0: i32, r1: i32): void {
-  const NC = 512;
+@inline const LAZY_NC: i32 = 512;
+
+// W[r, i2:dIn] -= Err[r, 0:bw] · U[i1:i2, i2:dIn], 4-row x 8-column register tiles. Each column
+// chunk of U is first packed tile by tile (pk[(tile * bw + k) * 8 + lane]): read in place, the
+// bw rows of a tile sit one U row apart, all in the same L1 set.
+// @ts-ignore: decorator
+@inline function lazyUpdate(W: usize, ldw: i32, U: usize, ldu: i32, Err: usize, ldE: i32, i1: i32, bw: i32, i2: i32, dIn: i32, pk: usize, r0: i32, r1: i32): void {
+  const NC = LAZY_NC;
   const wRow = <usize>ldw << 2;
   const eRow = <usize>ldE << 2;
   const uRow = <usize>ldu << 2;
   const u0 = U + <usize>i1 * uRow;
+  const tileBytes = <usize>bw << 5;
   for (let cc = i2; cc < dIn; cc += NC) {
     const cEnd = min(cc + NC, dIn);
+    for (let c = cc; c < cEnd; c += 8) {
+      let src = u0 + (<usize>c << 2);
+      let dst = pk + <usize>((c - cc) >> 3) * tileBytes;
+      for (let k = 0; k < bw; k++) {
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+        src += uRow;
+        dst += 32;
+      }
+    }
     let r = r0;
     for (; r + 4 <= r1; r += 4) {
       const w0 = W + <usize>r * wRow;
@@ -222,7 +240,7 @@ export function sgpt_block(
       for (let c = cc; c < cEnd; c += 8) {
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
         let c0 = f32x4.splat(0), c1 = f32x4.splat(0), d0 = f32x4.splat(0), d1 = f32x4.splat(0);
-        let up = u0 + (<usize>c << 2);
+        let up = pk + <usize>((c - cc) >> 3) * tileBytes;
         let ep = e0;
         for (let k = 0; k < bw; k++) {
           const x0 = v128.load(up), x1 = v128.load(up, 16);
@@ -234,7 +252,7 @@ export function sgpt_block(
           c0 = madd(sp, x0, c0); c1 = madd(sp, x1, c1);
           sp = v128.load32_splat(ep + 3 * eRow);
           d0 = madd(sp, x0, d0); d1 = madd(sp, x1, d1);
-          up += uRow;
+          up += 32;
           ep += 4;
         }
         const valid = cEnd - c;
@@ -250,13 +268,13 @@ export function sgpt_block(
       const e0 = Err + <usize>r * eRow;
       for (let c = cc; c < cEnd; c += 8) {
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-        let up = u0 + (<usize>c << 2);
+        let up = pk + <usize>((c - cc) >> 3) * tileBytes;
         let ep = e0;
         for (let k = 0; k < bw; k++) {
           const sp = v128.load32_splat(ep);
           a0 = madd(sp, v128.load(up), a0);
           a1 = madd(sp, v128.load(up, 16), a1);
-          up += uRow;
+          up += 32;
           ep += 4;
         }
         subRow(w0 + (<usize>c << 2), a0, a1, cEnd - c);

@@ -88,12 +88,11 @@ export async function sparsegptFactor(rt: Runtime, H: WasmRef<"f32"> | WasmRef<"
   const base = percdamp * mean;
 
   const heap = rt.heap;
-  const ldp = Math.ceil(n / 8) * 8 + 8;
   const scope = heap.scope();
   let U: WasmArray<"f32"> | undefined;
   try {
     const A = scope.alloc("f64", n * n);
-    const Pt = scope.alloc("f64", NB * ldp);
+    const Pt = scope.alloc("f64", NB * (Math.ceil(n / 8) * 8 + 8));
     const T = scope.alloc("f64", n * NB + 8);
     const X11 = scope.alloc("f64", NB * NB);
     const info = scope.alloc("i32", 16);
@@ -109,7 +108,7 @@ export async function sparsegptFactor(rt: Runtime, H: WasmRef<"f32"> | WasmRef<"
       tried.push(lambda);
       await rt.run("sgpt_prepare", [H.ptr, hF64, A.ptr, n, lambda, bad.ptr], n, 1);
       if (bad.view().some((x) => x !== 0)) throw new ArgumentError("H", `${label}: the Hessian holds NaN or Inf`);
-      if (!(await cholesky(rt, A, n, Pt, ldp, info, signal))) continue;
+      if (!(await cholesky(rt, A, n, Pt, info, signal))) continue;
       await invertLower(rt, A, n, T, X11, scr, scrStride, signal);
       await rt.run("sgpt_to_u", [A.ptr, n, U.ptr, n, bad.ptr], n, 1);
       if (bad.view().some((x) => x !== 0)) continue;
@@ -125,7 +124,7 @@ export async function sparsegptFactor(rt: Runtime, H: WasmRef<"f32"> | WasmRef<"
 }
 
 /** Blocked in-place lower Cholesky of A (n×n f64). Returns false on a failed pivot. */
-async function cholesky(rt: Runtime, A: WasmRef<"f64">, n: number, Pt: WasmRef<"f64">, ldp: number, info: WasmArray<"i32">, signal?: AbortSignal): Promise<boolean> {
+async function cholesky(rt: Runtime, A: WasmRef<"f64">, n: number, Pt: WasmRef<"f64">, info: WasmArray<"i32">, signal?: AbortSignal): Promise<boolean> {
   info.view()[0] = 0;
   for (let k = 0; k < n; k += NB) {
     checkAbort(signal);
@@ -134,8 +133,8 @@ async function cholesky(rt: Runtime, A: WasmRef<"f64">, n: number, Pt: WasmRef<"
     if (info.view()[0] !== 0) return false;
     const m = n - k - b;
     if (m === 0) break;
-    await rt.run("chol_panel_f64", [A.ptr, n, k, b, Pt.ptr, ldp], m, 1);
-    await rt.run("chol_update_f64", [A.ptr, n, k, b, n, Pt.ptr, ldp], Math.ceil(Math.ceil(m / 2) / 2), 1);
+    await rt.run("chol_panel_f64", [A.ptr, n, k, b, Pt.ptr], m, 8);
+    await rt.run("chol_update_f64", [A.ptr, n, k, b, n, Pt.ptr], Math.ceil(Math.ceil(m / 2) / 2), 1);
   }
   return true;
 }
@@ -205,7 +204,8 @@ export async function sparsegptPrune(
     const mask = options.mask ?? scope.alloc("u8", dOut * dIn);
     const Err = scope.alloc("f32", dOut * B);
     const loss = scope.alloc("f64", dOut);
-    const scrStride = 32 * 8;
+    // 256 bytes of N:M scores, then the packed U panel of the lazy update (B × 512 floats).
+    const scrStride = 256 + B * 512 * 4;
     const scr = scope.alloc("u8", scrStride * rt.threads);
     const unstructured = pattern.kind === "unstructured";
     const keys = unstructured ? scope.alloc("f64", dOut * B) : undefined;
