@@ -42,8 +42,9 @@ export function gemv_sparse24_in(vals: usize, codes: usize, x: usize, y: usize, 
     const vbase = vals + (<usize>o0 * <usize>rows << 4);
     const cbase = codes + <usize>o0 * <usize>rows;
     // Four rows from the four quarters of the range at once: four memory streams in flight (one
-    // sequential stream leaves the prefetcher idle at page boundaries). Per row the arithmetic is
-    // fixed (even octets into one chain, odd into another), so the grouping changes no bit.
+    // sequential stream leaves the prefetcher idle at page boundaries). One accumulator per row
+    // keeps the live vectors at 12 (more spill in V8); a row's arithmetic is one chain over its
+    // octets in order whichever path computes it, so the grouping changes no bit.
     const q = (r1 - r0 + 3) >> 2;
     for (let i = 0; i < q; i++) {
       const ra = r0 + i, rb = ra + q, rc = rb + q, rd = rc + q;
@@ -53,43 +54,31 @@ export function gemv_sparse24_in(vals: usize, codes: usize, x: usize, y: usize, 
         let ca = cbase + <usize>ra * <usize>w, cb = cbase + <usize>rb * <usize>w;
         let cc = cbase + <usize>rc * <usize>w, cd = cbase + <usize>rd * <usize>w;
         let tp = tab;
-        let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-        let k = 0;
-        for (; k + 2 <= w; k += 2) {
-          a0 = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a0);
-          b0 = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b0);
-          c0 = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c0);
-          d0 = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d0);
-          a1 = madd(v128.load(va, 16), v128.load(tp + (<usize>load<u8>(ca, 1) << 4), 576), a1);
-          b1 = madd(v128.load(vb, 16), v128.load(tp + (<usize>load<u8>(cb, 1) << 4), 576), b1);
-          c1 = madd(v128.load(vc, 16), v128.load(tp + (<usize>load<u8>(cc, 1) << 4), 576), c1);
-          d1 = madd(v128.load(vd, 16), v128.load(tp + (<usize>load<u8>(cd, 1) << 4), 576), d1);
-          va += 32; vb += 32; vc += 32; vd += 32; ca += 2; cb += 2; cc += 2; cd += 2; tp += 1152;
+        const te = tab + <usize>w * 576;
+        let a = f32x4.splat(0), b = a, c = a, d = a;
+        while (tp < te) {
+          a = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a);
+          b = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b);
+          c = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c);
+          d = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d);
+          va += 16; vb += 16; vc += 16; vd += 16; ca += 1; cb += 1; cc += 1; cd += 1; tp += 576;
         }
-        if (k < w) {
-          a0 = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a0);
-          b0 = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b0);
-          c0 = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c0);
-          d0 = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d0);
-        }
-        addPart(part, ra - r0, p, f32x4.add(a0, a1));
-        addPart(part, rb - r0, p, f32x4.add(b0, b1));
-        addPart(part, rc - r0, p, f32x4.add(c0, c1));
-        addPart(part, rd - r0, p, f32x4.add(d0, d1));
+        addPart(part, ra - r0, p, a);
+        addPart(part, rb - r0, p, b);
+        addPart(part, rc - r0, p, c);
+        addPart(part, rd - r0, p, d);
       } else {
         for (let r = ra; r < r1; r += q) {
           let vp = vbase + (<usize>r * <usize>w << 4);
           let cp = cbase + <usize>r * <usize>w;
           let tp = tab;
-          let a0 = f32x4.splat(0), a1 = a0;
-          let k = 0;
-          for (; k + 2 <= w; k += 2) {
-            a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
-            a1 = madd(v128.load(vp, 16), v128.load(tp + (<usize>load<u8>(cp, 1) << 4), 576), a1);
-            vp += 32; cp += 2; tp += 1152;
+          const te = tab + <usize>w * 576;
+          let a = f32x4.splat(0);
+          while (tp < te) {
+            a = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a);
+            vp += 16; cp += 1; tp += 576;
           }
-          if (k < w) a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
-          addPart(part, r - r0, p, f32x4.add(a0, a1));
+          addPart(part, r - r0, p, a);
         }
       }
     }
@@ -118,8 +107,9 @@ export function gemv_sparse48_in(vals: usize, codes: usize, x: usize, y: usize, 
     const vbase = vals + (<usize>o0 * <usize>rows << 4);
     const cbase = codes + <usize>o0 * <usize>rows;
     // Four rows from the four quarters of the range at once: four memory streams in flight (one
-    // sequential stream leaves the prefetcher idle at page boundaries). Per row the arithmetic is
-    // fixed (even octets into one chain, odd into another), so the grouping changes no bit.
+    // sequential stream leaves the prefetcher idle at page boundaries). One accumulator per row
+    // keeps the live vectors at 12 (more spill in V8); a row's arithmetic is one chain over its
+    // octets in order whichever path computes it, so the grouping changes no bit.
     const q = (r1 - r0 + 3) >> 2;
     for (let i = 0; i < q; i++) {
       const ra = r0 + i, rb = ra + q, rc = rb + q, rd = rc + q;
@@ -129,43 +119,31 @@ export function gemv_sparse48_in(vals: usize, codes: usize, x: usize, y: usize, 
         let ca = cbase + <usize>ra * <usize>w, cb = cbase + <usize>rb * <usize>w;
         let cc = cbase + <usize>rc * <usize>w, cd = cbase + <usize>rd * <usize>w;
         let tp = tab;
-        let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-        let k = 0;
-        for (; k + 2 <= w; k += 2) {
-          a0 = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a0);
-          b0 = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b0);
-          c0 = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c0);
-          d0 = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d0);
-          a1 = madd(v128.load(va, 16), v128.load(tp + (<usize>load<u8>(ca, 1) << 4), 1120), a1);
-          b1 = madd(v128.load(vb, 16), v128.load(tp + (<usize>load<u8>(cb, 1) << 4), 1120), b1);
-          c1 = madd(v128.load(vc, 16), v128.load(tp + (<usize>load<u8>(cc, 1) << 4), 1120), c1);
-          d1 = madd(v128.load(vd, 16), v128.load(tp + (<usize>load<u8>(cd, 1) << 4), 1120), d1);
-          va += 32; vb += 32; vc += 32; vd += 32; ca += 2; cb += 2; cc += 2; cd += 2; tp += 2240;
+        const te = tab + <usize>w * 1120;
+        let a = f32x4.splat(0), b = a, c = a, d = a;
+        while (tp < te) {
+          a = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a);
+          b = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b);
+          c = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c);
+          d = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d);
+          va += 16; vb += 16; vc += 16; vd += 16; ca += 1; cb += 1; cc += 1; cd += 1; tp += 1120;
         }
-        if (k < w) {
-          a0 = madd(v128.load(va), v128.load(tp + (<usize>load<u8>(ca) << 4)), a0);
-          b0 = madd(v128.load(vb), v128.load(tp + (<usize>load<u8>(cb) << 4)), b0);
-          c0 = madd(v128.load(vc), v128.load(tp + (<usize>load<u8>(cc) << 4)), c0);
-          d0 = madd(v128.load(vd), v128.load(tp + (<usize>load<u8>(cd) << 4)), d0);
-        }
-        addPart(part, ra - r0, p, f32x4.add(a0, a1));
-        addPart(part, rb - r0, p, f32x4.add(b0, b1));
-        addPart(part, rc - r0, p, f32x4.add(c0, c1));
-        addPart(part, rd - r0, p, f32x4.add(d0, d1));
+        addPart(part, ra - r0, p, a);
+        addPart(part, rb - r0, p, b);
+        addPart(part, rc - r0, p, c);
+        addPart(part, rd - r0, p, d);
       } else {
         for (let r = ra; r < r1; r += q) {
           let vp = vbase + (<usize>r * <usize>w << 4);
           let cp = cbase + <usize>r * <usize>w;
           let tp = tab;
-          let a0 = f32x4.splat(0), a1 = a0;
-          let k = 0;
-          for (; k + 2 <= w; k += 2) {
-            a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
-            a1 = madd(v128.load(vp, 16), v128.load(tp + (<usize>load<u8>(cp, 1) << 4), 1120), a1);
-            vp += 32; cp += 2; tp += 2240;
+          const te = tab + <usize>w * 1120;
+          let a = f32x4.splat(0);
+          while (tp < te) {
+            a = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a);
+            vp += 16; cp += 1; tp += 1120;
           }
-          if (k < w) a0 = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a0);
-          addPart(part, r - r0, p, f32x4.add(a0, a1));
+          addPart(part, r - r0, p, a);
         }
       }
     }

@@ -32,20 +32,21 @@
  * Bytes: 16 + 1 per 8 dense weights, as tab8.
  *
  * ## "cls": output axis, 2:4 and 4:8, class-sorted
- * Within a row-group, every column keeps the same number K of rows (2 or 4, after padding a
- * partial row-group as above); the set of kept rows is the column's class (E = 6 or 70 classes, in
- * the code order of tab8). Sorting a row-group's columns by class turns each class into a small
- * dense block of K rows over a gathered list of columns, which GEMV and GEMM compute with full
- * vectors and no per-weight routing.
- * - Per row-group g and class c (in order), the class's columns ascending, padded to a multiple of
- *   4 with the index `cols` (the kernels give it x = 0) and zero values: blocks of 4 columns.
- * - `vals` (f32): per block, K rows x 4 columns (kept-row slot major): `4 * K` floats.
+ * Rows are taken in groups of 8 (`RG = ceil(rows / 8)`): one 4:8 row-group, or two 2:4 row-groups
+ * stacked. Every column of an 8-row group then keeps exactly 4 rows (after padding a partial
+ * group as above); the set of kept rows is the column's class, numbered as tab8's octet codes (36
+ * classes for 2:4, 70 for 4:8). Sorting a group's columns by class turns each class into a dense
+ * 4-row block over a list of columns: a column's 4 kept weights are one vector, multiplied by
+ * x[j] splatted (GEMV) or splatted against x[j] of 8 tokens (GEMM), with no per-weight routing.
+ * - Per 8-row group g and class c (in order), the class's columns ascending, padded to a multiple
+ *   of 4 with the index `cols` (the kernels give it x = 0) and zero values: blocks of 4 columns.
+ * - `vals` (f32): per block, 4 columns x 4 kept-row slots (column major): 16 floats.
  * - `idx` (u16): per block, the 4 column indices. Requires cols < 65536.
- * - `counts` (u16, RG x E): blocks of each class in each row-group.
- * - `starts` (u32, RG + 1): first block of each row-group.
- * - `rowsLut` (u32, E): the class's kept rows, one per byte, increasing.
- * Bytes: (4K + 2) per K kept columns x 4, i.e. 2.5 (2:4) or 2.25 (4:8) per dense weight, plus
- * padding and small per-row-group tables.
+ * - `counts` (u16, RG x E): blocks of each class in each group.
+ * - `starts` (u32, RG + 1): first block of each group.
+ * - `rowsLut` (u32, E): the class's 4 kept rows (0..7), one per byte, increasing.
+ * Bytes: 16 + 2 per 4 columns x 8 rows = 2.25 per dense weight, plus padding (up to 3 columns per
+ * class and group) and the small tables.
  */
 import { ArgumentError } from "../errors.js";
 import { readMask, keptInGroup, type CompressedNM } from "./format.js";
@@ -320,47 +321,62 @@ export interface ClsLayout {
   rowsLut: Uint32Array;
 }
 
+/** Rows per cls group. */
+export const CLS_ROWS = 8;
+/** Classes (codes) per cls group. */
+export const CLS_CLASSES: Readonly<Record<"2:4" | "4:8", number>> = { "2:4": 36, "4:8": 70 };
+
 /** Whether packCls applies (output-axis 2:4 or 4:8 with fewer than 65536 columns). */
 export function clsApplies(c: CompressedNM): boolean {
   return c.axis === "output" && patternOf(c) !== undefined && c.cols < 65536;
+}
+
+/** Keep mask of the 8 rows of group g in column j, padded to 4 kept (2 per 2:4 half). */
+function clsMask(c: CompressedNM, pattern: "2:4" | "4:8", g: number, j: number): { mk: number; padded: number } {
+  const { rows, cols, m, masks } = c;
+  let mk = 0;
+  for (let h = 0; h < 8 / m; h++) {
+    const rg = g * (8 / m) + h;
+    if (rg * m < rows) mk |= readMask(masks, (rg * cols + j) * m, m) << (h * m);
+  }
+  const real = Math.min(8, rows - g * 8);
+  return { mk, padded: real < 8 ? padOctet(pattern, mk, real) : mk };
 }
 
 /** Canonical (validated) output-axis 2:4 / 4:8 -> cls. */
 export function packCls(c: CompressedNM): ClsLayout {
   const pattern = patternOf(c);
   if (!clsApplies(c) || !pattern) throw new ArgumentError("compressed", `cls needs an output-axis 2:4 or 4:8 matrix with < 65536 columns, got ${c.n}:${c.m} ${c.axis}, ${c.cols} columns`);
-  const { rows, cols, n, m, values, masks } = c;
-  const K = m - n;
-  const E = pattern === "2:4" ? 6 : 70;
-  const classOf = pattern === "2:4" ? PAIR_INDEX : QUAD_INDEX;
-  const classMask = pattern === "2:4" ? PAIR_MASK : QUAD_MASK;
-  const RG = Math.ceil(rows / m);
+  const { rows, cols, n, m, values } = c;
+  const E = CLS_CLASSES[pattern];
+  const RG = Math.ceil(rows / 8);
   const counts = new Uint16Array(RG * E);
   const starts = new Uint32Array(RG + 1);
-  // Pass 1: class of every column, block counts.
   const cls = new Uint8Array(RG * cols);
+  const maskOf = new Uint8Array(RG * cols);
   let blocks = 0;
   const per = new Int32Array(E);
   for (let g = 0; g < RG; g++) {
-    const real = Math.min(m, rows - g * m);
     per.fill(0);
     for (let j = 0; j < cols; j++) {
-      const mk = readMask(masks, (g * cols + j) * m, m);
-      const k = classOf[real < m ? padGroup(mk, real, m, K) : mk];
+      const { mk, padded } = clsMask(c, pattern, g, j);
+      const k = octetCode(pattern, padded);
       cls[g * cols + j] = k;
+      maskOf[g * cols + j] = mk;
       per[k]++;
     }
     starts[g] = blocks;
     for (let k = 0; k < E; k++) { const nb = Math.ceil(per[k] / 4); counts[g * E + k] = nb; blocks += nb; }
   }
   starts[RG] = blocks;
-  const vals = new Float32Array(blocks * 4 * K);
+  const vals = new Float32Array(blocks * 16);
   const idx = new Uint16Array(blocks * 4).fill(cols);
-  // Pass 2: place each column; canonical values of (g, j) are consecutive, K' <= K real ones.
-  const next = new Int32Array(E); // next free column slot of each class (in columns)
-  let v = 0;
+  // Canonical values: row-group rg (M rows) by column, K per column; locate each (rg, j) run.
+  const K = m - n;
+  const rgCount = Math.ceil(rows / m);
+  const runStart = (rg: number, j: number): number => rg * cols * K + j * keptInGroup(Math.min(m, rows - rg * m), n, m);
+  const next = new Int32Array(E);
   for (let g = 0; g < RG; g++) {
-    const real = Math.min(m, rows - g * m);
     let b = starts[g];
     for (let k = 0; k < E; k++) { next[k] = b * 4; b += counts[g * E + k]; }
     for (let j = 0; j < cols; j++) {
@@ -368,20 +384,24 @@ export function packCls(c: CompressedNM): ClsLayout {
       const slot = next[k]++;
       idx[slot] = j;
       const blk = slot >> 2, col = slot & 3;
-      const mk = readMask(masks, (g * cols + j) * m, m);
-      const full = classMask[k];
-      let s = 0;
-      for (let i = 0; i < m; i++) {
-        if (!(full & (1 << i))) continue;
-        if (i < real && (mk & (1 << i))) vals[blk * 4 * K + s * 4 + col] = values[v++];
-        s++;
+      const mk = maskOf[g * cols + j];
+      const full = octetMask(pattern, k);
+      let sIdx = 0;
+      for (let h = 0; h < 8 / m; h++) {
+        const rg = g * (8 / m) + h;
+        let v = rg < rgCount ? runStart(rg, j) : 0;
+        for (let i = h * m; i < (h + 1) * m; i++) {
+          if (!(full & (1 << i))) continue;
+          if (mk & (1 << i)) vals[blk * 16 + col * 4 + sIdx] = values[v++];
+          sIdx++;
+        }
       }
     }
   }
   const rowsLut = new Uint32Array(E);
   for (let k = 0; k < E; k++) {
-    let word = 0, s = 0;
-    for (let i = 0; i < m; i++) if (classMask[k] & (1 << i)) word |= i << (8 * s++);
+    let word = 0, sIdx = 0;
+    for (let i = 0; i < 8; i++) if (octetMask(pattern, k) & (1 << i)) word |= i << (8 * sIdx++);
     rowsLut[k] = word >>> 0;
   }
   return { pattern, rows, cols, vals, idx, counts, starts, rowsLut };
@@ -391,17 +411,15 @@ export function packCls(c: CompressedNM): ClsLayout {
 export function unpackCls(t: ClsLayout): CompressedNM {
   const { pattern, rows, cols } = t;
   const [n, m] = pattern === "2:4" ? [2, 4] : [4, 8];
-  const K = m - n, E = pattern === "2:4" ? 6 : 70;
-  const classMask = pattern === "2:4" ? PAIR_MASK : QUAD_MASK;
-  const RG = Math.ceil(rows / m);
-  // Dense kept values of each (g, j), slot order, then emit canonically.
-  const colVals = new Float32Array(cols * K);
+  const E = CLS_CLASSES[pattern];
+  const RG = Math.ceil(rows / 8);
+  const rgCount = Math.ceil(rows / m);
+  const colVals = new Float32Array(cols * 4);
   const colCls = new Int32Array(cols);
   const values = new Float32Array(nmValueCountOf(rows, cols, n, m));
-  const masks = new Uint8Array(Math.ceil((RG * cols * m) / 8));
-  let v = 0;
+  const masks = new Uint8Array(Math.ceil((rgCount * cols * m) / 8));
+  const K = m - n;
   for (let g = 0; g < RG; g++) {
-    const real = Math.min(m, rows - g * m);
     colCls.fill(-1);
     let b = t.starts[g];
     for (let k = 0; k < E; k++) {
@@ -410,23 +428,30 @@ export function unpackCls(t: ClsLayout): CompressedNM {
           const j = t.idx[b * 4 + col];
           if (j >= cols) continue;
           colCls[j] = k;
-          for (let s = 0; s < K; s++) colVals[j * K + s] = t.vals[b * 4 * K + s * 4 + col];
+          for (let s = 0; s < 4; s++) colVals[j * 4 + s] = t.vals[b * 16 + col * 4 + s];
         }
       }
     }
-    for (let j = 0; j < cols; j++) {
-      const full = classMask[colCls[j]];
-      let s = 0;
-      for (let i = 0; i < m; i++) {
-        if (!(full & (1 << i))) continue;
-        if (i < real) {
-          values[v++] = colVals[j * K + s];
-          const bit = (g * cols + j) * m + i;
-          masks[bit >> 3] |= 1 << (bit & 7);
+    for (let h = 0; h < 8 / m; h++) {
+      const rg = g * (8 / m) + h;
+      if (rg >= rgCount) continue;
+      const real = Math.min(m, rows - rg * m);
+      let v = rg * cols * K; // canonical start of row-group rg (earlier ones are full)
+      for (let j = 0; j < cols; j++) {
+        const full = octetMask(pattern, colCls[j]);
+        let sIdx = 0;
+        for (let i = 0; i < 8; i++) {
+          if (!(full & (1 << i))) continue;
+          if (i >= h * m && i < h * m + real) {
+            values[v++] = colVals[j * 4 + sIdx];
+            const bit = (rg * cols + j) * m + (i - h * m);
+            masks[bit >> 3] |= 1 << (bit & 7);
+          }
+          sIdx++;
         }
-        s++;
       }
     }
   }
   return { rows, cols, n, m, axis: "output", values, masks, dtype: "f32" };
 }
+

@@ -5,7 +5,7 @@
  * | pattern           | layout (layout.ts) | kernels                                         |
  * |-------------------|--------------------|-------------------------------------------------|
  * | 2:4, 4:8 input    | tab8               | gemv_sparse{24,48}_in, gemm_sparse{24,48}_in    |
- * | 2:4, 4:8 output   | cls                | gemv_sparse{24,48}_cls, gemm_sparse{24,48}_cls  |
+ * | 2:4, 4:8 output   | cls                | gemv_sparse_cls, gemm_sparse_cls                |
  * | (cols >= 65536)   | swz                | gemv_sparse{24,48}_out; GEMM = GEMV per token   |
  * | any other N:M     | canonical          | gemv/gemm_sparse_nm_{in,out} (correct, slower)  |
  */
@@ -16,7 +16,7 @@ import {
   checkPattern, compressNM, validateCompressed, type CompressedNM, type NMAxis, type NMValueDType,
 } from "./format.js";
 import {
-  clsApplies, packCls, packSwz, packTab8, swzApplies, tab8Applies, TAB8_ENTRIES, TAB8_PANEL, unpackCls, unpackSwz, unpackTab8,
+  CLS_CLASSES, CLS_ROWS, clsApplies, packCls, packSwz, packTab8, swzApplies, tab8Applies, TAB8_ENTRIES, TAB8_PANEL, unpackCls, unpackSwz, unpackTab8,
 } from "./layout.js";
 
 /** Options of SparseMatrix.fromDense(). */
@@ -54,7 +54,7 @@ function gemvScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols
 }
 function gemmScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols: number): number {
   if (kind === "tab8") return (pattern === "2:4" ? 24576 : 28672) + 512 + 64 + rows * 32;
-  if (kind === "cls") return align64((cols + 1) * 16 * 4) + 256;
+  if (kind === "cls") return align64((cols + 1) * 8 * 4) + 256;
   return gemvScratch(kind, pattern, rows, cols);
 }
 const align64 = (n: number) => Math.ceil(n / 64) * 64;
@@ -196,14 +196,10 @@ export class SparseMatrix {
     }
     if (this.layout === "cls" && T >= GEMM_MIN_T) {
       const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
-      const args = (tb: number) => [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride];
-      if (this.pattern === "4:8") {
-        for (let tb = 0; tb < T; tb += 8) await rt.run("gemm_sparse48_cls", args(tb), rows, grain(8));
-        return;
+      const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
+      for (let tb = 0; tb < T; tb += 8) {
+        await rt.run("gemm_sparse_cls", [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, E, T, tb, s.ptr, s.stride], rows, grain(CLS_ROWS));
       }
-      let tb = 0;
-      for (; T - tb > 8; tb += 16) await rt.run("gemm_sparse24_cls", args(tb), rows, grain(4));
-      if (tb < T) await rt.run("gemm_sparse24_cls8", args(tb), rows, grain(4));
       return;
     }
     if (this.layout === "canonical") {
@@ -232,7 +228,8 @@ export class SparseMatrix {
     }
     if (this.layout === "cls") {
       const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
-      return rt.run(`gemv_sparse${p}_cls`, [...this.arrays.map((a) => a.ptr), x, y, rows, cols, s.ptr, s.stride], rows, grain(this.m));
+      const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
+      return rt.run("gemv_sparse_cls", [...this.arrays.map((a) => a.ptr), x, y, rows, cols, E, s.ptr, s.stride], rows, grain(CLS_ROWS));
     }
     if (this.layout === "swz") {
       const [vals, codes, lut] = this.arrays;
