@@ -13,22 +13,11 @@ import { readSharedData, readSharedText, skipNote } from "./util/data.js";
 import { mulberry32, randInt, randnF32, type Rng } from "./util/random.js";
 import { syntheticModel } from "./util/synthetic-model.js";
 
-/**
- * createRuntime, then a short pause: a worker that has not yet read the control block's sequence
- * number when the first job is posted misses it and the job hangs (runtime race, reported to the
- * lead). Remove once the pool reads the sequence number before announcing itself ready.
- */
-async function startRuntime(threads: number): Promise<Runtime> {
-  const r = await createRuntime({ threads });
-  if (threads > 1) await new Promise((res) => setTimeout(res, 50));
-  return r;
-}
-
 const rts = new Map<number, Runtime>();
 async function rt(threads: number): Promise<Runtime> {
   let r = rts.get(threads);
   if (!r) {
-    r = await startRuntime(threads);
+    r = await createRuntime({ threads });
     rts.set(threads, r);
   }
   return r;

@@ -10,20 +10,9 @@ import { sparsegptFactorRef, sparsegptRef } from "../src/reference/sparsegpt.js"
 import { ArgumentError } from "../src/errors.js";
 import { mulberry32, randn, randnF32, type Rng } from "./util/random.js";
 
-/**
- * createRuntime, then a short pause: a worker that has not yet read the control block's sequence
- * number when the first job is posted misses it and the job hangs (runtime race, reported to the
- * lead). Remove once the pool reads the sequence number before announcing itself ready.
- */
-async function startRuntime(threads: number): Promise<Runtime> {
-  const r = await createRuntime({ threads });
-  if (threads > 1) await new Promise((res) => setTimeout(res, 50));
-  return r;
-}
-
 const rts: Runtime[] = [];
 async function runtimes(): Promise<Runtime[]> {
-  if (rts.length === 0) for (const threads of [1, 2]) rts.push(await startRuntime(threads));
+  if (rts.length === 0) for (const threads of [1, 2]) rts.push(await createRuntime({ threads }));
   return rts;
 }
 
