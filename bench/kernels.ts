@@ -1,0 +1,215 @@
+// bench/kernels: dense vs N:M sparse GEMV/GEMM (both axes) side by side with the read-bandwidth
+// ceiling, a plain JavaScript loop and onnxruntime-web's MatMul, at 1 and 2 threads.
+// Usage: npm run bench:kernels -- [--json FILE] [--quick] [--threads 1,2]
+// Each thread count runs in its own child process (onnxruntime-web fixes its thread count at
+// first use); within a process every variant of a shape is measured in the same run.
+import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createRuntime, type Runtime } from "../src/index.js";
+import { gemm, gemv, readSum } from "../src/kernels/dense.js";
+import { SparseMatrix } from "../src/sparse/index.js";
+import { createOrtMatMul } from "./ort-peer.js";
+import { measure } from "./util/measure.js";
+import { mulberry32 } from "./util/rng.js";
+
+/** One measured figure; the JSON output is an array of these. */
+export interface KernelRecord {
+  kernel: "gemv" | "gemm" | "read";
+  layout: "dense" | "nm-input" | "nm-output" | "ort" | "js" | "bandwidth";
+  pattern: string;
+  dOut: number;
+  dIn: number;
+  T: number;
+  threads: number;
+  medianMs: number;
+  /** Weight bytes streamed per call / time. */
+  gbps: number;
+  /** Dense-equivalent GFLOP/s (2·dOut·dIn·T per call). */
+  gflops: number;
+  /** GFLOP/s counting only the multiply-adds on kept weights. */
+  gflopsEffective: number;
+  weightBytes: number;
+}
+
+const FULL_SHAPES: Array<[number, number]> = [[4096, 11008], [11008, 4096], [768, 2048]];
+const QUICK_SHAPES: Array<[number, number]> = [[768, 2048], [2048, 768]];
+const PATTERNS: Array<[number, number]> = [[2, 4], [4, 8]];
+
+function pruneRandom(W: Float32Array, rows: number, cols: number, n: number, m: number, axis: "input" | "output", seed: number): Float32Array {
+  const out = W.slice();
+  const rng = mulberry32(seed);
+  const idx = new Int32Array(m);
+  if (axis === "input") {
+    for (let r = 0; r < rows; r++) for (let c0 = 0; c0 < cols; c0 += m) {
+      const len = Math.min(m, cols - c0), k = Math.floor((n * len) / m);
+      choose(idx, len, k, rng);
+      for (let i = 0; i < k; i++) out[r * cols + c0 + idx[i]] = 0;
+    }
+  } else {
+    for (let r0 = 0; r0 < rows; r0 += m) for (let c = 0; c < cols; c++) {
+      const len = Math.min(m, rows - r0), k = Math.floor((n * len) / m);
+      choose(idx, len, k, rng);
+      for (let i = 0; i < k; i++) out[(r0 + idx[i]) * cols + c] = 0;
+    }
+  }
+  return out;
+}
+
+/** The first k entries of idx become k distinct positions in [0, len). */
+function choose(idx: Int32Array, len: number, k: number, rng: () => number): void {
+  for (let i = 0; i < len; i++) idx[i] = i;
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(rng() * (len - i));
+    const t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+  }
+}
+
+function jsGemv(W: Float32Array, x: Float32Array, y: Float32Array, dOut: number, dIn: number): void {
+  for (let r = 0; r < dOut; r++) {
+    let s = 0;
+    const o = r * dIn;
+    for (let j = 0; j < dIn; j++) s += W[o + j] * x[j];
+    y[r] = s;
+  }
+}
+
+async function runThreads(threads: number, quick: boolean): Promise<KernelRecord[]> {
+  const rt: Runtime = await createRuntime({ threads });
+  if (rt.threads !== threads) throw new Error(`asked for ${threads} threads, got ${rt.threads}: ${rt.downgradeReason}`);
+  const records: KernelRecord[] = [];
+  const shapes = quick ? QUICK_SHAPES : FULL_SHAPES;
+  const Ts = quick ? [1, 8] : [1, 8, 64];
+  const timing = quick ? { warmupMs: 200, maxTime: 0.3, minSamples: 3 } : { warmupMs: 800, maxTime: 1.5, minSamples: 5 };
+  const add = (r: Omit<KernelRecord, "gbps" | "gflops" | "gflopsEffective" | "threads">, kept: number) => {
+    const s = r.medianMs / 1000;
+    const rec: KernelRecord = {
+      ...r, threads,
+      gbps: r.weightBytes / s / 1e9,
+      gflops: r.kernel === "read" ? 0 : (2 * r.dOut * r.dIn * r.T) / s / 1e9,
+      gflopsEffective: r.kernel === "read" ? 0 : (2 * kept * r.T) / s / 1e9,
+    };
+    records.push(rec);
+    process.stderr.write(`  [${threads}t] ${rec.kernel} ${rec.layout} ${rec.pattern} ${rec.dOut}x${rec.dIn} T=${rec.T}: ${rec.medianMs.toFixed(3)} ms\n`);
+  };
+  for (const [dOut, dIn] of shapes) {
+    const rng = mulberry32(dOut * 31 + dIn);
+    const Wjs = new Float32Array(dOut * dIn);
+    for (let i = 0; i < Wjs.length; i++) Wjs[i] = rng() * 2 - 1;
+    const W = rt.heap.from("f32", Wjs);
+    const denseBytes = Wjs.byteLength;
+    // The ceiling: a plain read of the same bytes.
+    const acc = rt.heap.alloc("f32", 64 * rt.threads);
+    const tRead = await measure(() => readSum(rt, W, acc), timing);
+    add({ kernel: "read", layout: "bandwidth", pattern: "dense", dOut, dIn, T: 1, medianMs: tRead.medianMs, weightBytes: denseBytes }, 0);
+    acc.free();
+    const sparse: Array<{ layout: "nm-input" | "nm-output"; pattern: string; mat: SparseMatrix; kept: number }> = [];
+    for (const [n, m] of PATTERNS) for (const axis of ["input", "output"] as const) {
+      const pruned = pruneRandom(Wjs, dOut, dIn, n, m, axis, n * 100 + m);
+      const mat = SparseMatrix.fromDense(rt, pruned, dOut, dIn, { n, m, axis });
+      let kept = 0;
+      for (let i = 0; i < pruned.length; i++) if (pruned[i] !== 0) kept++;
+      sparse.push({ layout: axis === "input" ? "nm-input" : "nm-output", pattern: `${n}:${m}`, mat, kept });
+    }
+    for (const T of Ts) {
+      const kernel = T === 1 ? "gemv" : "gemm";
+      const Xjs = new Float32Array(T * dIn);
+      for (let i = 0; i < Xjs.length; i++) Xjs[i] = rng() * 2 - 1;
+      const X = rt.heap.from("f32", Xjs), Y = rt.heap.alloc("f32", T * dOut);
+      const tDense = await measure(() => (T === 1 ? gemv(rt, W, X, Y, dOut, dIn) : gemm(rt, W, X, Y, dOut, dIn, T)), timing);
+      add({ kernel, layout: "dense", pattern: "dense", dOut, dIn, T, medianMs: tDense.medianMs, weightBytes: denseBytes }, dOut * dIn);
+      for (const s of sparse) {
+        const t = await measure(() => (T === 1 ? s.mat.gemv(X, Y) : s.mat.gemm(X, Y, T)), timing);
+        add({ kernel, layout: s.layout, pattern: s.pattern, dOut, dIn, T, medianMs: t.medianMs, weightBytes: s.mat.bytes }, s.kept);
+      }
+      const ort = await createOrtMatMul(Wjs, dOut, dIn, T, Xjs, threads);
+      const tOrt = await measure(() => ort.run(), timing);
+      await ort.release();
+      add({ kernel, layout: "ort", pattern: "dense", dOut, dIn, T, medianMs: tOrt.medianMs, weightBytes: denseBytes }, dOut * dIn);
+      if (T === 1 && threads === 1) {
+        const yjs = new Float32Array(dOut);
+        const tJs = await measure(() => jsGemv(Wjs, Xjs, yjs, dOut, dIn), { ...timing, minSamples: 3 });
+        add({ kernel, layout: "js", pattern: "dense", dOut, dIn, T, medianMs: tJs.medianMs, weightBytes: denseBytes }, dOut * dIn);
+      }
+      X.free(); Y.free();
+    }
+    for (const s of sparse) s.mat.free();
+    W.free();
+  }
+  rt.close();
+  return records;
+}
+
+function table(records: KernelRecord[]): string {
+  const lines = [
+    "| shape | T | threads | ceiling GB/s | dense ms (GB/s, GFLOP/s) | ort ms | 2:4 in ms (× dense, × ort) | 2:4 out ms (× dense, × ort) | 4:8 in ms (× dense) | 4:8 out ms (× dense) |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  const keyOf = (r: KernelRecord) => `${r.dOut}x${r.dIn}|${r.threads}`;
+  const groups = new Map<string, KernelRecord[]>();
+  for (const r of records) {
+    const k = `${keyOf(r)}|${r.T}`;
+    if (r.layout === "bandwidth") continue;
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(r);
+  }
+  for (const [k, rs] of groups) {
+    const [shape, threads, T] = k.split("|");
+    const find = (layout: string, pattern: string) => rs.find((r) => r.layout === layout && r.pattern === pattern);
+    const bw = records.find((r) => r.layout === "bandwidth" && keyOf(r) === `${shape}|${threads}`);
+    const dense = find("dense", "dense"), ort = find("ort", "dense");
+    const cell = (r: KernelRecord | undefined, withOrt: boolean) => {
+      if (!r || !dense) return "–";
+      let s = `${r.medianMs.toFixed(2)} (${(dense.medianMs / r.medianMs).toFixed(2)}×`;
+      if (withOrt && ort) s += `, ${(ort.medianMs / r.medianMs).toFixed(2)}×`;
+      return s + ")";
+    };
+    lines.push(`| ${shape} | ${T} | ${threads} | ${bw ? bw.gbps.toFixed(1) : "–"} | ` +
+      `${dense ? `${dense.medianMs.toFixed(2)} (${dense.gbps.toFixed(1)}, ${dense.gflops.toFixed(1)})` : "–"} | ` +
+      `${ort ? ort.medianMs.toFixed(2) : "–"} | ${cell(find("nm-input", "2:4"), true)} | ${cell(find("nm-output", "2:4"), true)} | ` +
+      `${cell(find("nm-input", "4:8"), false)} | ${cell(find("nm-output", "4:8"), false)} |`);
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      json: { type: "string" }, quick: { type: "boolean" }, threads: { type: "string" },
+      child: { type: "string" },
+    },
+  });
+  if (values.child) {
+    const records = await runThreads(Number(values.child), !!values.quick);
+    process.stdout.write(JSON.stringify(records) + "\n");
+    return;
+  }
+  const threadList = (values.threads ?? "1,2").split(",").map(Number);
+  const all: KernelRecord[] = [];
+  for (const threads of threadList) {
+    const args = [fileURLToPath(import.meta.url), "--child", String(threads)];
+    if (values.quick) args.push("--quick");
+    all.push(...(await child(args)));
+  }
+  console.log(table(all));
+  if (values.json) {
+    await writeFile(values.json, JSON.stringify(all, null, 2) + "\n");
+    console.log(`wrote ${all.length} records to ${values.json}`);
+  }
+}
+
+function child(args: string[]): Promise<KernelRecord[]> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+    p.on("error", reject);
+    p.on("exit", (code) => {
+      if (code !== 0) reject(new Error(`bench child ${args.join(" ")} exited with ${code}`));
+      else resolve(JSON.parse(out.trim().split("\n").pop()!) as KernelRecord[]);
+    });
+  });
+}
+
+await main();
