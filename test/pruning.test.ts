@@ -275,7 +275,15 @@ seq("reports: counts, sparsity totals, axes, calibration starts, options", async
   const c = model.config;
   const text = "abcdefghijklmnopqrstuvwxyz".repeat(8);
   const tokenizer = { encode: (s: string) => Array.from(s, (ch) => ch.charCodeAt(0) % 45) };
-  const { report } = await prune(model, { method: "dass", pattern: "4:8", calib: text, tokenizer, nsamples: 3, seqlen: 20, seed: 9, calibName: "abc.txt" });
+  const events: { done: number; total: number; phase: string; step: string }[] = [];
+  const { report } = await prune(model, {
+    method: "dass", pattern: "4:8", calib: text, tokenizer, nsamples: 3, seqlen: 20, seed: 9, calibName: "abc.txt",
+    onProgress: (p) => events.push({ done: p.done, total: p.total, phase: p.phase, step: p.step }),
+  });
+  // Per block: statistics, three matrices, reconstruction; a pruned pass between blocks.
+  assert.is(events[0].total, 2 * 5 + 1);
+  assert.equal(events[events.length - 1], { done: 11, total: 11, phase: "prune", step: "done" });
+  for (let i = 1; i < events.length; i++) assert.ok(events[i].done >= events[i - 1].done);
   assert.equal(report.options, { method: "dass", pattern: "4:8", targets: "mlp", alpha: 0.5, percdamp: 0.01, nsamples: 3, seqlen: 20, seed: 9, reconError: true });
   assert.equal(report.calibration!.starts, Array.from({ length: 3 }, ((u) => () => Math.floor(u() * (text.length - 20 + 1)))(mulberry32(9))));
   assert.is(report.calibration!.source, "abc.txt");
@@ -469,7 +477,7 @@ bad("AbortSignal: AbortError; restored by default, or reported as partially prun
     try {
       await prune(model, {
         method: "dass", pattern: "2:4", calib: win, signal: ac.signal, restoreOnFailure,
-        onProgress: (p) => { if (p.block === 1 && p.phase === "prune") ac.abort(); },
+        onProgress: (p) => { if (p.block === 1 && p.step === "matrix") ac.abort(); },
       });
       assert.unreachable();
     } catch (e) {

@@ -24,6 +24,7 @@ import type { LinearInput, RunBlockOptions } from "../model/transformer.js";
 import type { WasmArray } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { Tokenizer } from "../tokenizers/types.js";
+import type { Progress } from "../util/progress.js";
 import { calibrationWindows, type CalibrationWindows } from "../calibration/sampler.js";
 import { createActivationStore, type ActivationStore, type ActivationStoreOptions } from "./activations.js";
 import { layerPlan, PRUNE_METHODS, pruneLinear, type LayerStats, type PruneAxis, type PruneMethod } from "./methods.js";
@@ -53,13 +54,19 @@ export type PruneTargets = "mlp" | "all";
 /** Calibration data: text (tokenised with `tokenizer`), drawn windows, or explicit token windows. */
 export type CalibrationInput = string | CalibrationWindows | readonly ArrayLike<number>[];
 
-/** Progress of prune(). */
-export interface PruneProgress {
-  phase: "statistics" | "prune" | "reconstruction" | "forward" | "done";
-  /** Block being processed. */
+/**
+ * Progress of prune(), in the library's common shape (phase / done / total / message; see
+ * src/util/progress.ts): one phase "prune" whose `done` counts steps up to `total` (per block: the
+ * statistics pass, each matrix, the reconstruction pass, the pruned pass), plus where it is.
+ */
+export interface PruneProgress extends Progress {
+  phase: "prune";
+  /** The step about to run. */
+  step: "statistics" | "matrix" | "reconstruction" | "forward" | "done";
+  /** Block being processed (nLayers when done). */
   block: number;
   blocks: number;
-  /** Matrix being pruned (phase "prune"), e.g. "mlp.down". */
+  /** Matrix about to be pruned (step "matrix"), e.g. "mlp.down". */
   matrix?: string;
 }
 
@@ -413,7 +420,14 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
   const targets = o.targets === "all" ? LINEAR_NAMES : MLP;
   const patternText = formatPattern(o.pattern);
   const useCalib = o.windows !== null && (o.method !== "magnitude" || o.recon);
-  const progress = (p: PruneProgress): void => options.onProgress?.(p);
+  const needsStats = o.method !== "magnitude";
+  const stepsPerBlock = (useCalib && needsStats ? 1 : 0) + targets.length + (useCalib && o.recon ? 1 : 0);
+  const totalSteps = L * stepsPerBlock + (useCalib ? L - 1 : 0);
+  let done = 0;
+  const progress = (step: PruneProgress["step"], block: number, matrix?: string): void => {
+    const message = step === "done" ? "done" : `block ${block + 1}/${L} ${matrix ?? step}`;
+    options.onProgress?.({ phase: "prune", done, total: totalSteps, message, step, block, blocks: L, ...(matrix ? { matrix } : {}) });
+  };
   const checkAbort = (): void => { if (signal?.aborted) throw new AbortError(); };
 
   let targetBytes = 0;
@@ -463,8 +477,9 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
             if (plan.needs === "hessian") stats.wantHessian(GROUP[name], dIn);
           }
           if (!stats.empty) {
-            progress({ phase: "statistics", block: l, blocks: L });
+            progress("statistics", l);
             await pass(l, stats.hook, false);
+            done++;
           }
         }
         checkAbort();
@@ -477,7 +492,7 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
             checkAbort();
             const suffix = linearTensorSuffix(name);
             const label = `block ${l} ${suffix}`;
-            progress({ phase: "prune", block: l, blocks: L, matrix: suffix });
+            progress("matrix", l, suffix);
             const [dOut, dIn] = model.linearShape(name);
             const W0 = dense.get(name)!;
             const tp = now();
@@ -512,6 +527,7 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
               zeros = await countZeros(rt, Wq, dOut * dIn);
               if (o.pattern.kind === "nm") violations = await checkNM(rt, Wq, dOut, dIn, o.pattern.n, o.pattern.m, res.axis === "output" ? "output" : "input");
               pruned.set(name, Wq.read());
+              done++;
               matrices.push({
                 block: l, name: suffix, shape: [dOut, dIn], method: res.metric, pattern: patternText, axis: res.axis,
                 sparsity: zeros / (dOut * dIn), zeros, numel: dOut * dIn, reconError: null,
@@ -534,8 +550,9 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
         if (useCalib && o.recon) {
           for (const name of targets) recon.add(name, dense.get(name)!, pruned.get(name)!, model.linearShape(name)[0]);
           recon.reserve(Math.min(model.maxBatchTokens ?? o.windows!.seqlen, o.windows!.seqlen));
-          progress({ phase: "reconstruction", block: l, blocks: L });
+          progress("reconstruction", l);
           await pass(l, recon.hook, false);
+          done++;
           for (const m of matrices) if (m.block === l) {
             const name = targets.find((t) => linearTensorSuffix(t) === m.name)!;
             m.reconError = recon.error(name);
@@ -558,8 +575,9 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
 
         // 5. The pruned block's outputs feed the next block.
         if (useCalib && l + 1 < L) {
-          progress({ phase: "forward", block: l, blocks: L });
+          progress("forward", l);
           await pass(l, undefined, true);
+          done++;
         }
       } finally {
         recon.free();
@@ -582,7 +600,7 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
     await store?.close();
   }
 
-  progress({ phase: "done", block: L, blocks: L });
+  progress("done", L);
   const totals = await sparsityTotals(model, matrices, targets);
   const w = o.windows;
   const report: PruneReport = {
