@@ -1,15 +1,17 @@
-// Input-axis 2:4 and 4:8 sparse GEMM on the tab8 layout (src/sparse/layout.ts). The table
-// builders enumerate every kept-pair code, one shuffle each. Tokens are processed in blocks of 8 (a 16-token block with
-// 8 accumulators measured 1.5x slower: longer multiply-add chains); each block streams the
-// weights once. Lanes hold 2 kept weights x 2 tokens: an octet's 4 values become two splatted
-// pairs [w0 w1 w0 w1], and a per-panel table gives, for every group and every kept-pair code,
-// [x_t[p0] x_t[p1] x_u[p0] x_u[p1]] for each token pair (t, u). Per octet and token pair: two table
-// loads and two multiply-adds for 8 useful products.
-// Scratch per thread: table (PO octets x CODES x TB/2 x 16 bytes), a 32-entry code LUT, two
-// 32-byte zero-padded tail rows, and TB floats of partial sums per row of the range.
+// Input-axis 2:4 and 4:8 sparse GEMM on the tab8 layout (src/sparse/layout.ts), Y[t] = W X[t]
+// with X, Y token-major. Tokens go in blocks of 8; each block streams the weights once.
+// Lanes hold 2 kept weights x 2 tokens: an octet's 4 values become two splatted pairs
+// [w0 w1 w0 w1], and a per-panel table holds, for every group of the octet and every kept-pair
+// code, [x_t[p0] x_t[p1] x_u[p0] x_u[p1]] for each of the 4 token pairs (t, u). Per octet: one
+// code byte, two value loads, then per token pair two table loads and two multiply-adds.
+// (Measured slower: 16-token blocks, separate accumulators per kept pair (both spill in V8), and
+// sub-panels smaller than the layout's panel (strided re-reads of the weights).)
+// Scratch per thread: the table (panel octets x codes x 64 bytes), a 512-byte code LUT, two
+// 32-byte zero-padded rows, and 8 floats of partial sums per row of the range.
 import { madd } from "./simd";
 
-// Loads the 8 inputs of octet o of token t (zero if t >= T or past cols) as two v128 via tmp.
+// Pointer to the 8 inputs of octet o of token t, or a zero-padded copy in tmp (t >= T or the
+// octet runs past cols).
 // @ts-ignore: decorator
 @inline function octRow(X: usize, t: i32, T: i32, cols: i32, o: i32, tmp: usize): usize {
   const j = o << 3;
@@ -20,89 +22,91 @@ import { madd } from "./simd";
   return tmp;
 }
 
-// [t0 sum, t1 sum, t2 sum, t3 sum] from two accumulators of token pairs (t0,t1) and (t2,t3).
+// [t0 t1 t2 t3] sums from the accumulators of token pairs (t0, t1) and (t2, t3).
 // @ts-ignore: decorator
 @inline function fold(a: v128, b: v128): v128 {
   return f32x4.add(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
 }
 
-// Y[t, r] = sum over kept (r, j) of W[r, j] X[t, j] for tokens [tb0, tb0 + 8) (X, Y token-major).
+// 2:4: Y[t, r] for tokens [tb0, tb0 + 8) and rows [r0, r1). Each row's sum: per panel one
+// chain per token pair over the octets in order, panels added in order.
 export function gemm_sparse24_in(vals: usize, codes: usize, X: usize, Y: usize, rows: i32, cols: i32, T: i32, tb0: i32, scratch: usize, stride: i32, r0: i32, r1: i32, tid: i32): void {
   const tab = scratch + <usize>tid * <usize>stride;
   const lut = tab + 24576;
   const tmp0 = lut + 512, tmp1 = tmp0 + 32;
   const part = tmp1 + 32;
-  // code -> (table offset of the first kept pair) | (offset of the second) << 16
+  // code -> table offset of the first kept pair | offset of the second << 16
   for (let c = 0; c < 36; c++) store<u32>(lut + (<usize>c << 2), <u32>((c / 6) * 64) | (<u32>((6 + c % 6) * 64) << 16));
   const O = (cols + 7) >> 3;
-  // Layout panels of 32 octets, each worked in sub-panels of 32 whose table fits L1.
   for (let o0 = 0; o0 < O; o0 += 32) {
     const w = min(32, O - o0);
+    for (let k = 0; k < w; k++) {
+      const t = tab + <usize>k * 768;
+      for (let tp = 0; tp < 4; tp++) {
+        const q0 = octRow(X, tb0 + 2 * tp, T, cols, o0 + k, tmp0);
+        const q1 = octRow(X, tb0 + 2 * tp + 1, T, cols, o0 + k, tmp1);
+        build24(t + (<usize>tp << 4), v128.load(q0), v128.load(q0, 16), v128.load(q1), v128.load(q1, 16));
+      }
+    }
     const vbase = vals + (<usize>o0 * <usize>rows << 4);
     const cbase = codes + <usize>o0 * <usize>rows;
-    for (let s0 = 0; s0 < w; s0 += 32) {
-      const ws = min(32, w - s0);
-      const first = o0 == 0 && s0 == 0;
-      for (let k = 0; k < ws; k++) {
-        const t = tab + <usize>k * 768;
-        for (let tp = 0; tp < 4; tp++) {
-          const q0 = octRow(X, tb0 + 2 * tp, T, cols, o0 + s0 + k, tmp0);
-          const q1 = octRow(X, tb0 + 2 * tp + 1, T, cols, o0 + s0 + k, tmp1);
-          const xa0 = v128.load(q0), xb0 = v128.load(q0, 16), xa1 = v128.load(q1), xb1 = v128.load(q1, 16);
-          buildOctet24_8(t + (<usize>tp << 4), xa0, xb0, xa1, xb1);
-        }
+    for (let r = r0; r < r1; r++) {
+      let vp = vbase + (<usize>r * <usize>w << 4);
+      let cp = cbase + <usize>r * <usize>w;
+      let tp = tab;
+      const te = tab + <usize>w * 768;
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      while (tp < te) {
+        const off = load<u32>(lut + (<usize>load<u8>(cp) << 2));
+        const ta = tp + <usize>(off & 0xffff), tb = tp + <usize>(off >> 16);
+        const v0 = v128.load64_splat(vp), v1 = v128.load64_splat(vp, 8);
+        a0 = madd(v1, v128.load(tb), madd(v0, v128.load(ta), a0));
+        a1 = madd(v1, v128.load(tb, 16), madd(v0, v128.load(ta, 16), a1));
+        a2 = madd(v1, v128.load(tb, 32), madd(v0, v128.load(ta, 32), a2));
+        a3 = madd(v1, v128.load(tb, 48), madd(v0, v128.load(ta, 48), a3));
+        vp += 16; cp += 1; tp += 768;
       }
-      for (let r = r0; r < r1; r++) {
-        let vp = vbase + ((<usize>r * <usize>w + <usize>s0) << 4);
-        let cp = cbase + <usize>r * <usize>w + <usize>s0;
-        let tp = tab;
-        let a0 = f32x4.splat(0), b0 = f32x4.splat(0), a1 = f32x4.splat(0), b1 = f32x4.splat(0), a2 = f32x4.splat(0), b2 = f32x4.splat(0), a3 = f32x4.splat(0), b3 = f32x4.splat(0);
-        for (let k = 0; k < ws; k++) {
-          const off = load<u32>(lut + (<usize>load<u8>(cp) << 2));
-          const ta = tp + <usize>(off & 0xffff), tb = tp + <usize>(off >> 16);
-          const v0 = v128.load64_splat(vp), v1 = v128.load64_splat(vp, 8);
-          a0 = madd(v0, v128.load(ta, 0), a0); b0 = madd(v1, v128.load(tb, 0), b0);
-          a1 = madd(v0, v128.load(ta, 16), a1); b1 = madd(v1, v128.load(tb, 16), b1);
-          a2 = madd(v0, v128.load(ta, 32), a2); b2 = madd(v1, v128.load(tb, 32), b2);
-          a3 = madd(v0, v128.load(ta, 48), a3); b3 = madd(v1, v128.load(tb, 48), b3);
-          vp += 16; cp += 1; tp += 768;
-        }
-        a0 = f32x4.add(a0, b0); a1 = f32x4.add(a1, b1); a2 = f32x4.add(a2, b2); a3 = f32x4.add(a3, b3);
-        const pp = part + <usize>(r - r0) * 32;
-        v128.store(pp, first ? fold(a0, a1) : f32x4.add(v128.load(pp, 0), fold(a0, a1)), 0);
-        v128.store(pp, first ? fold(a2, a3) : f32x4.add(v128.load(pp, 16), fold(a2, a3)), 16);
+      const pp = part + (<usize>(r - r0) << 5);
+      if (o0 == 0) {
+        v128.store(pp, fold(a0, a1));
+        v128.store(pp, fold(a2, a3), 16);
+      } else {
+        v128.store(pp, f32x4.add(v128.load(pp), fold(a0, a1)));
+        v128.store(pp, f32x4.add(v128.load(pp, 16), fold(a2, a3)), 16);
       }
     }
   }
   for (let r = r0; r < r1; r++) {
-    const pp = part + <usize>(r - r0) * 32;
+    const pp = part + (<usize>(r - r0) << 5);
     for (let t = 0; t < 8 && tb0 + t < T; t++) store<f32>(Y + ((<usize>(tb0 + t) * <usize>rows + <usize>r) << 2), load<f32>(pp + (<usize>t << 2)));
   }
 }
 
+// Table entries of one octet and token pair (xa/xb: inputs 0-3 / 4-7 of tokens t, u).
 // @ts-ignore: decorator
-@inline function buildOctet24_8(t: usize, xa0: v128, xb0: v128, xa1: v128, xb1: v128): void {
-    v128.store(t, v128.shuffle<f32>(xa0, xa1, 0, 1, 4, 5), 0);
-    v128.store(t, v128.shuffle<f32>(xa0, xa1, 0, 2, 4, 6), 64);
-    v128.store(t, v128.shuffle<f32>(xa0, xa1, 0, 3, 4, 7), 128);
-    v128.store(t, v128.shuffle<f32>(xa0, xa1, 1, 2, 5, 6), 192);
-    v128.store(t, v128.shuffle<f32>(xa0, xa1, 1, 3, 5, 7), 256);
-    v128.store(t, v128.shuffle<f32>(xa0, xa1, 2, 3, 6, 7), 320);
-    v128.store(t, v128.shuffle<f32>(xb0, xb1, 0, 1, 4, 5), 384);
-    v128.store(t, v128.shuffle<f32>(xb0, xb1, 0, 2, 4, 6), 448);
-    v128.store(t, v128.shuffle<f32>(xb0, xb1, 0, 3, 4, 7), 512);
-    v128.store(t, v128.shuffle<f32>(xb0, xb1, 1, 2, 5, 6), 576);
-    v128.store(t, v128.shuffle<f32>(xb0, xb1, 1, 3, 5, 7), 640);
-    v128.store(t, v128.shuffle<f32>(xb0, xb1, 2, 3, 6, 7), 704);
+@inline function build24(t: usize, xa0: v128, xb0: v128, xa1: v128, xb1: v128): void {
+  v128.store(t, v128.shuffle<f32>(xa0, xa1, 0, 1, 4, 5), 0);
+  v128.store(t, v128.shuffle<f32>(xa0, xa1, 0, 2, 4, 6), 64);
+  v128.store(t, v128.shuffle<f32>(xa0, xa1, 0, 3, 4, 7), 128);
+  v128.store(t, v128.shuffle<f32>(xa0, xa1, 1, 2, 5, 6), 192);
+  v128.store(t, v128.shuffle<f32>(xa0, xa1, 1, 3, 5, 7), 256);
+  v128.store(t, v128.shuffle<f32>(xa0, xa1, 2, 3, 6, 7), 320);
+  v128.store(t, v128.shuffle<f32>(xb0, xb1, 0, 1, 4, 5), 384);
+  v128.store(t, v128.shuffle<f32>(xb0, xb1, 0, 2, 4, 6), 448);
+  v128.store(t, v128.shuffle<f32>(xb0, xb1, 0, 3, 4, 7), 512);
+  v128.store(t, v128.shuffle<f32>(xb0, xb1, 1, 2, 5, 6), 576);
+  v128.store(t, v128.shuffle<f32>(xb0, xb1, 1, 3, 5, 7), 640);
+  v128.store(t, v128.shuffle<f32>(xb0, xb1, 2, 3, 6, 7), 704);
 }
 
-// Y[t, r] = sum over kept (r, j) of W[r, j] X[t, j] for tokens [tb0, tb0 + 8) (X, Y token-major).
+// 4:8: Y[t, r] for tokens [tb0, tb0 + 8) and rows [r0, r1). Each row's sum: per panel one
+// chain per token pair over the octets in order, panels added in order.
 export function gemm_sparse48_in(vals: usize, codes: usize, X: usize, Y: usize, rows: i32, cols: i32, T: i32, tb0: i32, scratch: usize, stride: i32, r0: i32, r1: i32, tid: i32): void {
   const tab = scratch + <usize>tid * <usize>stride;
   const lut = tab + 28672;
   const tmp0 = lut + 512, tmp1 = tmp0 + 32;
   const part = tmp1 + 32;
-  // code -> (table offset of the first kept pair) | (offset of the second) << 16
+  // code -> table offset of the first kept pair | offset of the second << 16
   store<u32>(lut, 0 | (832 << 16), 0);
   store<u32>(lut, 0 | (896 << 16), 4);
   store<u32>(lut, 0 | (960 << 16), 8);
@@ -174,79 +178,79 @@ export function gemm_sparse48_in(vals: usize, codes: usize, X: usize, Y: usize, 
   store<u32>(lut, 1216 | (1728 << 16), 272);
   store<u32>(lut, 1408 | (1728 << 16), 276);
   const O = (cols + 7) >> 3;
-  // Layout panels of 16 octets, each worked in sub-panels of 16 whose table fits L1.
   for (let o0 = 0; o0 < O; o0 += 16) {
     const w = min(16, O - o0);
+    for (let k = 0; k < w; k++) {
+      const t = tab + <usize>k * 1792;
+      for (let tp = 0; tp < 4; tp++) {
+        const q0 = octRow(X, tb0 + 2 * tp, T, cols, o0 + k, tmp0);
+        const q1 = octRow(X, tb0 + 2 * tp + 1, T, cols, o0 + k, tmp1);
+        build48(t + (<usize>tp << 4), v128.load(q0), v128.load(q0, 16), v128.load(q1), v128.load(q1, 16));
+      }
+    }
     const vbase = vals + (<usize>o0 * <usize>rows << 4);
     const cbase = codes + <usize>o0 * <usize>rows;
-    for (let s0 = 0; s0 < w; s0 += 16) {
-      const ws = min(16, w - s0);
-      const first = o0 == 0 && s0 == 0;
-      for (let k = 0; k < ws; k++) {
-        const t = tab + <usize>k * 1792;
-        for (let tp = 0; tp < 4; tp++) {
-          const q0 = octRow(X, tb0 + 2 * tp, T, cols, o0 + s0 + k, tmp0);
-          const q1 = octRow(X, tb0 + 2 * tp + 1, T, cols, o0 + s0 + k, tmp1);
-          const xa0 = v128.load(q0), xb0 = v128.load(q0, 16), xa1 = v128.load(q1), xb1 = v128.load(q1, 16);
-          buildOctet48_8(t + (<usize>tp << 4), xa0, xb0, xa1, xb1);
-        }
+    for (let r = r0; r < r1; r++) {
+      let vp = vbase + (<usize>r * <usize>w << 4);
+      let cp = cbase + <usize>r * <usize>w;
+      let tp = tab;
+      const te = tab + <usize>w * 1792;
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      while (tp < te) {
+        const off = load<u32>(lut + (<usize>load<u8>(cp) << 2));
+        const ta = tp + <usize>(off & 0xffff), tb = tp + <usize>(off >> 16);
+        const v0 = v128.load64_splat(vp), v1 = v128.load64_splat(vp, 8);
+        a0 = madd(v1, v128.load(tb), madd(v0, v128.load(ta), a0));
+        a1 = madd(v1, v128.load(tb, 16), madd(v0, v128.load(ta, 16), a1));
+        a2 = madd(v1, v128.load(tb, 32), madd(v0, v128.load(ta, 32), a2));
+        a3 = madd(v1, v128.load(tb, 48), madd(v0, v128.load(ta, 48), a3));
+        vp += 16; cp += 1; tp += 1792;
       }
-      for (let r = r0; r < r1; r++) {
-        let vp = vbase + ((<usize>r * <usize>w + <usize>s0) << 4);
-        let cp = cbase + <usize>r * <usize>w + <usize>s0;
-        let tp = tab;
-        let a0 = f32x4.splat(0), b0 = f32x4.splat(0), a1 = f32x4.splat(0), b1 = f32x4.splat(0), a2 = f32x4.splat(0), b2 = f32x4.splat(0), a3 = f32x4.splat(0), b3 = f32x4.splat(0);
-        for (let k = 0; k < ws; k++) {
-          const off = load<u32>(lut + (<usize>load<u8>(cp) << 2));
-          const ta = tp + <usize>(off & 0xffff), tb = tp + <usize>(off >> 16);
-          const v0 = v128.load64_splat(vp), v1 = v128.load64_splat(vp, 8);
-          a0 = madd(v0, v128.load(ta, 0), a0); b0 = madd(v1, v128.load(tb, 0), b0);
-          a1 = madd(v0, v128.load(ta, 16), a1); b1 = madd(v1, v128.load(tb, 16), b1);
-          a2 = madd(v0, v128.load(ta, 32), a2); b2 = madd(v1, v128.load(tb, 32), b2);
-          a3 = madd(v0, v128.load(ta, 48), a3); b3 = madd(v1, v128.load(tb, 48), b3);
-          vp += 16; cp += 1; tp += 1792;
-        }
-        a0 = f32x4.add(a0, b0); a1 = f32x4.add(a1, b1); a2 = f32x4.add(a2, b2); a3 = f32x4.add(a3, b3);
-        const pp = part + <usize>(r - r0) * 32;
-        v128.store(pp, first ? fold(a0, a1) : f32x4.add(v128.load(pp, 0), fold(a0, a1)), 0);
-        v128.store(pp, first ? fold(a2, a3) : f32x4.add(v128.load(pp, 16), fold(a2, a3)), 16);
+      const pp = part + (<usize>(r - r0) << 5);
+      if (o0 == 0) {
+        v128.store(pp, fold(a0, a1));
+        v128.store(pp, fold(a2, a3), 16);
+      } else {
+        v128.store(pp, f32x4.add(v128.load(pp), fold(a0, a1)));
+        v128.store(pp, f32x4.add(v128.load(pp, 16), fold(a2, a3)), 16);
       }
     }
   }
   for (let r = r0; r < r1; r++) {
-    const pp = part + <usize>(r - r0) * 32;
+    const pp = part + (<usize>(r - r0) << 5);
     for (let t = 0; t < 8 && tb0 + t < T; t++) store<f32>(Y + ((<usize>(tb0 + t) * <usize>rows + <usize>r) << 2), load<f32>(pp + (<usize>t << 2)));
   }
 }
 
+// Table entries of one octet and token pair (xa/xb: inputs 0-3 / 4-7 of tokens t, u).
 // @ts-ignore: decorator
-@inline function buildOctet48_8(t: usize, xa0: v128, xb0: v128, xa1: v128, xb1: v128): void {
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 1, 0, 1), v128.shuffle<f32>(xa1, xb1, 0, 1, 0, 1), 0, 1, 4, 5), 0);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 2, 0, 2), v128.shuffle<f32>(xa1, xb1, 0, 2, 0, 2), 0, 1, 4, 5), 64);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 3, 0, 3), v128.shuffle<f32>(xa1, xb1, 0, 3, 0, 3), 0, 1, 4, 5), 128);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 4, 0, 4), v128.shuffle<f32>(xa1, xb1, 0, 4, 0, 4), 0, 1, 4, 5), 192);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 5, 0, 5), v128.shuffle<f32>(xa1, xb1, 0, 5, 0, 5), 0, 1, 4, 5), 256);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 6, 0, 6), v128.shuffle<f32>(xa1, xb1, 0, 6, 0, 6), 0, 1, 4, 5), 320);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 7, 0, 7), v128.shuffle<f32>(xa1, xb1, 0, 7, 0, 7), 0, 1, 4, 5), 384);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 2, 1, 2), v128.shuffle<f32>(xa1, xb1, 1, 2, 1, 2), 0, 1, 4, 5), 448);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 3, 1, 3), v128.shuffle<f32>(xa1, xb1, 1, 3, 1, 3), 0, 1, 4, 5), 512);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 4, 1, 4), v128.shuffle<f32>(xa1, xb1, 1, 4, 1, 4), 0, 1, 4, 5), 576);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 5, 1, 5), v128.shuffle<f32>(xa1, xb1, 1, 5, 1, 5), 0, 1, 4, 5), 640);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 6, 1, 6), v128.shuffle<f32>(xa1, xb1, 1, 6, 1, 6), 0, 1, 4, 5), 704);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 7, 1, 7), v128.shuffle<f32>(xa1, xb1, 1, 7, 1, 7), 0, 1, 4, 5), 768);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 3, 2, 3), v128.shuffle<f32>(xa1, xb1, 2, 3, 2, 3), 0, 1, 4, 5), 832);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 4, 2, 4), v128.shuffle<f32>(xa1, xb1, 2, 4, 2, 4), 0, 1, 4, 5), 896);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 5, 2, 5), v128.shuffle<f32>(xa1, xb1, 2, 5, 2, 5), 0, 1, 4, 5), 960);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 6, 2, 6), v128.shuffle<f32>(xa1, xb1, 2, 6, 2, 6), 0, 1, 4, 5), 1024);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 7, 2, 7), v128.shuffle<f32>(xa1, xb1, 2, 7, 2, 7), 0, 1, 4, 5), 1088);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 3, 4, 3, 4), v128.shuffle<f32>(xa1, xb1, 3, 4, 3, 4), 0, 1, 4, 5), 1152);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 3, 5, 3, 5), v128.shuffle<f32>(xa1, xb1, 3, 5, 3, 5), 0, 1, 4, 5), 1216);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 3, 6, 3, 6), v128.shuffle<f32>(xa1, xb1, 3, 6, 3, 6), 0, 1, 4, 5), 1280);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 3, 7, 3, 7), v128.shuffle<f32>(xa1, xb1, 3, 7, 3, 7), 0, 1, 4, 5), 1344);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 4, 5, 4, 5), v128.shuffle<f32>(xa1, xb1, 4, 5, 4, 5), 0, 1, 4, 5), 1408);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 4, 6, 4, 6), v128.shuffle<f32>(xa1, xb1, 4, 6, 4, 6), 0, 1, 4, 5), 1472);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 4, 7, 4, 7), v128.shuffle<f32>(xa1, xb1, 4, 7, 4, 7), 0, 1, 4, 5), 1536);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 5, 6, 5, 6), v128.shuffle<f32>(xa1, xb1, 5, 6, 5, 6), 0, 1, 4, 5), 1600);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 5, 7, 5, 7), v128.shuffle<f32>(xa1, xb1, 5, 7, 5, 7), 0, 1, 4, 5), 1664);
-    v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 6, 7, 6, 7), v128.shuffle<f32>(xa1, xb1, 6, 7, 6, 7), 0, 1, 4, 5), 1728);
+@inline function build48(t: usize, xa0: v128, xb0: v128, xa1: v128, xb1: v128): void {
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 1, 0, 1), v128.shuffle<f32>(xa1, xb1, 0, 1, 0, 1), 0, 1, 4, 5), 0);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 2, 0, 2), v128.shuffle<f32>(xa1, xb1, 0, 2, 0, 2), 0, 1, 4, 5), 64);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 3, 0, 3), v128.shuffle<f32>(xa1, xb1, 0, 3, 0, 3), 0, 1, 4, 5), 128);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 4, 0, 4), v128.shuffle<f32>(xa1, xb1, 0, 4, 0, 4), 0, 1, 4, 5), 192);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 5, 0, 5), v128.shuffle<f32>(xa1, xb1, 0, 5, 0, 5), 0, 1, 4, 5), 256);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 6, 0, 6), v128.shuffle<f32>(xa1, xb1, 0, 6, 0, 6), 0, 1, 4, 5), 320);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 0, 7, 0, 7), v128.shuffle<f32>(xa1, xb1, 0, 7, 0, 7), 0, 1, 4, 5), 384);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 2, 1, 2), v128.shuffle<f32>(xa1, xb1, 1, 2, 1, 2), 0, 1, 4, 5), 448);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 3, 1, 3), v128.shuffle<f32>(xa1, xb1, 1, 3, 1, 3), 0, 1, 4, 5), 512);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 4, 1, 4), v128.shuffle<f32>(xa1, xb1, 1, 4, 1, 4), 0, 1, 4, 5), 576);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 5, 1, 5), v128.shuffle<f32>(xa1, xb1, 1, 5, 1, 5), 0, 1, 4, 5), 640);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 6, 1, 6), v128.shuffle<f32>(xa1, xb1, 1, 6, 1, 6), 0, 1, 4, 5), 704);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 1, 7, 1, 7), v128.shuffle<f32>(xa1, xb1, 1, 7, 1, 7), 0, 1, 4, 5), 768);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 3, 2, 3), v128.shuffle<f32>(xa1, xb1, 2, 3, 2, 3), 0, 1, 4, 5), 832);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 4, 2, 4), v128.shuffle<f32>(xa1, xb1, 2, 4, 2, 4), 0, 1, 4, 5), 896);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 5, 2, 5), v128.shuffle<f32>(xa1, xb1, 2, 5, 2, 5), 0, 1, 4, 5), 960);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 6, 2, 6), v128.shuffle<f32>(xa1, xb1, 2, 6, 2, 6), 0, 1, 4, 5), 1024);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 2, 7, 2, 7), v128.shuffle<f32>(xa1, xb1, 2, 7, 2, 7), 0, 1, 4, 5), 1088);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 3, 4, 3, 4), v128.shuffle<f32>(xa1, xb1, 3, 4, 3, 4), 0, 1, 4, 5), 1152);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 3, 5, 3, 5), v128.shuffle<f32>(xa1, xb1, 3, 5, 3, 5), 0, 1, 4, 5), 1216);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 3, 6, 3, 6), v128.shuffle<f32>(xa1, xb1, 3, 6, 3, 6), 0, 1, 4, 5), 1280);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 3, 7, 3, 7), v128.shuffle<f32>(xa1, xb1, 3, 7, 3, 7), 0, 1, 4, 5), 1344);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 4, 5, 4, 5), v128.shuffle<f32>(xa1, xb1, 4, 5, 4, 5), 0, 1, 4, 5), 1408);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 4, 6, 4, 6), v128.shuffle<f32>(xa1, xb1, 4, 6, 4, 6), 0, 1, 4, 5), 1472);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 4, 7, 4, 7), v128.shuffle<f32>(xa1, xb1, 4, 7, 4, 7), 0, 1, 4, 5), 1536);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 5, 6, 5, 6), v128.shuffle<f32>(xa1, xb1, 5, 6, 5, 6), 0, 1, 4, 5), 1600);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 5, 7, 5, 7), v128.shuffle<f32>(xa1, xb1, 5, 7, 5, 7), 0, 1, 4, 5), 1664);
+  v128.store(t, v128.shuffle<f32>(v128.shuffle<f32>(xa0, xb0, 6, 7, 6, 7), v128.shuffle<f32>(xa1, xb1, 6, 7, 6, 7), 0, 1, 4, 5), 1728);
 }

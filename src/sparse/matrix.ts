@@ -61,8 +61,10 @@ const align64 = (n: number) => Math.ceil(n / 64) * 64;
 /** Below this many multiply-adds a call stays on the calling thread (a dispatch costs more). */
 const PARALLEL_MIN_MACS = 65536;
 
-// Below this many tokens a GEMM runs as one GEMV per token: the 8-token kernel pads to 8.
-const GEMM_MIN_T = 3;
+// Token blocks of the GEMM kernels hold 8 tokens; a block (or the last partial one) with fewer
+// than this many runs as one GEMV per token instead, which is faster there (measured: an 8-token
+// block of tab8 costs about 4 GEMVs, of cls about 3).
+const GEMM_MIN_T: Record<SparseLayoutKind, number> = { tab8: 5, cls: 4, swz: Infinity, canonical: 1 };
 
 /** An N:M sparse matrix resident in Wasm memory. Free it with free(). */
 export class SparseMatrix {
@@ -185,29 +187,26 @@ export class SparseMatrix {
     checkDisjoint("Y", Y, "X", X);
     const { rt, rows, cols } = this;
     const grain = (g: number) => (rows * cols * T < PARALLEL_MIN_MACS ? rows : g);
-    if (this.layout === "tab8" && T >= GEMM_MIN_T) {
-      const [vals, codes] = this.arrays;
+    let tb = 0; // tokens done by the block kernels
+    if (this.layout === "tab8" || this.layout === "cls") {
+      const min = GEMM_MIN_T[this.layout];
       const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
-      const name = this.pattern === "2:4" ? "gemm_sparse24_in" : "gemm_sparse48_in";
-      for (let tb = 0; tb < T; tb += 8) {
-        await rt.run(name, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, grain(4));
+      for (; tb < T && T - tb >= min; tb += 8) {
+        if (this.layout === "tab8") {
+          const [vals, codes] = this.arrays;
+          await rt.run(`gemm_sparse${this.pattern === "2:4" ? "24" : "48"}_in`, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, grain(4));
+        } else {
+          const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
+          await rt.run("gemm_sparse_cls", [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, E, T, tb, s.ptr, s.stride], rows, grain(CLS_ROWS));
+        }
       }
-      return;
-    }
-    if (this.layout === "cls" && T >= GEMM_MIN_T) {
-      const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
-      const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
-      for (let tb = 0; tb < T; tb += 8) {
-        await rt.run("gemm_sparse_cls", [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, E, T, tb, s.ptr, s.stride], rows, grain(CLS_ROWS));
-      }
-      return;
     }
     if (this.layout === "canonical") {
       const [vals, masks] = this.arrays;
       const name = this.axis === "input" ? "gemm_sparse_nm_in" : "gemm_sparse_nm_out";
       return rt.run(name, [vals.ptr, masks.ptr, X.ptr, Y.ptr, rows, cols, this.n, this.m, T], rows, grain(this.axis === "input" ? 1 : this.m));
     }
-    for (let t = 0; t < T; t++) await this.runGemv(X.ptr + t * cols * 4, Y.ptr + t * rows * 4);
+    for (let t = Math.min(tb, T); t < T; t++) await this.runGemv(X.ptr + t * cols * 4, Y.ptr + t * rows * 4);
   }
 
   /** Returns the Wasm memory. Using the matrix afterwards throws. */
