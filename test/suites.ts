@@ -14,6 +14,7 @@ export const SUITES: readonly string[] = [
   "scores",
   "masks",
   "sparse",
+  "sparse-runtime",
   "calibration",
   "sparsegpt",
   "pruning",

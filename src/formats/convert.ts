@@ -11,6 +11,7 @@ import type { ModelFormat, ModelReader } from "./reader.js";
 import { permuteQK, type PermuteDirection } from "./rope-permute.js";
 import { hfUnsupported, writeSafetensors } from "./safetensors.js";
 import type { TensorData, TensorSource } from "./writer.js";
+import type { CompressSpec, NMPatternSpec } from "../sparse/storage.js";
 
 /** Options of `convertModel`. */
 export interface ConvertOptions {
@@ -22,6 +23,12 @@ export interface ConvertOptions {
   extraFiles?: Record<string, Uint8Array>;
   /** File name when `out` is an in-memory folder (single-file formats). */
   fileName?: string;
+  /**
+   * Compressed N:M matrices in the output: "keep" (default) stores the ones the input stores
+   * compressed compressed again (GGUF, safetensors; a llama2.c output gets them dense), "none"
+   * writes every matrix dense, or an explicit CompressSpec.
+   */
+  compress?: "keep" | "none" | CompressSpec;
   signal?: AbortSignal;
 }
 
@@ -85,8 +92,25 @@ export async function convertModel(
   const target = targetConfig(reader.config, to);
   const source = convertingSource(reader, target);
   const dtype = (name: string): TensorDType => opts.dtype ?? reader.tensors.get(name)?.dtype ?? "f32";
-  const common = { inputPaths: [reader.path], signal: opts.signal, fileName: opts.fileName };
-  if (to === "llama2c") return writeLlama2c(out, target, source, common);
+  const mode = opts.compress ?? "keep";
+  let compress: CompressSpec | undefined;
+  if (mode === "keep") {
+    const permuting = reader.config.ropeLayout !== target.ropeLayout;
+    compress = (name: string): NMPatternSpec | undefined => {
+      const c = reader.tensors.get(name)?.compressed;
+      if (!c) return undefined;
+      // Permuting q/k rows would split output-axis groups: such a matrix is written dense.
+      if (permuting && c.axis === "output" && /^layers\.\d+\.attn\.(q|k)$/.test(name)) return undefined;
+      return { n: c.n, m: c.m, axis: c.axis };
+    };
+  } else if (mode !== "none") {
+    compress = mode;
+  }
+  const common = { inputPaths: [reader.path], signal: opts.signal, fileName: opts.fileName, compress };
+  if (to === "llama2c") {
+    // "keep" means "where the target can": llama2.c gets dense matrices; an explicit spec is refused there.
+    return writeLlama2c(out, target, source, { ...common, compress: mode === "keep" ? undefined : compress });
+  }
   if (to === "gguf") {
     const vocab = opts.vocab ?? (reader.format === "gguf" ? ggufVocab(reader) ?? undefined : undefined);
     return writeGGUF(out, target, source, { ...common, dtype, vocab });

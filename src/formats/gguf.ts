@@ -5,12 +5,16 @@
  * chunks, so multi-megabyte tokenizer arrays are fine and tensor data is never touched until asked for. Every
  * count and length is checked against the bytes that remain before anything is allocated.
  */
-import { ArgumentError, FormatError } from "../errors.js";
+import { AbortError, ArgumentError, FormatError } from "../errors.js";
 import { dtypeSize, expectedTensors, MAX_DIM, numel, type Arch, type ModelConfig, type TensorDType } from "../model/config.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
-import { makeReader, type ModelReader, type TensorLocation } from "./reader.js";
 import {
-  checkConfigArg, dtypeFor, singleFileTarget, streamTensors, writeAtomically, zeros, type TensorSource, type WriteOptions,
+  checkRecordedMeta, checkStoredPair, compressTarget, encodeForStorage, nmDTypeName, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX,
+  NM_VALUES_SUFFIX,
+} from "../sparse/storage.js";
+import { makeReader, storedRanges, type ModelReader, type TensorLocation } from "./reader.js";
+import {
+  checkConfigArg, dtypeFor, singleFileTarget, tensorBytes, writeAtomically, zeros, type TensorSource, type WriteOptions,
 } from "./writer.js";
 
 /** Metadata value types (GGUF spec ids). */
@@ -59,6 +63,8 @@ const MAX_COUNT = 1 << 24;
 
 /** ggml tensor type ids for the dtypes we store; everything else is a quantised type we refuse. */
 const GGML_TYPE: Record<TensorDType, number> = { f32: 0, f16: 1, bf16: 30 };
+/** ggml's I8: GGUF has no unsigned byte type, so compressed N:M masks are stored as I8 bytes. */
+const GGML_I8 = 24;
 const GGML_NAMES: Record<number, string> = {
   0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K",
   12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S",
@@ -382,7 +388,7 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       normEps: numberKey(h, name, `${archName}.attention.layer_norm_rms_epsilon`, arch === "gemma" ? 1e-6 : 1e-5),
       ropeTheta: numberKey(h, name, `${archName}.rope.freq_base`, 10000),
       ropeLayout: ggufRopeLayout(arch),
-      tiedEmbeddings: !byName.has("output.weight"),
+      tiedEmbeddings: !byName.has("output.weight") && !byName.has("output.weight" + NM_VALUES_SUFFIX),
       qkvBias: byName.has("blk.0.attn_q.bias"),
       act: arch === "gemma" ? "gelu_tanh" : "silu",
       embedScale: arch === "gemma" ? Math.sqrt(dim) : 1,
@@ -396,7 +402,17 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
     const ropeDims = h.kv.get(`${archName}.rope.dimension_count`);
     if (ropeDims !== undefined && ropeDims !== headDim) throw new FormatError(name, `partial RoPE (rope.dimension_count ${String(ropeDims)} of head size ${headDim}) is not supported`);
     const locations = new Map<string, TensorLocation>();
+    const pairs = new Map<string, { values?: GGUFTensorInfo; masks?: GGUFTensorInfo }>();
     for (const t of h.tensors) {
+      const half = t.name.endsWith(NM_VALUES_SUFFIX) ? "values" : t.name.endsWith(NM_MASKS_SUFFIX) ? "masks" : null;
+      if (half) {
+        const base = t.name.slice(0, -(half === "values" ? NM_VALUES_SUFFIX : NM_MASKS_SUFFIX).length);
+        let p = pairs.get(base);
+        if (!p) pairs.set(base, p = {});
+        p[half] = t;
+        continue;
+      }
+      if (t.type === GGML_I8) throw new FormatError(name, `tensor ${t.name} has type I8, which is only used for compressed N:M masks (${NM_MASKS_SUFFIX})`);
       const canon = ggufToCanonical(t.name);
       if (!canon) throw new FormatError(name, `unexpected tensor ${t.name} for a ${archName} model`);
       const dtype = dtypeOfGgml(t.type);
@@ -407,6 +423,31 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       const byteLength = numel(shape) * dtypeSize(dtype);
       if (!Number.isSafeInteger(byteLength)) throw new FormatError(name, `tensor ${t.name} is absurdly large`);
       locations.set(canon, { file, offset: h.dataOffset + t.offset, info: { name: canon, dtype, shape, byteLength } });
+    }
+    for (const [base, p] of pairs) {
+      if (!p.values) throw new FormatError(name, `compressed tensor ${base}: missing ${base}${NM_VALUES_SUFFIX}`);
+      if (!p.masks) throw new FormatError(name, `compressed tensor ${base}: missing ${base}${NM_MASKS_SUFFIX}`);
+      const key = (k: string) => h.kv.get(`${NM_META_PREFIX}${base}.${k}`);
+      if (key("pattern") === undefined) throw new FormatError(name, `compressed tensor ${base}: no ${NM_META_PREFIX}${base}.* metadata (pattern, axis, shape unknown)`);
+      const meta = checkRecordedMeta(name, base, {
+        version: key("version"), pattern: key("pattern"), axis: key("axis"), rows: key("rows"), cols: key("cols"), dtype: key("dtype"),
+      });
+      const vd = dtypeOfGgml(p.values.type);
+      if (!vd) throw new FormatError(name, `compressed tensor ${base}: values have type ${GGML_NAMES[p.values.type] ?? `#${p.values.type}`}, expected F32, F16 or BF16`);
+      if (p.masks.type !== GGML_I8) throw new FormatError(name, `compressed tensor ${base}: masks have type ${GGML_NAMES[p.masks.type] ?? `#${p.masks.type}`}, expected I8`);
+      const info = checkStoredPair(name, base, meta, { dtype: vd, shape: [...p.values.dims].reverse() }, { shape: [...p.masks.dims].reverse() });
+      const canon = ggufToCanonical(base);
+      if (!canon) throw new FormatError(name, `unexpected compressed tensor ${base} for a ${archName} model`);
+      if (locations.has(canon)) throw new FormatError(name, `tensor ${base} is stored both dense and compressed`);
+      locations.set(canon, {
+        file, offset: h.dataOffset + p.values.offset, masks: { file, offset: h.dataOffset + p.masks.offset },
+        info: { name: canon, dtype: vd, shape: [meta.rows, meta.cols], byteLength: meta.rows * meta.cols * dtypeSize(vd), compressed: info },
+      });
+    }
+    for (const key of h.kv.keys()) {
+      if (!key.startsWith(NM_META_PREFIX)) continue;
+      const m = /^(.*)\.(version|pattern|axis|rows|cols|dtype)$/.exec(key.slice(NM_META_PREFIX.length));
+      if (m && !pairs.has(m[1])) throw new FormatError(name, `metadata ${key} describes a compressed tensor ${m[1]} that the file does not contain`);
     }
     checkOverlaps(name, [...locations.values()]);
     return makeReader({
@@ -429,10 +470,10 @@ function intOr(h: GGUFHeader, key: string, fallback: number, vocab: number): num
 }
 
 function checkOverlaps(file: string, locs: TensorLocation[]): void {
-  const sorted = [...locs].sort((a, b) => a.offset - b.offset);
+  const sorted = locs.flatMap(storedRanges).sort((a, b) => a.start - b.start);
   for (let i = 1; i < sorted.length; i++) {
     const p = sorted[i - 1];
-    if (p.offset + p.info.byteLength > sorted[i].offset) throw new FormatError(file, `tensors ${p.info.name} and ${sorted[i].info.name} overlap`);
+    if (p.end > sorted[i].start) throw new FormatError(file, `tensors ${p.what} and ${sorted[i].what} overlap`);
   }
 }
 
@@ -547,7 +588,9 @@ export async function writeGGUF(
   const why = ggufUnsupported(config);
   if (why) throw new ArgumentError("config", why);
   const arch = ggufArchName(config.arch);
-  const specs = expectedTensors(config).map((spec) => ({ spec, dtype: spec.shape.length === 1 ? "f32" as const : dtypeFor(opts, spec.name) }));
+  const specs = expectedTensors(config).map((spec) => ({
+    spec, dtype: spec.shape.length === 1 ? "f32" as const : dtypeFor(opts, spec.name), nm: compressTarget(opts.compress, spec.name, spec.shape),
+  }));
   const kvs: KV[] = [
     ["general.architecture", GGUFType.STRING, arch],
     ["general.name", GGUFType.STRING, opts.name ?? "dass-wasm model"],
@@ -584,8 +627,33 @@ export async function writeGGUF(
     if (config.bosId >= 0) kvs.push(["tokenizer.ggml.bos_token_id", GGUFType.U32, config.bosId]);
     if (config.eosId >= 0) kvs.push(["tokenizer.ggml.eos_token_id", GGUFType.U32, config.eosId]);
   }
+  // Tensor infos in file order: a compressed matrix becomes its values and masks tensors.
+  const infos: { name: string; dims: number[]; type: number; bytes: number }[] = [];
+  for (const { spec, dtype, nm } of specs) {
+    const g = canonicalToGGUF(spec.name);
+    if (!nm) {
+      infos.push({ name: g, dims: [...spec.shape].reverse(), type: GGML_TYPE[dtype], bytes: numel(spec.shape) * dtypeSize(dtype) });
+      continue;
+    }
+    if (spec.shape.length !== 2) throw new ArgumentError("compress", `${spec.name} has shape [${spec.shape}]: only matrices can be stored compressed`);
+    const info = nmStorageInfo(spec.shape[0], spec.shape[1], nm, dtype);
+    infos.push(
+      { name: g + NM_VALUES_SUFFIX, dims: [info.valueCount], type: GGML_TYPE[dtype], bytes: info.valueBytes },
+      { name: g + NM_MASKS_SUFFIX, dims: [info.maskBytes], type: GGML_I8, bytes: info.maskBytes },
+    );
+    const key = (k: string) => `${NM_META_PREFIX}${g}.${k}`;
+    kvs.push(
+      [key("version"), GGUFType.U32, info.version],
+      [key("pattern"), GGUFType.STRING, `${info.n}:${info.m}`],
+      [key("axis"), GGUFType.STRING, info.axis],
+      [key("rows"), GGUFType.U32, info.rows],
+      [key("cols"), GGUFType.U32, info.cols],
+      [key("dtype"), GGUFType.STRING, nmDTypeName(dtype)],
+    );
+  }
   for (const [k, val] of Object.entries(opts.extra ?? {})) {
     if (kvs.some((e) => e[0] === k)) throw new ArgumentError("extra", `metadata key ${k} is written by the writer itself`);
+    if (k.startsWith(NM_META_PREFIX)) throw new ArgumentError("extra", `keys starting with ${NM_META_PREFIX} are reserved for compressed matrices (${k})`);
     const t = typeof val === "string" ? GGUFType.STRING : typeof val === "boolean" ? GGUFType.BOOL
       : Number.isInteger(val) && val >= 0 && val <= 0xffffffff ? GGUFType.U32 : GGUFType.F32;
     kvs.push([k, t, val]);
@@ -593,28 +661,36 @@ export async function writeGGUF(
   const b = new Builder();
   b.u32(GGUF_MAGIC);
   b.u32(3);
-  b.u64(specs.length);
+  b.u64(infos.length);
   b.u64(kvs.length);
   for (const kv of kvs) writeKV(b, kv);
   let offset = 0;
-  for (const { spec, dtype } of specs) {
-    b.str(canonicalToGGUF(spec.name));
-    b.u32(spec.shape.length);
-    for (const d of [...spec.shape].reverse()) b.u64(d);
-    b.u32(GGML_TYPE[dtype]);
+  for (const t of infos) {
+    b.str(t.name);
+    b.u32(t.dims.length);
+    for (const d of t.dims) b.u64(d);
+    b.u32(t.type);
     b.u64(offset);
-    offset += align(numel(spec.shape) * dtypeSize(dtype));
+    offset += align(t.bytes);
   }
   const header = b.concat();
   const target = await singleFileTarget(out, opts, "model.gguf");
   await writeAtomically(target.folder, target.fileName, opts.signal, async (w) => {
     await w.write(header);
     await w.write(zeros(align(header.byteLength) - header.byteLength));
-    await streamTensors(specs, tensors, opts.signal, async (_s, bytes) => {
+    const put = async (bytes: Uint8Array) => {
       await w.write(bytes);
       const pad = align(bytes.byteLength) - bytes.byteLength;
       if (pad) await w.write(zeros(pad));
-    });
+    };
+    for (const { spec, dtype, nm } of specs) {
+      if (opts.signal?.aborted) throw new AbortError();
+      const data = await tensors(spec.name);
+      if (!nm) { await put(tensorBytes(spec, data, dtype)); continue; }
+      const enc = encodeForStorage(spec.name, data, spec.shape, nm, dtype);
+      await put(enc.values);
+      await put(enc.masks);
+    }
   });
   return target.display;
 }

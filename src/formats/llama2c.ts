@@ -4,7 +4,8 @@
  * classifier only when the stored vocab size is negative.
  */
 import { ArgumentError, FormatError } from "../errors.js";
-import { layerTensor, MAX_DIM, type LayerTensorSuffix, type ModelConfig } from "../model/config.js";
+import { expectedTensors, layerTensor, MAX_DIM, type LayerTensorSuffix, type ModelConfig } from "../model/config.js";
+import { compressesAny } from "../sparse/storage.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
 import { makeReader, type ModelReader, type TensorLocation } from "./reader.js";
 import { checkConfigArg, singleFileTarget, streamTensors, writeAtomically, type TensorSource, type WriteOptions } from "./writer.js";
@@ -179,6 +180,13 @@ export async function writeLlama2c(
   if (why) throw new ArgumentError("config", why);
   if (opts.dtype !== undefined && opts.dtype !== "f32" && typeof opts.dtype !== "function") {
     throw new ArgumentError("dtype", "llama2.c legacy checkpoints hold float32 only");
+  }
+  if (compressesAny(opts.compress, expectedTensors(config).map((t) => t.name))) {
+    throw new ArgumentError(
+      "compress",
+      "llama2.c checkpoints are a fixed sequence of float32 arrays with no names or metadata, so they cannot hold " +
+        "compressed N:M matrices; write GGUF (a .gguf file) or a Hugging Face safetensors folder instead, or store the pruned model dense",
+    );
   }
   const target = await singleFileTarget(out, opts, "model.bin");
   await writeAtomically(target.folder, target.fileName, opts.signal, async (w) => {

@@ -5,8 +5,10 @@
  */
 import { FormatError } from "../errors.js";
 import { configProblem, dtypeSize, expectedTensors, numel, parameterCount, type ModelConfig, type TensorDType } from "../model/config.js";
+import { decompressNM, type CompressedNM } from "../sparse/format.js";
+import { decodeStored, type NMStorageInfo } from "../sparse/storage.js";
 import type { RandomAccessFile } from "./file.js";
-import { decodeToF32, LITTLE_ENDIAN } from "./half.js";
+import { decodeToF32, encodeFromF32, LITTLE_ENDIAN } from "./half.js";
 
 /** Supported container formats. */
 export type ModelFormat = "llama2c" | "gguf" | "safetensors";
@@ -18,7 +20,13 @@ export interface TensorInfo {
   dtype: TensorDType;
   /** Row-major shape, slowest dimension first (`[out, in]` for matrices). */
   shape: number[];
+  /** Bytes of the dense tensor in `dtype` (what readRaw returns; for a compressed matrix, after decompression). */
   byteLength: number;
+  /**
+   * Set when the file stores this matrix compressed (N:M values + masks, src/sparse/storage.ts); `dtype`
+   * is then the values' dtype and `compressed.storedBytes` what the file really holds.
+   */
+  compressed?: NMStorageInfo;
 }
 
 /** Raw stored bytes of a tensor. */
@@ -37,10 +45,19 @@ export interface ModelReader {
   readonly tensors: Map<string, TensorInfo>;
   /** Format-specific extras: GGUF key/values, the HF config.json object, llama2.c header fields. */
   readonly metadata: Record<string, unknown>;
-  /** Reads one tensor and converts it to f32. */
+  /** Reads one tensor and converts it to f32 (a compressed matrix is validated and decompressed). */
   readTensor(name: string): Promise<Float32Array>;
-  /** Reads one tensor's stored bytes unchanged (little-endian). */
+  /**
+   * Reads one tensor's stored bytes unchanged (little-endian). A compressed matrix comes back as its
+   * dense bytes in the values' dtype (exact: the values are representable in it).
+   */
   readRaw(name: string): Promise<RawTensor>;
+  /**
+   * Reads a compressed matrix in the canonical format, validated (FormatError naming the file and
+   * the tensor when it is corrupt). FormatError when `tensors.get(name).compressed` is not set.
+   * Optional: readers that never hold compressed matrices may leave it out.
+   */
+  readCompressed?(name: string): Promise<CompressedNM>;
   /**
    * Reads a file that sits beside the model (e.g. `tokenizer.json` in an HF folder); null when absent or when
    * the format has no such notion.
@@ -52,8 +69,11 @@ export interface ModelReader {
 /** Where a tensor's bytes live. */
 export interface TensorLocation {
   info: TensorInfo;
+  /** The file and offset of the data (of the values, for a compressed matrix). */
   file: RandomAccessFile;
   offset: number;
+  /** A compressed matrix (`info.compressed` set): where its masks are. */
+  masks?: { file: RandomAccessFile; offset: number };
 }
 
 /**
@@ -75,7 +95,9 @@ export function makeReader(args: {
   // Before listing tensors: a corrupt header can claim millions of layers, which must fail fast.
   const params = parameterCount(config);
   const available = args.files.reduce((s, f) => s + f.size, 0);
-  if (params * 2 > available) {
+  // Compressed N:M matrices take as little as 3/16 byte per weight (31:32 with f16 values).
+  const compressed = [...locations.values()].some((l) => l.info.compressed);
+  if (params * (compressed ? 0.125 : 2) > available) {
     throw new FormatError(path, `the config implies ${params} parameters, more than the ${available} bytes of weights can hold: truncated or corrupt header`);
   }
   const ordered = new Map<string, TensorInfo>();
@@ -84,7 +106,7 @@ export function makeReader(args: {
     if (!loc) throw new FormatError(path, `missing tensor ${spec.name} (shape [${spec.shape}])`);
     const { info } = loc;
     if (info.shape.length !== spec.shape.length || info.shape.some((d, i) => d !== spec.shape[i])) {
-      throw new FormatError(loc.file.name, `tensor ${spec.name} has shape [${info.shape}], the config implies [${spec.shape}]`);
+      throw new FormatError(loc.file.name, `${info.compressed ? "compressed " : ""}tensor ${spec.name} has shape [${info.shape}], the config implies [${spec.shape}]`);
     }
     checkLocation(loc);
     ordered.set(spec.name, info);
@@ -108,13 +130,20 @@ export function makeReader(args: {
     metadata: args.metadata,
     async readRaw(name: string): Promise<RawTensor> {
       const loc = locate(name);
+      if (loc.info.compressed) return { dtype: loc.info.dtype, bytes: encodeFromF32(loc.info.dtype, decompressNM(await readNM(loc))) };
       const bytes = await loc.file.read(loc.offset, loc.info.byteLength);
       return { dtype: loc.info.dtype, bytes };
     },
     async readTensor(name: string): Promise<Float32Array> {
       const loc = locate(name);
+      if (loc.info.compressed) return decompressNM(await readNM(loc));
       const bytes = await loc.file.read(loc.offset, loc.info.byteLength);
       return decodeToF32(loc.info.dtype, bytes);
+    },
+    async readCompressed(name: string): Promise<CompressedNM> {
+      const loc = locate(name);
+      if (!loc.info.compressed) throw new FormatError(loc.file.name, `tensor ${name} is not stored compressed`);
+      return readNM(loc);
     },
     async readAuxFile(fileName: string) {
       if (closed) throw new FormatError(path, "reader is closed");
@@ -129,12 +158,37 @@ export function makeReader(args: {
   };
 }
 
+/** Reads, decodes and validates a compressed matrix. */
+async function readNM(loc: TensorLocation): Promise<CompressedNM> {
+  const nm = loc.info.compressed!;
+  const values = await loc.file.read(loc.offset, nm.valueBytes);
+  const masks = await loc.masks!.file.read(loc.masks!.offset, nm.maskBytes);
+  return decodeStored(loc.file.name, loc.info.name, nm, values, masks);
+}
+
+/** The byte ranges a tensor occupies: [file, start, end) per stored piece. */
+export function storedRanges(loc: TensorLocation): { file: RandomAccessFile; start: number; end: number; what: string }[] {
+  const nm = loc.info.compressed;
+  if (!nm) return [{ file: loc.file, start: loc.offset, end: loc.offset + loc.info.byteLength, what: loc.info.name }];
+  return [
+    { file: loc.file, start: loc.offset, end: loc.offset + nm.valueBytes, what: `${loc.info.name} (values)` },
+    { file: loc.masks!.file, start: loc.masks!.offset, end: loc.masks!.offset + nm.maskBytes, what: `${loc.info.name} (masks)` },
+  ];
+}
+
 /** Validates one tensor's declared size and byte range. */
 export function checkLocation(loc: TensorLocation): void {
-  const { info, file, offset } = loc;
+  const { info, file } = loc;
   const elems = numel(info.shape);
   if (info.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
     throw new FormatError(file.name, `tensor ${info.name} has invalid shape [${info.shape}]`);
+  }
+  const nm = info.compressed;
+  if (nm) {
+    if (!loc.masks) throw new FormatError(file.name, `compressed tensor ${info.name} has no masks location`);
+    if (info.shape.length !== 2 || info.shape[0] !== nm.rows || info.shape[1] !== nm.cols) {
+      throw new FormatError(file.name, `compressed tensor ${info.name}: recorded dense shape [${nm.rows}, ${nm.cols}] does not match [${info.shape}]`);
+    }
   }
   if (elems * dtypeSize(info.dtype) !== info.byteLength) {
     throw new FormatError(
@@ -142,11 +196,13 @@ export function checkLocation(loc: TensorLocation): void {
       `tensor ${info.name}: shape [${info.shape}] x ${info.dtype} is ${elems * dtypeSize(info.dtype)} bytes but ${info.byteLength} are stored`,
     );
   }
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset + info.byteLength > file.size) {
-    throw new FormatError(
-      file.name,
-      `tensor ${info.name} at bytes [${offset}, ${offset + info.byteLength}) runs past the end of the file (${file.size} bytes): truncated?`,
-    );
+  for (const r of storedRanges(loc)) {
+    if (!Number.isSafeInteger(r.start) || r.start < 0 || r.end > r.file.size) {
+      throw new FormatError(
+        r.file.name,
+        `tensor ${r.what} at bytes [${r.start}, ${r.end}) runs past the end of the file (${r.file.size} bytes): truncated?`,
+      );
+    }
   }
 }
 

@@ -6,16 +6,23 @@
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}`, then the data section that the
  * offsets are relative to.
  */
-import { ArgumentError, FormatError } from "../errors.js";
+import { AbortError, ArgumentError, FormatError } from "../errors.js";
 import { dtypeSize, expectedTensors, MAX_DIM, numel, type Arch, type ModelConfig, type TensorDType } from "../model/config.js";
+import {
+  checkStoredPair, compressTarget, encodeForStorage, nmMetadataJson, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX, NM_VALUES_SUFFIX,
+  parseNMMetadataJson,
+} from "../sparse/storage.js";
 import { readSmallFile, type FileSource, type OutputFolder, type RandomAccessFile } from "./file.js";
 import { makeReader, type ModelReader, type TensorLocation } from "./reader.js";
-import { checkConfigArg, dtypeFor, folderTarget, streamTensors, writeAtomically, type TensorSource, type WriteOptions } from "./writer.js";
+import { checkConfigArg, dtypeFor, folderTarget, tensorBytes, writeAtomically, type TensorSource, type WriteOptions } from "./writer.js";
+
+/** Element types of safetensors entries: model tensors, plus U8 for compressed N:M masks. */
+export type SafetensorsDType = TensorDType | "u8";
 
 /** One entry of a safetensors header. */
 export interface SafetensorsEntry {
   name: string;
-  dtype: TensorDType;
+  dtype: SafetensorsDType;
   shape: number[];
   /** Absolute byte offset in the file. */
   offset: number;
@@ -31,8 +38,9 @@ export interface SafetensorsHeader {
 }
 
 const MAX_HEADER = 256 * 1024 * 1024;
-const ST_DTYPES: Record<string, TensorDType> = { F32: "f32", F16: "f16", BF16: "bf16" };
-const ST_NAMES: Record<TensorDType, string> = { f32: "F32", f16: "F16", bf16: "BF16" };
+const ST_DTYPES: Record<string, SafetensorsDType> = { F32: "f32", F16: "f16", BF16: "bf16", U8: "u8" };
+const ST_NAMES: Record<SafetensorsDType, string> = { f32: "F32", f16: "F16", bf16: "BF16", u8: "U8" };
+const stSize = (d: SafetensorsDType): number => (d === "u8" ? 1 : dtypeSize(d));
 
 /** Parses and validates a safetensors header; reads only the header bytes. */
 export async function parseSafetensorsHeader(file: RandomAccessFile): Promise<SafetensorsHeader> {
@@ -66,7 +74,7 @@ export async function parseSafetensorsHeader(file: RandomAccessFile): Promise<Sa
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (!e || typeof e !== "object") fail(`tensor ${name}: entry is not an object`);
     const dtype = typeof e.dtype === "string" ? ST_DTYPES[e.dtype] : undefined;
-    if (!dtype) fail(`tensor ${name}: unsupported dtype ${JSON.stringify(e.dtype)} (F32, F16 and BF16 are supported)`);
+    if (!dtype) fail(`tensor ${name}: unsupported dtype ${JSON.stringify(e.dtype)} (F32, F16 and BF16 are supported, and U8 for compressed N:M masks)`);
     if (!Array.isArray(e.shape) || e.shape.length > 8 || e.shape.some((d) => !Number.isInteger(d) || d < 0 || d > MAX_DIM * 64)) {
       fail(`tensor ${name}: invalid shape ${JSON.stringify(e.shape)}`);
     }
@@ -76,7 +84,7 @@ export async function parseSafetensorsHeader(file: RandomAccessFile): Promise<Sa
       fail(`tensor ${name}: invalid data_offsets ${JSON.stringify(offs)}`);
     }
     const [b, end] = offs as [number, number];
-    const want = numel(shape) * dtypeSize(dtype!);
+    const want = numel(shape) * stSize(dtype!);
     if (end - b !== want) fail(`tensor ${name}: shape [${shape}] x ${dtype} is ${want} bytes but data_offsets span ${end - b}`);
     if (end > dataSize) fail(`tensor ${name}: data_offsets [${b}, ${end}] run past the end of the data (${dataSize} bytes): truncated?`);
     entries.push({ name, dtype: dtype!, shape, offset: dataOffset + b, byteLength: want });
@@ -285,18 +293,54 @@ export async function readHfFolder(src: FileSource): Promise<ModelReader> {
     const locations = new Map<string, TensorLocation>();
     const ignored: string[] = [];
     const stMeta: Record<string, string> = {};
+    // Compressed N:M matrices: base HF name -> its two halves and the shard whose metadata describes it.
+    const pairs = new Map<string, { values?: { f: RandomAccessFile; e: SafetensorsEntry }; masks?: { f: RandomAccessFile; e: SafetensorsEntry }; meta?: { f: RandomAccessFile; text: string } }>();
+    const pair = (base: string) => { let p = pairs.get(base); if (!p) pairs.set(base, p = {}); return p; };
     for (const shard of shardNames) {
       const f = await open(shard);
       if (!f) throw new FormatError(src.name, `missing weights file ${shard}`);
       const h = await parseSafetensorsHeader(f);
       Object.assign(stMeta, h.metadata);
+      for (const [k, v] of Object.entries(h.metadata)) {
+        if (!k.startsWith(NM_META_PREFIX)) continue;
+        const p = pair(k.slice(NM_META_PREFIX.length));
+        if (p.meta) throw new FormatError(f.name, `metadata ${k} appears twice`);
+        p.meta = { f, text: v };
+      }
       for (const e of h.entries) {
+        for (const [suffix, half] of [[NM_VALUES_SUFFIX, "values"], [NM_MASKS_SUFFIX, "masks"]] as const) {
+          if (!e.name.endsWith(suffix)) continue;
+          const p = pair(e.name.slice(0, -suffix.length));
+          if (p[half]) throw new FormatError(f.name, `tensor ${e.name} appears twice`);
+          p[half] = { f, e };
+        }
+        if (e.name.endsWith(NM_VALUES_SUFFIX) || e.name.endsWith(NM_MASKS_SUFFIX)) continue;
+        if (e.dtype === "u8") throw new FormatError(f.name, `tensor ${e.name}: dtype U8 is only used for compressed N:M masks (${NM_MASKS_SUFFIX})`);
         const canon = hfToCanonical(e.name);
         if (canon === undefined) throw new FormatError(f.name, `unexpected tensor ${e.name} for ${config.arch}`);
         if (canon === null || (canon === "output" && config.tiedEmbeddings)) { ignored.push(e.name); continue; }
         if (locations.has(canon)) throw new FormatError(f.name, `tensor ${e.name} appears twice`);
         locations.set(canon, { file: f, offset: e.offset, info: { name: canon, dtype: e.dtype, shape: e.shape, byteLength: e.byteLength } });
       }
+    }
+    for (const [base, p] of pairs) {
+      const where = (p.values ?? p.masks ?? p.meta)!.f.name;
+      if (!p.meta) throw new FormatError(where, `compressed tensor ${base}: no ${NM_META_PREFIX}${base} entry in __metadata__ (pattern, axis, shape unknown)`);
+      if (!p.values) throw new FormatError(where, `compressed tensor ${base}: missing ${base}${NM_VALUES_SUFFIX}`);
+      if (!p.masks) throw new FormatError(where, `compressed tensor ${base}: missing ${base}${NM_MASKS_SUFFIX}`);
+      const meta = parseNMMetadataJson(p.meta.f.name, base, p.meta.text);
+      const v = p.values.e, mk = p.masks.e;
+      if (v.dtype === "u8") throw new FormatError(p.values.f.name, `compressed tensor ${base}: values are U8, expected F32, F16 or BF16`);
+      if (mk.dtype !== "u8") throw new FormatError(p.masks.f.name, `compressed tensor ${base}: masks are ${ST_NAMES[mk.dtype]}, expected U8`);
+      const info = checkStoredPair(p.values.f.name, base, meta, { dtype: v.dtype, shape: v.shape }, { shape: mk.shape });
+      const canon = hfToCanonical(base);
+      if (canon === undefined || canon === null) throw new FormatError(where, `unexpected compressed tensor ${base} for ${config.arch}`);
+      if (canon === "output" && config.tiedEmbeddings) { ignored.push(base); continue; }
+      if (locations.has(canon)) throw new FormatError(where, `tensor ${base} is stored both dense and compressed`);
+      locations.set(canon, {
+        file: p.values.f, offset: v.offset, masks: { file: p.masks.f, offset: mk.offset },
+        info: { name: canon, dtype: v.dtype, shape: [meta.rows, meta.cols], byteLength: meta.rows * meta.cols * dtypeSize(v.dtype), compressed: info },
+      });
     }
     return makeReader({
       format: "safetensors",
@@ -342,11 +386,11 @@ export interface SafetensorsWriteOptions extends WriteOptions {
 }
 
 /** Serialises a safetensors header (padded with spaces to a multiple of 8, as the reference implementation does). */
-export function safetensorsHeader(entries: { name: string; dtype: TensorDType; shape: number[] }[], metadata: Record<string, string>): { bytes: Uint8Array; dataBytes: number } {
+export function safetensorsHeader(entries: { name: string; dtype: SafetensorsDType; shape: number[] }[], metadata: Record<string, string>): { bytes: Uint8Array; dataBytes: number } {
   const obj: Record<string, unknown> = { __metadata__: metadata };
   let off = 0;
   for (const e of entries) {
-    const len = numel(e.shape) * dtypeSize(e.dtype);
+    const len = numel(e.shape) * stSize(e.dtype);
     obj[e.name] = { dtype: ST_NAMES[e.dtype], shape: e.shape, data_offsets: [off, off + len] };
     off += len;
   }
@@ -381,15 +425,32 @@ export async function writeSafetensors(
     }
   }
   const folder = await folderTarget(out, opts, ["model.safetensors", "config.json", ...extraNames]);
-  const specs = expectedTensors(config).map((spec) => ({ spec, dtype: dtypeFor(opts, spec.name) }));
-  const metadata = { ...(opts.metadata ?? {}), format: "pt" };
+  const specs = expectedTensors(config).map((spec) => ({ spec, dtype: dtypeFor(opts, spec.name), nm: compressTarget(opts.compress, spec.name, spec.shape) }));
+  const metadata: Record<string, string> = { ...(opts.metadata ?? {}), format: "pt" };
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== "string") throw new ArgumentError("metadata", `__metadata__ values must be strings (${k})`);
+    if (k.startsWith(NM_META_PREFIX)) throw new ArgumentError("metadata", `keys starting with ${NM_META_PREFIX} are reserved for compressed matrices (${k})`);
   }
-  const header = safetensorsHeader(specs.map(({ spec, dtype }) => ({ name: canonicalToHf(spec.name), dtype, shape: spec.shape })), metadata);
+  const entries: { name: string; dtype: SafetensorsDType; shape: number[] }[] = [];
+  for (const { spec, dtype, nm } of specs) {
+    const hf = canonicalToHf(spec.name);
+    if (!nm) { entries.push({ name: hf, dtype, shape: spec.shape }); continue; }
+    if (spec.shape.length !== 2) throw new ArgumentError("compress", `${spec.name} has shape [${spec.shape}]: only matrices can be stored compressed`);
+    const info = nmStorageInfo(spec.shape[0], spec.shape[1], nm, dtype);
+    entries.push({ name: hf + NM_VALUES_SUFFIX, dtype, shape: [info.valueCount] }, { name: hf + NM_MASKS_SUFFIX, dtype: "u8", shape: [info.maskBytes] });
+    metadata[NM_META_PREFIX + hf] = nmMetadataJson(info);
+  }
+  const header = safetensorsHeader(entries, metadata);
   await writeAtomically(folder, "model.safetensors", opts.signal, async (w) => {
     await w.write(header.bytes);
-    await streamTensors(specs, tensors, opts.signal, (_s, bytes) => w.write(bytes));
+    for (const { spec, dtype, nm } of specs) {
+      if (opts.signal?.aborted) throw new AbortError();
+      const data = await tensors(spec.name);
+      if (!nm) { await w.write(tensorBytes(spec, data, dtype)); continue; }
+      const enc = encodeForStorage(spec.name, data, spec.shape, nm, dtype);
+      await w.write(enc.values);
+      await w.write(enc.masks);
+    }
   });
   const mainDtype = specs.find((s) => s.spec.shape.length > 1)?.dtype ?? "f32";
   const cfgBytes = new TextEncoder().encode(JSON.stringify(modelConfigToHf(config, opts.hfConfig, mainDtype), null, 2) + "\n");

@@ -7,6 +7,7 @@ import { configProblem, dtypeSize, numel, type ModelConfig, type TensorDType, ty
 import { DiskFolder, hasNodeFs, nodeFs, nodePath, type FileWriter, type OutputFolder } from "./file.js";
 import { decodeToF32, encodeFromF32 } from "./half.js";
 import type { RawTensor } from "./reader.js";
+import type { CompressSpec } from "../sparse/storage.js";
 
 /** Tensor data handed to a writer: f32 values, or stored bytes with their dtype. */
 export type TensorData = Float32Array | RawTensor;
@@ -22,6 +23,12 @@ export interface WriteOptions {
   inputPaths?: string[];
   /** File name to use when `out` is an OutputFolder (single-file formats). */
   fileName?: string;
+  /**
+   * Matrices to store compressed as N:M values + masks (src/sparse/storage.ts), by canonical name;
+   * e.g. `compressForSave(pruneReport)`. Each must already follow its pattern (ArgumentError
+   * "compress" otherwise). GGUF and safetensors only: llama2.c refuses it.
+   */
+  compress?: CompressSpec;
   signal?: AbortSignal;
 }
 

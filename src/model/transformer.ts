@@ -21,6 +21,12 @@
  * before the linear runs; `setLinear` replaces a block linear's weights by a dense matrix or by
  * any `Linear` (e.g. a sparse matrix).
  *
+ * Compressed N:M matrices. A matrix the file stores compressed (`TensorInfo.compressed`) runs on the
+ * sparse kernels as a `SparseLinear` (unless `compressed: "dense"`). Such a linear is a
+ * `PlaceableLinear`: the model places it in Wasm memory like dense weights, so the memory plan counts
+ * its real bytes, a resident block holds it in its own allocation and a streamed block uploads it
+ * into the block slot with the rest of the block. Unpruned matrices stay dense.
+ *
  * Not modelled: Mistral's sliding-window attention (exact for contexts up to the window, 4096),
  * Gemma 2's logit soft-capping and query_pre_attn_scalar (Gemma 1 semantics: scores / sqrt(headDim)).
  */
@@ -33,6 +39,7 @@ import { rmsnorm } from "../kernels/norms.js";
 import { rope, RopeTable } from "../kernels/rope.js";
 import type { WasmArray, WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
+import { SparseLinear } from "../sparse/linear.js";
 import { configProblem, layerTensor, type LayerTensorSuffix, type ModelConfig } from "./config.js";
 import { KVCache, type KVLayer } from "./kv-cache.js";
 import { checkLinearShape, DenseLinear, isLinear, LINEAR_NAMES, linearTensorSuffix, type Linear, type LinearName } from "./linear.js";
@@ -62,11 +69,19 @@ export interface TransformerOptions {
   streamFrom?: "host" | "reader";
   /**
    * Substitutes a Linear (e.g. a sparse matrix on this runtime) for a block linear at load time;
-   * return undefined to keep the dense weights. `dense()` reads the stored weights. Linear objects
-   * are owned by the caller and always resident: the budget and the block slot govern dense
-   * weights only (the plan still counts a replaced linear's dense size, so it errs on the safe side).
+   * return undefined to keep the default (dense weights, or a SparseLinear for a matrix the file
+   * stores compressed). `dense()` reads the stored weights (decompressed). Linear objects are owned
+   * by the caller. A `PlaceableLinear` that is not placed yet (e.g. `SparseLinear.fromDense(...)`)
+   * is placed by the model: its `placementBytes` count in the budget and it streams with its block.
+   * Any other Linear is resident in memory the caller manages; its `bytes` (when it has a numeric
+   * `bytes` property, as SparseMatrix does) are taken off the budget.
    */
   makeLinear?: (layer: number, name: LinearName, dense: () => Promise<Float32Array>) => Promise<Linear | undefined> | Linear | undefined;
+  /**
+   * Matrices the file stores compressed (N:M values + masks): "sparse" (default) runs them on the
+   * sparse kernels, "dense" decompresses them into dense weights.
+   */
+  compressed?: "sparse" | "dense";
   /** Cancels loading. */
   signal?: AbortSignal;
   /** Loading progress: tensors read so far of `total`. */
@@ -127,6 +142,44 @@ export interface Residency {
   fixedBytes: number;
   /** Bytes of all weights as dense f32 (blocks, final norm, classifier). */
   weightBytes: number;
+  /**
+   * Wasm bytes of the weights as the model holds them: dense f32 tensors, sparse linears in their
+   * runtime layout, final norm and classifier (and caller-managed Linears' `bytes`).
+   */
+  storedWeightBytes: number;
+  /** Bytes of each block's weights as planned (dense tensors + placed sparse linears). */
+  blockBytes: number[];
+  /** Bytes copied into the block slot by one pass over all blocks and the classifier (0 when resident). */
+  streamedBytes: number;
+  /** Block linears running on sparse kernels (SparseLinear or other placeable linears). */
+  sparseLinears: number;
+  /** Bytes of caller-managed resident Linears counted against the budget. */
+  externalBytes: number;
+}
+
+/**
+ * A Linear whose weights the model places in Wasm memory it owns (a resident allocation or the
+ * block slot), so that they count in the memory plan and stream with their block. SparseLinear is one.
+ */
+export interface PlaceableLinear extends Linear {
+  /** Bytes of Wasm memory a placement needs (a multiple of 64). */
+  readonly placementBytes: number;
+  /** Whether the weights are in Wasm memory now. */
+  readonly placed: boolean;
+  /**
+   * Copies the weights to [ptr, ptr + placementBytes) (64-byte aligned) and runs there; `persistent`
+   * says the placement lasts (the host copy may be dropped).
+   */
+  place(ptr: number, persistent?: boolean): void;
+  /** Detaches from the placement, whose memory is about to be reused or freed. */
+  unplace(): void;
+}
+
+/** True for Linears the model can place (see PlaceableLinear). */
+export function isPlaceable(l: unknown): l is PlaceableLinear {
+  const p = l as Partial<PlaceableLinear> | null;
+  return isLinear(l) && typeof p!.placementBytes === "number" && typeof p!.place === "function" && typeof p!.unplace === "function" &&
+    typeof p!.placed === "boolean";
 }
 
 type DenseTensor = { suffix: LayerTensorSuffix; n: number };
@@ -146,8 +199,12 @@ interface BlockState {
   resident: Map<LayerTensorSuffix, WasmArray<"f32">> | null;
   /** Streamed from host: the dense tensors on the JS heap. In "reader" mode only replaced ones. */
   host: Map<LayerTensorSuffix, Float32Array>;
-  /** Linears replaced by Linear objects (never streamed: the caller keeps them valid). */
+  /** Linears replaced by Linear objects. */
   custom: Map<LinearName, Linear>;
+  /** Placeable customs the model places: in the block slot when the block is streamed. */
+  managed: Set<LinearName>;
+  /** Resident placements the model allocated for placeable customs. */
+  placedMem: Map<LinearName, WasmArray<"u8">>;
 }
 
 const align = (bytes: number) => Math.ceil(bytes / 64) * 64;
@@ -193,6 +250,10 @@ export class Transformer {
   /** Block slot for streamed weights (bytes), with what it currently holds. */
   private slot: WasmArray<"u8"> | null = null;
   private slotHolds: number | string = -1;
+  /** Placeable linears currently placed in the slot. */
+  private slotLinears: PlaceableLinear[] = [];
+  /** SparseLinears the model built from compressed tensors (freed on close). */
+  private ownedLinears: SparseLinear[] = [];
   /** [clsTempRows, clsChunkRows]: classifier chunk output when the classifier is streamed. */
   private clsTemp: WasmArray<"f32"> | null = null;
   private clsChunkRows = 0;
@@ -215,7 +276,7 @@ export class Transformer {
     this.logitRows = init.logitRows;
     const c = this.config;
     this.dims = { dim: c.dim, qDim: c.nHeads * c.headDim, kvDim: c.nKvHeads * c.headDim, hidden: c.hiddenDim, vocab: c.vocabSize };
-    this.blocks = Array.from({ length: c.nLayers }, () => ({ resident: null, host: new Map(), custom: new Map() }));
+    this.blocks = Array.from({ length: c.nLayers }, () => ({ resident: null, host: new Map(), custom: new Map(), managed: new Set(), placedMem: new Map() }));
     this.classifier = { resident: null, host: null };
     const { dim, qDim, kvDim, hidden, vocab } = this.dims;
     const B = this.maxBatchTokens, Lc = this.logitRows;
@@ -254,6 +315,10 @@ export class Transformer {
     if (typeof budget !== "number" || !(budget >= 0)) throw new ArgumentError("budgetBytes", `must be a number >= 0, got ${budget}`);
     const streamFrom = options.streamFrom ?? "host";
     if (streamFrom !== "host" && streamFrom !== "reader") throw new ArgumentError("streamFrom", `must be "host" or "reader", got ${String(streamFrom)}`);
+    const compressedMode = options.compressed ?? "sparse";
+    if (compressedMode !== "sparse" && compressedMode !== "dense") {
+      throw new ArgumentError("compressed", `must be "sparse" or "dense", got ${String(compressedMode)}`);
+    }
     const { signal } = options;
     throwIfAborted(signal);
 
@@ -262,6 +327,50 @@ export class Transformer {
     const B = Math.min(maxBatchTokens, contextLength);
     const logitRows = Math.max(1, Math.min(B, Math.floor(LOGITS_BUFFER_BYTES / (4 * vocab))));
     const dense = denseTensors(config);
+    const shapeOf = (name: LinearName): [number, number] =>
+      name === "q" ? [qDim, dim] : name === "k" || name === "v" ? [kvDim, dim] : name === "o" ? [dim, qDim] : name === "down" ? [dim, hidden] : [hidden, dim];
+
+    const total = 2 + config.nLayers * (dense.length) + (config.tiedEmbeddings ? 0 : 1);
+    let done = 0;
+    const progress = () => { done++; options.onProgress?.({ done, total }); };
+
+    // Linear objects first (caller substitutes, sparse linears of compressed matrices): the memory
+    // plan counts what they really take.
+    const customs: Map<LinearName, Linear>[] = [];
+    const owned: SparseLinear[] = [];
+    let sparseLinears = 0;
+    try {
+      for (let i = 0; i < config.nLayers; i++) {
+        throwIfAborted(signal);
+        const map = new Map<LinearName, Linear>();
+        customs.push(map);
+        for (const name of LINEAR_NAMES) {
+          const tensor = layerTensor(i, linearTensorSuffix(name) as LayerTensorSuffix);
+          let lin: Linear | undefined;
+          if (options.makeLinear) {
+            lin = await options.makeLinear(i, name, () => reader.readTensor(tensor));
+            if (lin !== undefined) {
+              if (!isLinear(lin)) throw new ArgumentError("makeLinear", `returned a non-Linear for layers.${i}.${name}`);
+              checkLinearShape(`makeLinear(${i}, ${name})`, lin, ...shapeOf(name));
+            }
+          }
+          if (lin === undefined && compressedMode === "sparse" && reader.tensors.get(tensor)?.compressed) {
+            if (!reader.readCompressed) throw new ArgumentError("reader", `${tensor} is compressed but the reader has no readCompressed()`);
+            const c = await reader.readCompressed(tensor);
+            const sl = SparseLinear.fromCompressed(runtime, c);
+            owned.push(sl);
+            lin = sl;
+          }
+          if (lin !== undefined) {
+            map.set(name, lin);
+            if (isPlaceable(lin)) sparseLinears++;
+          }
+        }
+      }
+    } catch (e) {
+      for (const l of owned) l.free();
+      throw e;
+    }
 
     // Load plan: fixed buffers, then weights in order while they fit.
     const fixedBytes =
@@ -269,57 +378,86 @@ export class Transformer {
       align(4 * logitRows * vocab) + align(4 * logitRows) + align(8 * logitRows) + align(4 * dim) +
       align(4 * contextLength * config.headDim) * 2 + align(4 * config.nLayers * contextLength * kvDim) * 2 +
       align(4 * contextLength * kvDim) * 2;
-    const blockBytes = dense.reduce((s, t) => s + align(4 * t.n), 0);
+    // A placeable linear that is already placed, or any other Linear, lives in memory the caller
+    // manages: counted once, off the top.
+    let externalBytes = 0;
+    const managed = customs.map((map) => {
+      const set = new Set<LinearName>();
+      for (const [name, l] of map) {
+        if (isPlaceable(l) && !l.placed) set.add(name);
+        else {
+          const b = (l as { bytes?: unknown }).bytes;
+          externalBytes += typeof b === "number" && Number.isFinite(b) && b > 0 ? b : isPlaceable(l) ? l.placementBytes : 0;
+        }
+      }
+      return set;
+    });
+    const blockBytesOf = (i: number): number => dense.reduce((s, t) => {
+      if (!isLinearSuffix(t.suffix)) return s + align(4 * t.n);
+      const name = linearOf(t.suffix), l = customs[i].get(name);
+      if (!l) return s + align(4 * t.n);
+      return s + (managed[i].has(name) ? align((l as PlaceableLinear).placementBytes) : 0);
+    }, 0);
+    const blockBytes = Array.from({ length: config.nLayers }, (_, i) => blockBytesOf(i));
+    const maxBlockBytes = Math.max(64, ...blockBytes);
     const clsBytes = align(4 * vocab * dim);
-    const weightBytes = config.nLayers * blockBytes + clsBytes + align(4 * dim);
-    const allFit = fixedBytes + weightBytes <= budget;
+    const weightBytes = config.nLayers * dense.reduce((s, t) => s + align(4 * t.n), 0) + clsBytes + align(4 * dim);
+    const storedWeightBytes = blockBytes.reduce((a, b) => a + b, 0) + clsBytes + align(4 * dim) + externalBytes;
+    const allFit = fixedBytes + storedWeightBytes <= budget;
     // A streamed classifier goes through the slot in chunks of vocabulary rows, with a
     // [clsTempRows, chunk rows] output buffer (at most a block, at most 16 MiB) besides it.
-    const clsChunkRows = Math.max(1, Math.min(vocab, Math.floor(blockBytes / (4 * dim))));
-    const clsTempRows = Math.max(1, Math.min(logitRows, Math.floor(Math.min(LOGITS_BUFFER_BYTES, blockBytes) / (4 * clsChunkRows))));
+    const clsChunkRows = Math.max(1, Math.min(vocab, Math.floor(maxBlockBytes / (4 * dim))));
+    const clsTempRows = Math.max(1, Math.min(logitRows, Math.floor(Math.min(LOGITS_BUFFER_BYTES, maxBlockBytes) / (4 * clsChunkRows))));
     const clsTempBytes = align(4 * clsTempRows * clsChunkRows);
-    let avail = budget - fixedBytes - clsTempBytes;
+    let avail = budget - fixedBytes - clsTempBytes - externalBytes;
     const residentBlocks: number[] = [];
     let classifierResident = allFit;
     if (allFit) {
       for (let i = 0; i < config.nLayers; i++) residentBlocks.push(i);
     } else {
       for (let i = 0; i < config.nLayers; i++) {
-        if (blockBytes <= avail) { residentBlocks.push(i); avail -= blockBytes; }
+        if (blockBytes[i] <= avail) { residentBlocks.push(i); avail -= blockBytes[i]; }
       }
       if (clsBytes <= avail + clsTempBytes) { classifierResident = true; avail -= clsBytes - clsTempBytes; }
     }
     const streamed = !allFit && (residentBlocks.length < config.nLayers || !classifierResident);
-    const slotBytes = streamed ? blockBytes : 0;
+    const slotBytes = streamed ? maxBlockBytes : 0;
+    const residentSet = new Set(residentBlocks);
+    const streamedBytes = !streamed ? 0
+      : blockBytes.reduce((s, b, i) => s + (residentSet.has(i) ? 0 : b), 0) + (classifierResident ? 0 : 4 * vocab * dim);
     const residency: Residency = {
       mode: streamed ? "streamed" : "resident", residentBlocks, classifierResident, slotBytes,
       fixedBytes: fixedBytes + (classifierResident ? 0 : clsTempBytes), weightBytes,
+      storedWeightBytes, blockBytes, streamedBytes, sparseLinears, externalBytes,
     };
 
-    const total = 2 + config.nLayers * (dense.length) + (config.tiedEmbeddings ? 0 : 1);
-    let done = 0;
-    const progress = () => { done++; options.onProgress?.({ done, total }); };
-    const embedding = await reader.readTensor("tok_embeddings");
-    progress();
-    const m = new Transformer({ config, runtime, contextLength, maxBatchTokens: B, reader, streamFrom, embedding, residency, logitRows });
+    let m: Transformer;
+    try {
+      const embedding = await reader.readTensor("tok_embeddings");
+      progress();
+      m = new Transformer({ config, runtime, contextLength, maxBatchTokens: B, reader, streamFrom, embedding, residency, logitRows });
+    } catch (e) {
+      for (const l of owned) l.free();
+      throw e;
+    }
+    m.ownedLinears = owned;
     try {
       m.buf.norm.set(await reader.readTensor("norm"));
       progress();
-      const residentSet = new Set(residentBlocks);
       for (let i = 0; i < config.nLayers; i++) {
         throwIfAborted(signal);
         const st = m.blocks[i];
-        if (options.makeLinear) {
-          for (const name of LINEAR_NAMES) {
-            const lin = await options.makeLinear(i, name, () => reader.readTensor(layerTensor(i, linearTensorSuffix(name) as LayerTensorSuffix)));
-            if (lin !== undefined) {
-              if (!isLinear(lin)) throw new ArgumentError("makeLinear", `returned a non-Linear for layers.${i}.${name}`);
-              checkLinearShape(`makeLinear(${i}, ${name})`, lin, ...m.linearShape(name));
-              st.custom.set(name, lin);
-            }
+        for (const [name, l] of customs[i]) st.custom.set(name, l);
+        st.managed = managed[i];
+        if (residentSet.has(i)) {
+          st.resident = new Map();
+          for (const name of st.managed) {
+            const l = st.custom.get(name) as PlaceableLinear;
+            const mem = m.alloc("u8", l.placementBytes);
+            l.place(mem.ptr, true);
+            st.placedMem.set(name, mem);
           }
         }
-        if (residentSet.has(i)) st.resident = new Map();
         for (const t of dense) {
           if (isLinearSuffix(t.suffix) && st.custom.has(linearOf(t.suffix))) { progress(); continue; }
           if (st.resident) {
@@ -331,7 +469,7 @@ export class Transformer {
         }
       }
       throwIfAborted(signal);
-      const clsData = config.tiedEmbeddings ? embedding : await reader.readTensor("output");
+      const clsData = config.tiedEmbeddings ? m.embedding : await reader.readTensor("output");
       if (!config.tiedEmbeddings) progress();
       if (classifierResident) m.classifier.resident = m.alloc("f32", vocab * dim).set(clsData);
       else if (config.tiedEmbeddings || streamFrom === "host") m.classifier.host = clsData;
@@ -560,9 +698,22 @@ export class Transformer {
     const [dOut, dIn] = this.linearShape(name);
     const st = this.blocks[layer];
     const suffix = linearTensorSuffix(name) as LayerTensorSuffix;
-    if (this.slotHolds === layer) this.slotHolds = -1;
     if (isLinear(weights)) {
       checkLinearShape("weights", weights, dOut, dIn);
+      if (st.custom.get(name) === weights) return;
+      this.releaseSlot();
+      this.dropCustom(layer, name);
+      // An unplaced placeable linear set after load gets its own resident placement.
+      if (isPlaceable(weights) && !weights.placed) {
+        const mem = this.alloc("u8", weights.placementBytes);
+        try {
+          weights.place(mem.ptr, true);
+        } catch (e) {
+          mem.free();
+          throw e;
+        }
+        st.placedMem.set(name, mem);
+      }
       st.custom.set(name, weights);
       st.resident?.get(suffix)?.free();
       st.resident?.delete(suffix);
@@ -572,7 +723,8 @@ export class Transformer {
     if (!(weights instanceof Float32Array) || weights.length !== dOut * dIn) {
       throw new ArgumentError("weights", `must be a Float32Array of ${dOut} x ${dIn} = ${dOut * dIn} floats or a Linear`);
     }
-    st.custom.delete(name);
+    this.releaseSlot();
+    this.dropCustom(layer, name);
     if (st.resident) {
       const arr = st.resident.get(suffix);
       if (arr) arr.set(weights);
@@ -582,12 +734,19 @@ export class Transformer {
     }
   }
 
-  /** The current dense weights of a block linear (a copy). ArgumentError if a Linear object replaced them. */
+  /**
+   * The current dense weights of a block linear (a copy). A sparse linear gives its weights
+   * decompressed (any Linear with a `denseWeights()` method does); ArgumentError for other Linear
+   * objects.
+   */
   async getLinearWeights(layer: number, name: LinearName): Promise<Float32Array> {
     this.checkOpen();
     this.checkLayer(layer);
     this.linearShape(name);
-    if (this.blocks[layer].custom.has(name)) {
+    const custom = this.blocks[layer].custom.get(name);
+    if (custom) {
+      const dw = (custom as { denseWeights?: () => Float32Array | Promise<Float32Array> }).denseWeights;
+      if (typeof dw === "function") return (await dw.call(custom)).slice();
       throw new ArgumentError("name", `layers.${layer}.${name} was replaced by a Linear object and has no dense weights here`);
     }
     return (await this.tensorData(layer, linearTensorSuffix(name) as LayerTensorSuffix)).slice();
@@ -615,6 +774,15 @@ export class Transformer {
   }
 
   private freeAll(): void {
+    // Placements live in memory freed below: detach every placed linear first (a caller's linear
+    // gets its weights back on the host), then free the linears the model built.
+    this.releaseSlot();
+    for (const st of this.blocks ?? []) {
+      for (const name of st.placedMem.keys()) (st.custom.get(name) as PlaceableLinear | undefined)?.unplace();
+      st.placedMem.clear();
+    }
+    for (const l of this.ownedLinears) l.free();
+    this.ownedLinears = [];
     for (const a of this.owned) a.free();
     this.owned.length = 0;
     this.scratchKV?.free();
@@ -624,6 +792,28 @@ export class Transformer {
 
   private checkOpen(): void {
     if (this.closed) throw new ArgumentError("model", "is closed");
+  }
+
+  /** The slot's contents are about to change: detach the linears placed in it. */
+  private releaseSlot(): void {
+    for (const l of this.slotLinears) l.unplace();
+    this.slotLinears = [];
+    this.slotHolds = -1;
+  }
+
+  /** Forgets block `layer`'s custom linear `name` (its placement, and the linear if the model built it). */
+  private dropCustom(layer: number, name: LinearName): void {
+    const st = this.blocks[layer];
+    const old = st.custom.get(name);
+    if (!old) return;
+    const mem = st.placedMem.get(name);
+    if (isPlaceable(old) && (mem || st.managed.has(name))) old.unplace();
+    mem?.free();
+    st.placedMem.delete(name);
+    st.managed.delete(name);
+    st.custom.delete(name);
+    const i = this.ownedLinears.indexOf(old as SparseLinear);
+    if (i >= 0) { this.ownedLinears.splice(i, 1); (old as SparseLinear).free(); }
   }
 
   private checkLayer(layer: number): void {
@@ -688,22 +878,38 @@ export class Transformer {
     if (st.resident) {
       for (const [s, a] of st.resident) refs.set(s, a);
     } else {
+      if (!this.slot) throw new ArgumentError("model", "internal: streamed block without a slot");
+      const fresh = this.slotHolds !== layer;
+      const parts = denseTensors(c).flatMap((t): { t: DenseTensor; bytes: number; lin: PlaceableLinear | null }[] => {
+        if (!isLinearSuffix(t.suffix) || !st.custom.has(linearOf(t.suffix))) return [{ t, bytes: align(4 * t.n), lin: null }];
+        const name = linearOf(t.suffix);
+        return st.managed.has(name) ? [{ t, bytes: align((st.custom.get(name) as PlaceableLinear).placementBytes), lin: st.custom.get(name) as PlaceableLinear }] : [];
+      });
+      if (fresh) {
+        this.releaseSlot();
+        // Weights replaced after load (a sparse matrix by dense weights) can outgrow the planned slot.
+        const need = parts.reduce((s, p) => s + p.bytes, 0);
+        if (need > this.slot.length) {
+          this.slot.free();
+          this.slot = this.alloc("u8", need);
+        }
+      }
       const slot = this.slot;
-      if (!slot) throw new ArgumentError("model", "internal: streamed block without a slot");
       const heapMem = rt.heap.memory;
       let off = 0;
-      const fresh = this.slotHolds !== layer;
       this.slotHolds = -1;
-      for (const t of denseTensors(c)) {
-        if (isLinearSuffix(t.suffix) && st.custom.has(linearOf(t.suffix))) continue;
+      for (const { t, bytes, lin } of parts) {
         const ptr = slot.ptr + off;
-        if (off + 4 * t.n > slot.length) throw new ArgumentError("model", "internal: block slot too small");
-        if (fresh) {
-          const data = await this.tensorData(layer, t.suffix);
-          new Float32Array(heapMem.buffer, ptr, t.n).set(data);
+        if (lin) {
+          if (fresh) { lin.place(ptr); this.slotLinears.push(lin); }
+        } else {
+          if (fresh) {
+            const data = await this.tensorData(layer, t.suffix);
+            new Float32Array(heapMem.buffer, ptr, t.n).set(data);
+          }
+          refs.set(t.suffix, f32Ref(heapMem, ptr, t.n));
         }
-        refs.set(t.suffix, f32Ref(heapMem, ptr, t.n));
-        off += align(4 * t.n);
+        off += bytes;
       }
       this.slotHolds = layer;
     }
@@ -813,6 +1019,7 @@ export class Transformer {
       const rows = Math.min(R, vocab - r0);
       const key = `cls:${r0}`;
       if (this.slotHolds !== key) {
+        this.releaseSlot();
         new Float32Array(mem.buffer, slot.ptr, rows * dim).set(src.subarray(r0 * dim, (r0 + rows) * dim));
         this.slotHolds = key;
       }
