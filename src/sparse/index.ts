@@ -7,3 +7,6 @@ export {
   TAB8_PANEL, TAB8_ENTRIES, CLS_ROWS, CLS_CLASSES,
 } from "./layout.js";
 export type { Tab8Layout, SwzLayout, ClsLayout } from "./layout.js";
+// Compressed matrices on disk (safetensors / GGUF) and as model-placed forward-pass linears.
+export * from "./storage.js";
+export { SparseLinear, type SparseLinearOptions } from "./linear.js";
