@@ -1,4 +1,7 @@
-/** `dass inspect --model M`: architecture, shapes, dtypes, parameter count, per-matrix sparsity and N:M validity. */
+/**
+ * `dass inspect --model M`: architecture, shapes, dtypes, parameter count, per-matrix sparsity and N:M validity,
+ * and for matrices stored compressed (N:M values + masks) the bytes stored vs dense and the total saved.
+ */
 import { formatBytes, throwIfAborted } from "../../errors.js";
 import { numel } from "../../model/config.js";
 import type { CommandSpec } from "../args.js";
@@ -15,7 +18,14 @@ export interface MatrixStats {
   name: string;
   shape: number[];
   dtype: string;
+  /** Bytes the file stores for this matrix (values + masks when compressed). */
   bytes: number;
+  /** Bytes of the matrix stored dense in the same dtype. */
+  denseBytes: number;
+  /** denseBytes - bytes. */
+  savedBytes: number;
+  /** How the file stores it compressed ("2:4 output"), or null when stored dense. */
+  compressed: string | null;
   /** Fraction of exact zeros. */
   sparsity: number;
   /** N:M patterns that hold along the input axis (groups of M consecutive weights in a row). */
@@ -54,9 +64,10 @@ export const inspectCommand: CommandSpec = {
     try {
       const c = reader.config;
       const matrices: MatrixStats[] = [];
-      const tensors: { name: string; shape: number[]; dtype: string; bytes: number }[] = [];
+      const tensors: { name: string; shape: number[]; dtype: string; bytes: number; denseBytes: number; compressed: string | null }[] = [];
       let params = 0;
       let bytes = 0;
+      let denseBytes = 0;
       let zeros = 0;
       const names = [...reader.tensors.keys()];
       await ctx.withProgress(async (r) => {
@@ -64,9 +75,12 @@ export const inspectCommand: CommandSpec = {
           throwIfAborted(ctx.signal);
           const info = reader.tensors.get(name)!;
           const n = numel(info.shape);
+          const stored = info.compressed?.storedBytes ?? info.byteLength;
+          const compressed = info.compressed ? `${info.compressed.n}:${info.compressed.m} ${info.compressed.axis}` : null;
           params += n;
-          bytes += info.byteLength;
-          tensors.push({ name, shape: info.shape, dtype: info.dtype, bytes: info.byteLength });
+          bytes += stored;
+          denseBytes += info.byteLength;
+          tensors.push({ name, shape: info.shape, dtype: info.dtype, bytes: stored, denseBytes: info.byteLength, compressed });
           if (info.shape.length === 2 && !/^(tok_embeddings|output)$/.test(name)) {
             const w = await reader.readTensor(name);
             let z = 0;
@@ -79,7 +93,10 @@ export const inspectCommand: CommandSpec = {
               name,
               shape: info.shape,
               dtype: info.dtype,
-              bytes: info.byteLength,
+              bytes: stored,
+              denseBytes: info.byteLength,
+              savedBytes: info.byteLength - stored,
+              compressed,
               sparsity: w.length ? z / w.length : 0,
               nmInput: holds("input"),
               nmOutput: holds("output"),
@@ -94,7 +111,11 @@ export const inspectCommand: CommandSpec = {
         format: reader.format,
         config: c,
         parameters: params,
+        /** Bytes of weights the file stores. */
         weightBytes: bytes,
+        /** The same weights stored dense in their dtypes. */
+        denseWeightBytes: denseBytes,
+        savedBytes: denseBytes - bytes,
         linearParameters: linear,
         linearSparsity: linear ? zeros / linear : 0,
         tensors,
@@ -115,15 +136,31 @@ export const inspectCommand: CommandSpec = {
           `${c.tiedEmbeddings ? "tied" : "separate"} classifier${c.qkvBias ? ", q/k/v bias" : ""}${c.embedScale !== 1 ? `, embed scale ${c.embedScale}` : ""}`,
       );
       out(`parameters ${params.toLocaleString("en-US")}  (${formatBytes(bytes)} of weights)`);
+      const nCompressed = matrices.filter((m) => m.compressed).length;
+      if (nCompressed) {
+        out(
+          `${nCompressed} of ${matrices.length} matrices stored compressed: ${formatBytes(bytes)} stored vs ${formatBytes(denseBytes)} dense, ` +
+            `${formatBytes(denseBytes - bytes)} saved (${(100 * (1 - bytes / denseBytes)).toFixed(1)}%)`,
+        );
+      }
       out(`linear-layer sparsity ${(100 * summary.linearSparsity).toFixed(2)}%`);
       out();
       const w = Math.max(...matrices.map((m) => m.name.length), 6);
-      out(`${"matrix".padEnd(w)}  ${"shape".padEnd(11)}  dtype  sparsity  N:M (input axis)  N:M (output axis)`);
+      const sizes = (m: MatrixStats) =>
+        nCompressed ? `  ${(m.compressed ?? "dense").padEnd(10)}  ${formatBytes(m.bytes).padStart(10)}  ${formatBytes(m.denseBytes).padStart(10)}  ${formatBytes(m.savedBytes).padStart(10)}` : "";
+      out(
+        `${"matrix".padEnd(w)}  ${"shape".padEnd(11)}  dtype  sparsity  N:M (input axis)  N:M (output axis)` +
+          (nCompressed ? `  ${"stored as".padEnd(10)}  ${"stored".padStart(10)}  ${"dense".padStart(10)}  ${"saved".padStart(10)}` : ""),
+      );
       for (const m of matrices) {
         out(
           `${m.name.padEnd(w)}  ${m.shape.join("x").padEnd(11)}  ${m.dtype.padEnd(5)}  ${(100 * m.sparsity).toFixed(2).padStart(7)}%  ` +
-            `${(m.nmInput.join(" ") || "-").padEnd(16)}  ${m.nmOutput.join(" ") || "-"}`,
+            `${(m.nmInput.join(" ") || "-").padEnd(16)}  ${(m.nmOutput.join(" ") || "-").padEnd(17)}${sizes(m)}`.trimEnd(),
         );
+      }
+      if (nCompressed) {
+        out(`${"total".padEnd(w)}  ${" ".repeat(11 + 2 + 5 + 2 + 9 + 2 + 16 + 2 + 17 + 2 + 10)}  ${formatBytes(matrices.reduce((s, m) => s + m.bytes, 0)).padStart(10)}  ` +
+          `${formatBytes(matrices.reduce((s, m) => s + m.denseBytes, 0)).padStart(10)}  ${formatBytes(matrices.reduce((s, m) => s + m.savedBytes, 0)).padStart(10)}`);
       }
       const other = tensors.filter((t) => !matrices.some((m) => m.name === t.name));
       if (other.length) {
