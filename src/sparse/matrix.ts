@@ -48,7 +48,7 @@ function gemvScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols
     const p = pattern as "2:4" | "4:8";
     return TAB8_PANEL[p] * TAB8_ENTRIES[p] * 16 + 32 + rows * 16;
   }
-  if (kind === "cls") return align64((cols + 16) * 4) + 64;
+  if (kind === "cls") return align64((cols + 16) * 4) + 128;
   if (kind === "swz" && pattern === "2:4") return 16 * Math.ceil(cols / 2);
   return 0;
 }
