@@ -1,18 +1,16 @@
 /**
  * The library entry points the CLI commands call, in one place.
  *
- * Modules that are part of this build are imported statically. Modules still being written elsewhere
- * (forward pass / evaluation / generation / pruning) are loaded on first use through `optional()`, typed by
- * the interfaces below, which state the API each command expects. A command whose module is missing fails
+ * Modules that are part of this build are imported statically (formats, tokenizers, runtime, forward pass,
+ * pruning). Others are loaded on first use through `optional()`, typed by the interfaces below, which state
+ * the API each command expects (evaluation, generation and calibration text have landed since, and keep their
+ * loaders; compressed N:M storage is still being written). A command whose module is missing fails
  * with NotAvailableError instead of breaking the whole CLI (and `dass --help`, `dass pull`) at load time.
  * Once a module lands, replace its `optional()` loader with a static import.
  */
 import { DassError } from "../errors.js";
-import type { ModelReader } from "../formats/reader.js";
-import type { Runtime } from "../runtime/runtime.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import type { Transformer } from "../model/transformer.js";
-import type { OnProgress } from "../util/progress.js";
 
 export { openModel } from "../formats/open.js";
 export { convertModel } from "../formats/convert.js";
@@ -24,6 +22,9 @@ export type { Tokenizer } from "../tokenizers/types.js";
 export { createRuntime } from "../runtime/runtime.js";
 export { Transformer } from "../model/transformer.js";
 export type { Runtime } from "../runtime/runtime.js";
+export { prune, parsePattern, type Pattern, type PruneMethod, type PruneReport, type PruneProgress, type MatrixReport } from "../pruning/index.js";
+export { checkSaveTarget, savePrunedModel, type SavedModel } from "../pruning/save.js";
+export { calibrationWindows, type CalibrationWindows } from "../calibration/sampler.js";
 
 /** A library module this build does not include (yet). */
 export class NotAvailableError extends DassError {
@@ -80,56 +81,6 @@ export interface GenerateApi {
   }>;
 }
 
-/** The per-matrix report entry of issue 4. */
-export interface PruneMatrixReport {
-  block: number;
-  name: string;
-  shape: number[];
-  method: string;
-  pattern: string;
-  axis: string;
-  sparsity: number;
-  reconError: number;
-  seconds: number;
-  nmValid?: boolean;
-}
-
-/** The pruning report (issue 4 item 4); only the fields the CLI summary reads are required here. */
-export interface PruneReportLike {
-  matrices: PruneMatrixReport[];
-  totals?: { sparsity?: number; pruneSeconds?: number; seconds?: number; [k: string]: unknown };
-  [k: string]: unknown;
-}
-
-/** Pruning as `dass prune` expects it from `src/pruning/index.ts`: prunes block by block and writes `out`. */
-export interface PruneApi {
-  prune(
-    model: ModelReader,
-    options: {
-      runtime: Runtime;
-      tokenizer?: Tokenizer;
-      method: "dass" | "wanda" | "sparsegpt" | "magnitude";
-      /** "2:4", "4:8", "0.5", ... (parsed and validated by the library). */
-      pattern: string;
-      /** Calibration text (JSON lines already joined); absent for magnitude. */
-      calibText?: string;
-      /** Name of the calibration source, for the report. */
-      calibSource?: string;
-      nsamples: number;
-      seqlen?: number;
-      seed: number;
-      targets: "mlp" | "all";
-      alpha: number;
-      /** Output path, written atomically in the input's format; never the input. */
-      out: string;
-      /** Store N:M matrices compressed (issue 5). */
-      compress?: boolean;
-      signal?: AbortSignal;
-      onProgress?: OnProgress;
-    },
-  ): Promise<{ report: PruneReportLike; out?: string }>;
-}
-
 /** Calibration/evaluation text reading from `src/calibration/text.ts`. */
 export interface CalibrationApi {
   readCalibrationFile(path: string): Promise<{ text: string; name: string }>;
@@ -163,8 +114,14 @@ async function optional<T>(specifier: string, fn: string, what: string): Promise
 export const loadEval = (): Promise<EvalApi> => optional<EvalApi>("../eval/index.js", "evaluatePerplexity", "perplexity evaluation (src/eval)");
 /** `src/generate`: text generation. */
 export const loadGenerate = (): Promise<GenerateApi> => optional<GenerateApi>("../generate/index.js", "generate", "text generation (src/generate)");
-/** `src/pruning`: pruning. */
-export const loadPrune = (): Promise<PruneApi> => optional<PruneApi>("../pruning/index.js", "prune", "pruning (src/pruning)");
+/** `src/sparse/storage.ts`: compressed N:M storage for `dass prune --compress` (issue 5). */
+export interface CompressedStorageApi {
+  /** The writers' `compress` option for the N:M matrices of a pruning report. */
+  compressForSave(report: { matrices: readonly { block: number; name: string; pattern: string; axis: string; nmValid?: boolean | null }[] }): unknown;
+}
+/** `src/sparse/storage.ts`: compressed N:M storage (loaded on demand; absent builds fail with NotAvailableError). */
+export const loadCompressedStorage = (): Promise<CompressedStorageApi> =>
+  optional<CompressedStorageApi>("../sparse/storage.js", "compressForSave", "compressed N:M storage (src/sparse/storage.ts)");
 /** `src/calibration`: calibration / evaluation text files. */
 export const loadCalibration = (): Promise<CalibrationApi> =>
   optional<CalibrationApi>("../calibration/index.js", "readCalibrationFile", "calibration text reading (src/calibration)");

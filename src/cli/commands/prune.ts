@@ -1,10 +1,24 @@
-/** `dass prune`: DaSS, Wanda, SparseGPT or magnitude pruning of a model, written in its input format. */
+/**
+ * `dass prune`: DaSS, Wanda, SparseGPT or magnitude pruning of a model, written in its input format.
+ *
+ * Order of work, so that mistakes cost nothing: flags and pattern are checked, the output path is
+ * checked against every input (model, tokenizer, calibration file, report), the calibration windows are
+ * drawn (a text shorter than one window fails here), and only then is the model loaded and pruned. The
+ * model and the report are each written atomically; Ctrl-C at any point leaves neither half-written
+ * and never touches the input.
+ */
+import { AbortError, ArgumentError, DassError } from "../../errors.js";
+import type { Runtime } from "../../runtime/runtime.js";
 import { flag, int, num, str, UsageError, type CommandSpec } from "../args.js";
 import { fmt, JSON_OPTION, MODEL_OPTION, openModelArgs, THREADS_OPTION, TOKENIZER_OPTION, withRuntime } from "../common.js";
-import type { PruneReportLike } from "../lib.js";
+import type { CommandContext } from "../context.js";
+import type { CalibrationWindows, ModelReader, PruneMethod, PruneReport, SavedModel, Transformer } from "../lib.js";
 import { assertNotInput, writeFileAtomic } from "../../util/atomic-write.js";
 
 const METHODS = ["dass", "wanda", "sparsegpt", "magnitude"] as const;
+
+/** Wasm memory the model may keep resident while pruning (the rest is streamed through one block slot). */
+const WASM_BUDGET = 1 << 30;
 
 export const pruneCommand: CommandSpec = {
   name: "prune",
@@ -15,9 +29,10 @@ export const pruneCommand: CommandSpec = {
     "       --out PATH [--report FILE.json] [--compress] [--threads N] [--json]",
   description:
     "Patterns: a sparsity in (0, 1) such as 0.5 (unstructured), or N:M such as 2:4 (N of every M weights\n" +
-    "pruned; M <= 32). Calibration windows are drawn with --seed from --calib (plain text or JSON lines);\n" +
-    "magnitude needs no calibration. The output is written atomically and never over the input; Ctrl-C\n" +
-    "leaves nothing half-written. --json prints the report on stdout.",
+    "pruned; N < M <= 32). Calibration windows are drawn with --seed from --calib (plain text or JSON lines);\n" +
+    "magnitude needs no calibration (given one, it reports reconstruction errors). The output has the input's\n" +
+    "format (llama2.c file, GGUF file, or Hugging Face folder), is written atomically and never over an input;\n" +
+    "Ctrl-C leaves nothing half-written. --json prints the report on stdout.",
   options: [
     MODEL_OPTION,
     TOKENIZER_OPTION,
@@ -25,7 +40,7 @@ export const pruneCommand: CommandSpec = {
     { name: "pattern", type: "string", value: "PATTERN", required: true, help: "sparsity pattern: 0.5, 2:4, 4:8, ..." },
     { name: "calib", type: "string", value: "FILE", help: "calibration text (.txt or .jsonl) (required except for magnitude)" },
     { name: "nsamples", type: "string", value: "N", default: "128", help: "calibration windows" },
-    { name: "seqlen", type: "string", value: "L", help: "calibration window length [default: the model's context length]" },
+    { name: "seqlen", type: "string", value: "L", help: "calibration window length [default: min(2048, the model's context length)]" },
     { name: "seed", type: "string", value: "S", default: "0", help: "seed of the calibration window sampler" },
     { name: "targets", type: "string", value: "T", choices: ["mlp", "all"], default: "mlp", help: "matrices to prune" },
     { name: "alpha", type: "string", value: "A", default: "0.5", help: "DaSS exponent of the activation norms" },
@@ -40,51 +55,110 @@ export const pruneCommand: CommandSpec = {
     "dass prune --model model.gguf --method magnitude --pattern 0.5 --out pruned.gguf --report report.json",
   ],
   async run(ctx, args) {
-    const method = str(args, "method") as (typeof METHODS)[number];
-    const pattern = str(args, "pattern")!;
+    const method = str(args, "method") as PruneMethod;
+    const patternText = str(args, "pattern")!;
     const calib = str(args, "calib");
     if (!calib && method !== "magnitude") throw new UsageError(`--calib FILE is required for --method ${method}`, "prune");
     const nsamples = int(args, "nsamples", 128, 1);
-    const seqlen = int(args, "seqlen", undefined, 2);
+    const seqlenFlag = int(args, "seqlen", undefined, 2);
     const seed = int(args, "seed", 0, 0, 2 ** 32 - 1);
     const targets = (str(args, "targets") ?? "mlp") as "mlp" | "all";
-    const alpha = num(args, "alpha", 0.5);
+    const alpha = num(args, "alpha", 0.5, 0);
     const out = str(args, "out")!;
     const reportPath = str(args, "report");
+    const compress = flag(args, "compress");
 
-    const { loadPrune, readTextFile } = await import("../lib.js");
-    const api = await loadPrune();
-    const { reader, tokenizer, modelPath } = await openModelArgs(ctx, args, method !== "magnitude");
+    const lib = await import("../lib.js");
+    let pattern;
     try {
-      // Checked here too so that a mistake fails before minutes of calibration, not after.
-      await assertNotInput(out, [modelPath], { arg: "out", folder: reader.format === "safetensors" });
-      if (reportPath) await assertNotInput(reportPath, [modelPath, out], { arg: "report" });
-      const calibText = calib ? await readTextFile(calib) : undefined;
-      const result = await withRuntime(ctx, args, (runtime) =>
-        ctx.withProgress((p) =>
-          api.prune(reader, {
-            runtime,
-            tokenizer,
-            method,
-            pattern,
-            calibText,
-            calibSource: calib,
-            nsamples,
-            seqlen,
-            seed,
-            targets,
-            alpha,
-            out,
-            compress: flag(args, "compress"),
-            signal: ctx.signal,
-            onProgress: p.onProgress,
-          }),
-        ),
-      );
-      const report = result.report;
-      if (reportPath) await writeFileAtomic(reportPath, JSON.stringify(report, null, 2) + "\n", { inputs: [modelPath], arg: "report", signal: ctx.signal });
-      if (ctx.json) ctx.printJson(report);
-      else printSummary(ctx.io.stdout, report, result.out ?? out);
+      pattern = lib.parsePattern(patternText);
+    } catch (e) {
+      if (e instanceof ArgumentError) throw new UsageError(`--${e.message}`, "prune");
+      throw e;
+    }
+    if (compress && pattern.kind !== "nm") {
+      throw new UsageError(`--compress stores N:M matrices compressed; --pattern ${patternText} is unstructured (use e.g. 2:4, or drop --compress)`, "prune");
+    }
+    const storage = compress ? await lib.loadCompressedStorage() : null;
+
+    const { reader, tokenizer, modelPath, tokenizerPath } = await openModelArgs(ctx, args, calib !== undefined);
+    try {
+      const inputs = [modelPath, tokenizerPath, calib];
+      // Before any work: a wrong --out or --report must not cost a pruning run.
+      await lib.checkSaveTarget(reader, out, inputs);
+      if (reportPath) {
+        await assertNotInput(reportPath, [modelPath, out, ...inputs.filter((p): p is string => !!p)], { arg: "report" });
+      }
+      if (compress && reader.format === "llama2c") {
+        throw new ArgumentError(
+          "compress",
+          "the output has the input's format, and llama2.c checkpoints cannot hold compressed N:M matrices; " +
+            "convert the input first (dass convert --to gguf) or drop --compress",
+        );
+      }
+      const ctxLen = reader.config.seqLen;
+      const seqlen = seqlenFlag ?? Math.min(2048, ctxLen);
+      if (seqlen > ctxLen) throw new ArgumentError("seqlen", `${seqlen} exceeds the model's context length ${ctxLen}`);
+      let windows: CalibrationWindows | undefined;
+      if (calib) {
+        const text = await lib.readTextFile(calib);
+        windows = lib.calibrationWindows(text, tokenizer!, { nsamples, seqlen, seed, source: calib });
+      }
+
+      let report!: PruneReport;
+      let saved!: SavedModel;
+      let threads = 0;
+      try {
+        await withRuntime(ctx, args, async (rt) => {
+          threads = rt.threads;
+          await ctx.withProgress(async (p) => {
+            const model = await loadForPruning(ctx, lib.Transformer, reader, rt, windows ? seqlen : 1, targets, p.onProgress);
+            try {
+              const r = await lib.prune(model, {
+                method,
+                pattern,
+                calib: windows,
+                targets,
+                alpha,
+                // The CLI discards the model on failure: keeping dense copies would only cost memory.
+                restoreOnFailure: false,
+                signal: ctx.signal,
+                onProgress: p.onProgress,
+              });
+              report = r.report;
+              saved = await lib.savePrunedModel(reader, model, report, out, {
+                inputs,
+                writeOptions: storage ? { compress: storage.compressForSave(report) } : undefined,
+                signal: ctx.signal,
+                onProgress: p.onProgress,
+              });
+            } finally {
+              model.close();
+            }
+          });
+        });
+      } catch (e) {
+        throw explain(e, modelPath);
+      }
+      const full = {
+        model: modelPath,
+        format: reader.format,
+        out: saved.path,
+        outBytes: saved.bytes,
+        tokenizer: tokenizerPath ?? null,
+        threads,
+        ...report,
+      };
+      if (reportPath) {
+        try {
+          await writeFileAtomic(reportPath, JSON.stringify(full, null, 2) + "\n", { inputs: [modelPath, saved.path], arg: "report", signal: ctx.signal });
+        } catch (e) {
+          if (e instanceof AbortError) throw new AbortError(`interrupted: ${saved.path} was written, the report was not`);
+          throw e;
+        }
+      }
+      if (ctx.json) ctx.printJson(full);
+      else printSummary(ctx.io.stdout, report, saved, reportPath);
       return 0;
     } finally {
       await reader.close();
@@ -92,21 +166,78 @@ export const pruneCommand: CommandSpec = {
   },
 };
 
-function printSummary(write: (s: string) => void, report: PruneReportLike, out: string): void {
-  const ms = report.matrices ?? [];
-  const w = Math.max(6, ...ms.map((m) => `${m.block}.${m.name}`.length));
-  write(`${"matrix".padEnd(w)}  ${"shape".padEnd(11)}  ${"pattern".padEnd(7)}  axis    sparsity  recon error  seconds\n`);
-  for (const m of ms) {
-    write(
-      `${`${m.block}.${m.name}`.padEnd(w)}  ${m.shape.join("x").padEnd(11)}  ${String(m.pattern).padEnd(7)}  ${String(m.axis).padEnd(6)}  ` +
-        `${(100 * m.sparsity).toFixed(2).padStart(7)}%  ${fmt(m.reconError, 4).padStart(11)}  ${fmt(m.seconds, 3).padStart(7)}\n`,
-    );
+/**
+ * Loads the model for pruning. Blocks beyond the Wasm budget are re-read from the file when they run
+ * (streamFrom "reader"), so a model far larger than memory prunes block by block. The budget leaves room
+ * for pruning's own buffers (weights being pruned, scores, masks, and the dense and difference copies the
+ * reconstruction error needs), keeping peak Wasm memory near 1 GiB plus one block.
+ */
+async function loadForPruning(
+  ctx: CommandContext,
+  Tf: typeof Transformer,
+  reader: ModelReader,
+  runtime: Runtime,
+  contextLength: number,
+  targets: "mlp" | "all",
+  onProgress: (p: { phase: string; done: number; total: number; message?: string }) => void,
+): Promise<Transformer> {
+  const c = reader.config;
+  const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+  const mlp = [c.hiddenDim * c.dim, c.hiddenDim * c.dim, c.dim * c.hiddenDim];
+  const attn = [qDim * c.dim, kvDim * c.dim, kvDim * c.dim, c.dim * qDim];
+  const mats = targets === "all" ? [...attn, ...mlp] : mlp;
+  const largest = Math.max(...mats);
+  const workspace = 4 * (2 * mats.reduce((s, n) => s + n, 0) + 3 * largest);
+  return Tf.load(reader, runtime, {
+    contextLength,
+    budgetBytes: Math.max(0, WASM_BUDGET - workspace),
+    streamFrom: "reader",
+    signal: ctx.signal,
+    onProgress: (p) => onProgress({ phase: "load", done: p.done, total: p.total }),
+  });
+}
+
+/** Errors from the library speak of the in-memory model; on the command line what matters is the files. */
+function explain(e: unknown, modelPath: string): unknown {
+  if (e instanceof AbortError) return new AbortError(`interrupted: nothing was written, ${modelPath} is untouched`);
+  if (e instanceof DassError && !(e instanceof UsageError)) {
+    e.message = `${e.message.replace(/ \((?:the model (?:is|was) [^()]*)\)$/, "")} (nothing was written)`;
   }
-  const t = report.totals ?? {};
-  const invalid = ms.filter((m) => m.nmValid === false).length;
-  write(
-    `\n${ms.length} matrices, sparsity ${t.sparsity !== undefined ? (100 * t.sparsity).toFixed(2) + "%" : "-"}, ` +
-      `pruning ${fmt(t.pruneSeconds ?? t.seconds, 2)} s${invalid ? `, ${invalid} matrices FAIL the N:M check` : ""}\n`,
-  );
-  write(`wrote ${out}\n`);
+  return e;
+}
+
+function printSummary(write: (s: string) => void, report: PruneReport, saved: SavedModel, reportPath: string | undefined): void {
+  const ms = report.matrices;
+  const nm = report.nmValid !== null;
+  const head = ["block", "matrix", "shape", "axis", "sparsity", "recon error", ...(nm ? ["N:M valid"] : []), "seconds"];
+  const rows = ms.map((m) => [
+    String(m.block),
+    m.name,
+    m.shape.join("x"),
+    m.axis,
+    `${(100 * m.sparsity).toFixed(2)}%`,
+    m.reconError === null ? "-" : fmt(m.reconError, 4),
+    ...(nm ? [m.nmValid ? "yes" : "NO"] : []),
+    fmt(m.seconds, 3),
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const left = new Set([1, 3]);
+  const line = (cells: string[]) => cells.map((c, i) => (left.has(i) ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ").trimEnd() + "\n";
+  write(`${report.options.method} ${report.options.pattern}, targets ${report.options.targets}\n\n`);
+  write(line(head));
+  for (const r of rows) write(line(r));
+  const t = report.totals;
+  const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+  write("\n");
+  write(`sparsity: pruned matrices ${pct(t.pruned.sparsity)} (${t.pruned.zeros} of ${t.pruned.total}), ` +
+    `block linears ${pct(t.blockLinears.sparsity)}, all parameters ${pct(t.parameters.sparsity)}\n`);
+  if (nm) {
+    const bad = ms.filter((m) => !m.nmValid).length;
+    write(`N:M check: ${bad === 0 ? `every matrix holds ${report.options.pattern}` : `${bad} of ${ms.length} matrices FAIL`}\n`);
+  }
+  write(`time: pruning ${fmt(report.pruneSeconds, 3)} s (excluding forward passes), forward passes ${fmt(report.forwardSeconds, 2)} s, total ${fmt(report.totalSeconds, 2)} s\n`);
+  const c = report.calibration;
+  if (c) write(`calibration: ${c.nsamples} windows x ${c.seqlen} tokens from ${c.source} (${c.streamLength ?? "?"} tokens, seed ${c.seed ?? "-"})\n`);
+  else write("calibration: none (magnitude)\n");
+  write(`wrote ${saved.path} (${saved.format}, ${saved.bytes} bytes)${reportPath ? ` and ${reportPath}` : ""}\n`);
 }
