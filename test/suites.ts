@@ -18,6 +18,7 @@ export const SUITES: readonly string[] = [
   "calibration",
   "sparsegpt",
   "pruning",
+  "prune-cli",
 ];
 
 /**
