@@ -126,6 +126,19 @@ export function readMask(masks: Uint8Array, bit: number, m: number): number {
   return v >>> 0;
 }
 
+/** ORs the (up to 32-bit) mask `keep` into the stream at bit `bit`. */
+function writeMask(masks: Uint8Array, bit: number, keep: number): void {
+  let b = Math.floor(bit / 8);
+  const sh = bit & 7;
+  let lo = (keep << sh) >>> 0;
+  let hi = sh === 0 ? 0 : keep >>> (32 - sh);
+  for (let k = 0; k < 4 && (lo !== 0 || hi !== 0); k++, b++) {
+    masks[b] |= lo & 255;
+    lo >>>= 8;
+    if (k === 3) masks[b + 1] |= hi;
+  }
+}
+
 function popcount(v: number): number {
   v = v - ((v >>> 1) & 0x55555555);
   v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
@@ -156,28 +169,29 @@ export function compressNM(
   const outer = axis === "input" ? rows : Math.ceil(rows / m);
   const ngroupsAlong = axis === "input" ? Math.ceil(cols / m) : cols;
   const step = axis === "input" ? 1 : cols;
+  const fullNeed = n;
   let v = 0, bit = 0;
   for (let a = 0; a < outer; a++) {
-    for (let g = 0; g < ngroupsAlong; g++) {
-      let base: number, r: number;
-      if (axis === "input") { base = a * cols + g * m; r = Math.min(m, cols - g * m); }
-      else { base = a * m * cols + g; r = Math.min(m, rows - a * m); }
-      const need = Math.floor((n * r) / m);
-      let zeros = 0;
-      for (let i = 0, p = base; i < r; i++, p += step) if (W[p] === 0) zeros++;
+    const r = axis === "input" ? m : Math.min(m, rows - a * m);
+    for (let g = 0; g < ngroupsAlong; g++, bit += m) {
+      let base: number, len = r;
+      if (axis === "input") { base = a * cols + g * m; if (g * m + m > cols) len = cols - g * m; }
+      else base = a * m * cols + g;
+      const need = len === m ? fullNeed : Math.floor((n * len) / m);
+      // Keep mask in an integer: bit i = position i kept. Prune the first `need` zeros.
+      let keep = 0, zeros = 0;
+      for (let i = 0, p = base; i < len; i++, p += step) {
+        const w = W[p];
+        if (w === 0 && zeros < need) { zeros++; continue; }
+        if (w === 0) zeros++;
+        keep |= 1 << i;
+        values[v++] = w;
+      }
       if (zeros < need) {
         const [gr, gc] = axis === "input" ? [a, g * m] : [a * m, g];
         throw new ArgumentError("W", `group (${gr}, ${gc}) has only ${zeros} zeros, pattern needs ${need}`);
       }
-      let pruned = 0;
-      for (let i = 0, p = base; i < r; i++, p += step) {
-        const w = W[p];
-        if (w === 0 && pruned < need) { pruned++; continue; }
-        values[v++] = w;
-        const b = bit + i;
-        masks[b >>> 3] |= 1 << (b & 7);
-      }
-      bit += m;
+      if (keep !== 0) writeMask(masks, bit, keep);
     }
   }
   if (dtype === "f16") {

@@ -132,25 +132,43 @@ export function packTab8(c: CompressedNM): Tab8Layout {
   const full = Math.floor(cols / m);
   const krow = full * (m - c.n) + keptInGroup(cols - full * m, c.n, m);
   const perOctet = 8 / m;
+  const fullO = Math.floor(cols / 8); // octets with 8 real columns
   for (let r = 0; r < rows; r++) {
-    let v = r * krow;
-    for (let o = 0; o < O; o++) {
-      const o0 = o - (o % po), w = Math.min(po, O - o0), k = o - o0;
-      const at = o0 * rows + r * w + k;
-      let mk = 0;
-      for (let h = 0; h < perOctet; h++) {
-        const g = o * perOctet + h;
-        if (g < gpr) mk |= readMask(masks, (r * gpr + g) * m, m) << (h * m);
+    const rowBit = r * gpr * m;
+    // Fast path: the row's mask stream starts on a byte, so a full octet's mask is one byte, and
+    // its 4 values are the next 4 canonical values.
+    const aligned = (rowBit & 7) === 0;
+    const mb = rowBit / 8;
+    for (let o0 = 0; o0 < O; o0 += po) {
+      const w = Math.min(po, O - o0);
+      const fast = aligned ? Math.max(0, Math.min(w, fullO - o0)) : 0;
+      const at0 = o0 * rows + r * w;
+      if (fast > 0) {
+        vals.set(values.subarray(r * krow + o0 * 4, r * krow + (o0 + fast) * 4), at0 * 4);
+        for (let k = 0; k < fast; k++) {
+          const code = octetCode(pattern, masks[mb + o0 + k]);
+          if (code < 0) throw new ArgumentError("compressed.masks", `row ${r}, octet ${o0 + k}: not a ${pattern} pattern`);
+          codes[at0 + k] = code;
+        }
       }
-      const real = Math.min(8, cols - o * 8);
-      const padded = real < 8 ? padOctet(pattern, mk, real) : mk;
-      const code = octetCode(pattern, padded);
-      if (code < 0) throw new ArgumentError("compressed.masks", `row ${r}, octet ${o}: not a ${pattern} pattern`);
-      codes[at] = code;
-      let q = at * 4;
-      for (let i = 0; i < 8; i++) {
-        if (!(padded & (1 << i))) continue;
-        vals[q++] = mk & (1 << i) ? values[v++] : 0;
+      for (let k = fast; k < w; k++) {
+        const o = o0 + k, at = at0 + k;
+        let v = r * krow + o * 4; // every earlier octet of the row keeps 4
+        let mk = 0;
+        for (let h = 0; h < perOctet; h++) {
+          const g = o * perOctet + h;
+          if (g < gpr) mk |= readMask(masks, rowBit + g * m, m) << (h * m);
+        }
+        const real = Math.min(8, cols - o * 8);
+        const padded = real < 8 ? padOctet(pattern, mk, real) : mk;
+        const code = octetCode(pattern, padded);
+        if (code < 0) throw new ArgumentError("compressed.masks", `row ${r}, octet ${o}: not a ${pattern} pattern`);
+        codes[at] = code;
+        let q = at * 4;
+        for (let i = 0; i < 8; i++) {
+          if (!(padded & (1 << i))) continue;
+          vals[q++] = mk & (1 << i) ? values[v++] : 0;
+        }
       }
     }
   }
@@ -356,11 +374,22 @@ export function packCls(c: CompressedNM): ClsLayout {
   const maskOf = new Uint8Array(RG * cols);
   let blocks = 0;
   const per = new Int32Array(E);
+  const masks = c.masks;
   for (let g = 0; g < RG; g++) {
     per.fill(0);
+    const fullGroup = g * 8 + 8 <= rows;
     for (let j = 0; j < cols; j++) {
-      const { mk, padded } = clsMask(c, pattern, g, j);
+      let mk: number, padded: number;
+      if (fullGroup && m === 8) {
+        mk = padded = masks[g * cols + j]; // one byte per 4:8 group
+      } else if (fullGroup) {
+        const i0 = 2 * g * cols + j, i1 = i0 + cols; // 4-bit groups of row-groups 2g and 2g+1
+        mk = padded = ((masks[i0 >> 1] >> ((i0 & 1) << 2)) & 15) | (((masks[i1 >> 1] >> ((i1 & 1) << 2)) & 15) << 4);
+      } else {
+        ({ mk, padded } = clsMask(c, pattern, g, j));
+      }
       const k = octetCode(pattern, padded);
+      if (k < 0) throw new ArgumentError("compressed.masks", `rows ${g * 8}.., column ${j}: not a ${pattern} pattern`);
       cls[g * cols + j] = k;
       maskOf[g * cols + j] = mk;
       per[k]++;
@@ -379,11 +408,24 @@ export function packCls(c: CompressedNM): ClsLayout {
   for (let g = 0; g < RG; g++) {
     let b = starts[g];
     for (let k = 0; k < E; k++) { next[k] = b * 4; b += counts[g * E + k]; }
+    const fullGroup = g * 8 + 8 <= rows;
     for (let j = 0; j < cols; j++) {
       const k = cls[g * cols + j];
       const slot = next[k]++;
       idx[slot] = j;
       const blk = slot >> 2, col = slot & 3;
+      const at = blk * 16 + col * 4;
+      if (fullGroup) {
+        // Every kept row is real: the 4 values are the column's canonical runs, in row order.
+        if (m === 8) {
+          const v = (g * cols + j) * 4;
+          vals[at] = values[v]; vals[at + 1] = values[v + 1]; vals[at + 2] = values[v + 2]; vals[at + 3] = values[v + 3];
+        } else {
+          const v0 = (2 * g * cols + j) * 2, v1 = v0 + cols * 2;
+          vals[at] = values[v0]; vals[at + 1] = values[v0 + 1]; vals[at + 2] = values[v1]; vals[at + 3] = values[v1 + 1];
+        }
+        continue;
+      }
       const mk = maskOf[g * cols + j];
       const full = octetMask(pattern, k);
       let sIdx = 0;
