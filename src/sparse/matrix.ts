@@ -8,6 +8,11 @@
  * | 2:4, 4:8 output   | cls                | gemv_sparse_cls, gemm_sparse_cls                |
  * | (cols >= 65536)   | swz                | gemv_sparse{24,48}_out; GEMM = GEMV per token   |
  * | any other N:M     | canonical          | gemv/gemm_sparse_nm_{in,out} (correct, slower)  |
+ *
+ * Products follow the structural semantics of format.ts (pruned weights contribute nothing, even
+ * for NaN/Inf inputs). Every output is computed by a fixed sequence of f32 operations that does not
+ * depend on the thread count (bit-identical for any split). GEMM and GEMV of the same token may
+ * differ in the last bits (different association), and the relaxed-SIMD builds fuse multiply-adds.
  */
 import { ArgumentError } from "../errors.js";
 import type { WasmArray, WasmRef } from "../runtime/heap.js";
@@ -190,8 +195,9 @@ export class SparseMatrix {
     let tb = 0; // tokens done by the block kernels
     if (this.layout === "tab8" || this.layout === "cls") {
       const min = GEMM_MIN_T[this.layout];
-      const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
       for (; tb < T && T - tb >= min; tb += 8) {
+        // Scratch right before each run: it is only valid until the runtime's next scratch() call.
+        const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
         if (this.layout === "tab8") {
           const [vals, codes] = this.arrays;
           await rt.run(`gemm_sparse${this.pattern === "2:4" ? "24" : "48"}_in`, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, grain(4));
