@@ -6,15 +6,15 @@
 // token depends neither on T, nor on the tile that computed it, nor on the thread split. Register
 // tile: 4 rows x 2 tokens (8 chains; each k step loads 4 weight and 2 token vectors for 8 madds).
 // Loop order only moves data, never changes the arithmetic:
-// - when all of X fits in L2 (small T), rows outermost: W streams once, in long runs that the
+// - when all of X fits in L2 (small T; scratch = 0), rows outermost: W streams once, in long runs that the
 //   prefetcher follows, and X is re-read from L2;
 // - otherwise k-blocks outermost within token blocks of TB tokens: a 4 x KC weight panel stays in
-//   L1 while it meets every token of the block, and the TB x KC slice of X stays in L2.
+//   L1 while it meets every token of the block, and the TB x KC slice of X stays in L2. That slice
+//   is first copied into a per-thread buffer: rows of X are dIn floats apart, and with dIn a power
+//   of two (4096) they all fall into a few L2 sets and evict each other.
 import { madd, hsum } from "./simd";
 import { KC, dotRow, dotTail } from "./gemv_dense";
 
-/** Bytes of X that we let stay in L2 for the row-outer order (Zen 4/5: 1 MiB L2 per core). */
-const X_FIT: usize = 512 * 1024;
 /** Tokens per block in the k-outer order: TB x KC x 4 B = 256 KiB of X. */
 const TB: i32 = 64;
 
@@ -86,26 +86,42 @@ const TB: i32 = 64;
 }
 
 // Y[t, r] for rows r in [r0, r1) and all tokens. Rows are split in multiples of 4 (the grain) for
-// speed only: the arithmetic of every output is the same whichever path computes it.
-export function gemm_f32(W: usize, X: usize, Y: usize, dOut: i32, dIn: i32, T: i32, r0: i32, r1: i32): void {
+// speed only: the arithmetic of every output is the same whichever path computes it. `scratch` is 0
+// for the row-outer order (the wrapper picks it when X fits in half of a 1 MiB L2), else TB * KC
+// floats per thread at scratch + tid * stride for the k-outer order.
+export function gemm_f32(
+  W: usize, X: usize, Y: usize, dOut: i32, dIn: i32, T: i32, scratch: usize, stride: usize, r0: i32, r1: i32, tid: i32,
+): void {
   const d4 = dIn & ~3;
   const r4 = r0 + ((r1 - r0) & ~3);
-  if (<usize>T * (<usize>dIn << 2) <= X_FIT) {
+  const rb = <usize>dIn << 2, yb = <usize>dOut << 2;
+  if (scratch == 0) {
     for (let i = r0; i < r4; i += 4) {
       for (let k0 = 0; k0 < d4; k0 += KC) panel(W, X, Y, dOut, dIn, i, 0, T, k0, min(k0 + KC, d4));
       tails(W, X, Y, dOut, dIn, i, 0, T);
     }
   } else {
+    const xp = scratch + <usize>tid * stride;
     for (let t0 = 0; t0 < T; t0 += TB) {
       const t1 = min(t0 + TB, T);
       for (let k0 = 0; k0 < d4; k0 += KC) {
         const k1 = min(k0 + KC, d4);
-        for (let i = r0; i < r4; i += 4) panel(W, X, Y, dOut, dIn, i, t0, t1, k0, k1);
+        const n = <usize>(k1 - k0) << 2;
+        for (let t = t0; t < t1; t++) {
+          const src = X + <usize>t * rb + (<usize>k0 << 2), dst = xp + <usize>(t - t0) * n;
+          for (let o: usize = 0; o < n; o += 16) v128.store(dst + o, v128.load(src + o));
+        }
+        const first = k0 == 0;
+        for (let i = r0; i < r4; i += 4) {
+          const w = W + <usize>i * rb + (<usize>k0 << 2);
+          let t = t0;
+          for (; t + 2 <= t1; t += 2) tile4x2(w, rb, xp + <usize>(t - t0) * n, n, Y + <usize>t * yb + (<usize>i << 2), yb, n, first);
+          if (t < t1) tile4x1(w, rb, xp + <usize>(t - t0) * n, Y + <usize>t * yb + (<usize>i << 2), n, first);
+        }
       }
       for (let i = r0; i < r4; i += 4) tails(W, X, Y, dOut, dIn, i, t0, t1);
     }
   }
-  const rb = <usize>dIn << 2;
   for (let r = r4; r < r1; r++) {
     for (let t = 0; t < T; t++) dotRow(W + <usize>r * rb, X + <usize>t * rb, Y + (<usize>t * dOut + r << 2), dIn);
   }

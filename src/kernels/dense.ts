@@ -17,6 +17,10 @@ const PARALLEL_MIN_MACS = 65536;
 export const GEMV_GRAIN = 8;
 /** Row grain of gemm: the kernel's 4-row register tile. */
 export const GEMM_GRAIN = 4;
+/** Above this many bytes of X, gemm runs k-blocks outermost on a per-thread copy of X's blocks. */
+const GEMM_X_FIT = 512 * 1024;
+/** Bytes of that per-thread copy: 64 tokens x 1024 inputs. */
+const GEMM_XBLOCK_BYTES = 64 * 1024 * 4;
 /** Floats per work unit of `readSum` (64 KiB). */
 export const READ_CHUNK = 16384;
 
@@ -87,7 +91,13 @@ export async function gemm(
     return rt.run("gemv_f32", [W.ptr, X.ptr, Y.ptr, dIn], dOut, grain);
   }
   const grain = dOut * dIn * T < PARALLEL_MIN_MACS ? dOut : GEMM_GRAIN;
-  return rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T], dOut, grain);
+  if (T * dIn * 4 <= GEMM_X_FIT) return rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T, 0, 0], dOut, grain);
+  const scratch = rt.heap.allocBytes(GEMM_XBLOCK_BYTES * rt.threads);
+  try {
+    await rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T, scratch, GEMM_XBLOCK_BYTES], dOut, grain);
+  } finally {
+    rt.heap.release(scratch);
+  }
 }
 
 /**
