@@ -187,7 +187,7 @@ fmt("malformed compressed data is rejected before any kernel runs", () => {
 
 fmt("layouts: tab8, swz and cls are exact round trips of the canonical format", () => {
   const rng = mulberry32(21);
-  for (const [n, m] of [[2, 4], [4, 8]] as const) for (const [rows, cols] of [...SHAPES, [40, 300], [5, 600]] as Array<[number, number]>) {
+  for (const [n, m] of [[2, 4], [4, 8]] as const) for (const [rows, cols] of [...SHAPES, [40, 300], [5, 600], [11, 8200]] as Array<[number, number]>) {
     const ci = compressNM(nmDense(rng, rows, cols, n, m, "input"), rows, cols, n, m, "input");
     const ti = unpackTab8(packTab8(ci));
     assert.equal(ti.values, ci.values, `tab8 ${n}:${m} ${rows}x${cols} values`);
@@ -218,7 +218,7 @@ async function product(rt: Runtime, c: CompressedNM, X: Float32Array, T: number,
   } finally { x.free(); y.free(); mat.free(); }
 }
 
-const KSHAPES: Array<[number, number]> = [[1, 1], [3, 17], [17, 3], [172, 37], [37, 172], [64, 520], [13, 1000]];
+const KSHAPES: Array<[number, number]> = [[1, 1], [3, 17], [17, 3], [172, 37], [37, 172], [64, 520], [13, 1000], [9, 4101]];
 
 /** The layouts each pattern can run on (the first is the default). */
 function layoutsFor(n: number, m: number, axis: NMAxis): SparseLayoutKind[] {
@@ -233,7 +233,8 @@ kern("GEMV and GEMM (T = 1, 2, 3, 8, 17) match the reference on every layout; 1 
     for (const axis of AXES) for (const [rows, cols] of KSHAPES) {
       const c = compressNM(nmDense(rng, rows, cols, n, m, axis), rows, cols, n, m, axis);
       for (const layout of layoutsFor(n, m, axis)) for (const T of [1, 2, 3, 8, 17, 24]) {
-        if (T === 24 && layout === "canonical") continue;
+        // The general kernels repeat the same per-token code: fewer token counts suffice.
+        if (layout === "canonical" && (T === 2 || T === 8 || T === 24)) continue;
         const X = randomX(rng, T * cols);
         const want = sparseGemmRef(c, X, T);
         const scale = absScale(c, X, T);

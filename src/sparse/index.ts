@@ -4,7 +4,7 @@ export { SparseMatrix } from "./matrix.js";
 export type { SparseMatrixOptions, SparseUploadOptions, SparseLayoutKind } from "./matrix.js";
 export {
   packTab8, unpackTab8, packSwz, unpackSwz, packCls, unpackCls, swzLut, octetCode, octetMask, tab8Applies, swzApplies, clsApplies,
-  TAB8_PANEL, TAB8_ENTRIES, CLS_ROWS, CLS_CLASSES,
+  TAB8_PANEL, TAB8_ENTRIES, CLS_ROWS, CLS_CLASSES, CLS_PANEL,
 } from "./layout.js";
 export type { Tab8Layout, SwzLayout, ClsLayout } from "./layout.js";
 // Compressed matrices on disk (safetensors / GGUF) and as model-placed forward-pass linears.

@@ -38,13 +38,16 @@
  * classes for 2:4, 70 for 4:8). Sorting a group's columns by class turns each class into a dense
  * 4-row block over a list of columns: a column's 4 kept weights are one vector, multiplied by
  * x[j] splatted (GEMV) or splatted against x[j] of 8 tokens (GEMM), with no per-weight routing.
- * - Per 8-row group g and class c (in order), the class's columns ascending, padded to a multiple
+ * - Columns go in panels of CLS_PANEL (the last may be narrower), so that a panel's x (GEMV) or
+ *   x of 8 tokens (GEMM) stays in cache while a group runs through it. A "unit" is a (panel,
+ *   class) pair, panel major: unit u = panel * E + class, U = panels * E units.
+ * - Per 8-row group g and unit u (in order), the unit's columns ascending, padded to a multiple
  *   of 4 with the index `cols` (the kernels give it x = 0) and zero values: blocks of 4 columns.
  * - `vals` (f32): per block, 4 columns x 4 kept-row slots (column major): 16 floats.
  * - `idx` (u16): per block, the 4 column indices. Requires cols < 65536.
- * - `counts` (u16, RG x E): blocks of each class in each group.
+ * - `counts` (u16, RG x U): blocks of each unit in each group.
  * - `starts` (u32, RG + 1): first block of each group.
- * - `rowsLut` (u32, E): the class's 4 kept rows (0..7), one per byte, increasing.
+ * - `rowsLut` (u32, U): the unit's 4 kept rows (0..7), one per byte, increasing.
  * Bytes: 16 + 2 per 4 columns x 8 rows = 2.25 per dense weight, plus padding (up to 3 columns per
  * class and group) and the small tables.
  */
@@ -343,6 +346,8 @@ export interface ClsLayout {
 export const CLS_ROWS = 8;
 /** Classes (codes) per cls group. */
 export const CLS_CLASSES: Readonly<Record<"2:4" | "4:8", number>> = { "2:4": 36, "4:8": 70 };
+/** Columns per cls panel (x of a panel: 16 KiB; x of 8 tokens: 128 KiB). */
+export const CLS_PANEL = 4096;
 
 /** Whether packCls applies (output-axis 2:4 or 4:8 with fewer than 65536 columns). */
 export function clsApplies(c: CompressedNM): boolean {
@@ -366,11 +371,12 @@ export function packCls(c: CompressedNM): ClsLayout {
   const pattern = patternOf(c);
   if (!clsApplies(c) || !pattern) throw new ArgumentError("compressed", `cls needs an output-axis 2:4 or 4:8 matrix with < 65536 columns, got ${c.n}:${c.m} ${c.axis}, ${c.cols} columns`);
   const { rows, cols, n, m, values } = c;
-  const E = CLS_CLASSES[pattern];
+  const E0 = CLS_CLASSES[pattern];
+  const E = Math.ceil(cols / CLS_PANEL) * E0; // units
   const RG = Math.ceil(rows / 8);
   const counts = new Uint16Array(RG * E);
   const starts = new Uint32Array(RG + 1);
-  const cls = new Uint8Array(RG * cols);
+  const cls = new Uint16Array(RG * cols);
   const maskOf = new Uint8Array(RG * cols);
   let blocks = 0;
   const per = new Int32Array(E);
@@ -388,8 +394,9 @@ export function packCls(c: CompressedNM): ClsLayout {
       } else {
         ({ mk, padded } = clsMask(c, pattern, g, j));
       }
-      const k = octetCode(pattern, padded);
-      if (k < 0) throw new ArgumentError("compressed.masks", `rows ${g * 8}.., column ${j}: not a ${pattern} pattern`);
+      const k0 = octetCode(pattern, padded);
+      if (k0 < 0) throw new ArgumentError("compressed.masks", `rows ${g * 8}.., column ${j}: not a ${pattern} pattern`);
+      const k = Math.floor(j / CLS_PANEL) * E0 + k0;
       cls[g * cols + j] = k;
       maskOf[g * cols + j] = mk;
       per[k]++;
@@ -427,7 +434,7 @@ export function packCls(c: CompressedNM): ClsLayout {
         continue;
       }
       const mk = maskOf[g * cols + j];
-      const full = octetMask(pattern, k);
+      const full = octetMask(pattern, k % E0);
       let sIdx = 0;
       for (let h = 0; h < 8 / m; h++) {
         const rg = g * (8 / m) + h;
@@ -443,7 +450,7 @@ export function packCls(c: CompressedNM): ClsLayout {
   const rowsLut = new Uint32Array(E);
   for (let k = 0; k < E; k++) {
     let word = 0, sIdx = 0;
-    for (let i = 0; i < 8; i++) if (octetMask(pattern, k) & (1 << i)) word |= i << (8 * sIdx++);
+    for (let i = 0; i < 8; i++) if (octetMask(pattern, k % E0) & (1 << i)) word |= i << (8 * sIdx++);
     rowsLut[k] = word >>> 0;
   }
   return { pattern, rows, cols, vals, idx, counts, starts, rowsLut };
@@ -453,7 +460,8 @@ export function packCls(c: CompressedNM): ClsLayout {
 export function unpackCls(t: ClsLayout): CompressedNM {
   const { pattern, rows, cols } = t;
   const [n, m] = pattern === "2:4" ? [2, 4] : [4, 8];
-  const E = CLS_CLASSES[pattern];
+  const E0 = CLS_CLASSES[pattern];
+  const E = Math.ceil(cols / CLS_PANEL) * E0;
   const RG = Math.ceil(rows / 8);
   const rgCount = Math.ceil(rows / m);
   const colVals = new Float32Array(cols * 4);
@@ -469,7 +477,7 @@ export function unpackCls(t: ClsLayout): CompressedNM {
         for (let col = 0; col < 4; col++) {
           const j = t.idx[b * 4 + col];
           if (j >= cols) continue;
-          colCls[j] = k;
+          colCls[j] = k % E0;
           for (let s = 0; s < 4; s++) colVals[j * 4 + s] = t.vals[b * 16 + col * 4 + s];
         }
       }

@@ -27,6 +27,12 @@ const CTORS = {
 export interface SparseLinearOptions {
   /** Force a runtime layout (tests, benchmarks); default: the fastest for the pattern. */
   layout?: SparseLayoutKind;
+  /**
+   * The values of a dtype "f16" matrix were decoded from f16 storage (as a reader's
+   * readCompressed() returns them), so the scan that checks they are representable in f16 is
+   * skipped. The masks are still checked.
+   */
+  valuesFromF16?: boolean;
 }
 
 /**
@@ -123,7 +129,8 @@ export class SparseLinear {
       },
     });
     try {
-      this.matrix = SparseMatrix.fromCompressed(proxy, c, { layout: opts.layout });
+      const checked = c.dtype === "f16" && opts.valuesFromF16 ? { ...c, dtype: "f32" as const } : c;
+      this.matrix = SparseMatrix.fromCompressed(proxy, checked, { layout: opts.layout });
     } finally {
       recording = false;
     }
@@ -218,7 +225,7 @@ export class SparseLinear {
   /** The matrix in canonical compressed form. */
   toCompressed(): CompressedNM {
     this.check();
-    return this.matrix.toCompressed();
+    return { ...this.matrix.toCompressed(), dtype: this.dtype };
   }
 
   /** The dense `[dOut, dIn]` weights (pruned positions 0). */

@@ -21,7 +21,7 @@ import {
   checkPattern, compressNM, validateCompressed, type CompressedNM, type NMAxis, type NMValueDType,
 } from "./format.js";
 import {
-  CLS_CLASSES, CLS_ROWS, clsApplies, packCls, packSwz, packTab8, swzApplies, tab8Applies, TAB8_ENTRIES, TAB8_PANEL, unpackCls, unpackSwz, unpackTab8,
+  CLS_ROWS, clsApplies, packCls, packSwz, packTab8, swzApplies, tab8Applies, TAB8_ENTRIES, TAB8_PANEL, unpackCls, unpackSwz, unpackTab8,
 } from "./layout.js";
 
 /** Options of SparseMatrix.fromDense(). */
@@ -202,7 +202,7 @@ export class SparseMatrix {
           const [vals, codes] = this.arrays;
           await rt.run(`gemm_sparse${this.pattern === "2:4" ? "24" : "48"}_in`, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, grain(4));
         } else {
-          const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
+          const E = this.arrays[4].length; // (panel, class) units
           await rt.run("gemm_sparse_cls", [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, E, T, tb, s.ptr, s.stride], rows, grain(CLS_ROWS));
         }
       }
@@ -233,7 +233,7 @@ export class SparseMatrix {
     }
     if (this.layout === "cls") {
       const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
-      const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
+      const E = this.arrays[4].length; // (panel, class) units
       return rt.run("gemv_sparse_cls", [...this.arrays.map((a) => a.ptr), x, y, rows, cols, E, s.ptr, s.stride], rows, grain(CLS_ROWS));
     }
     if (this.layout === "swz") {

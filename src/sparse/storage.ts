@@ -53,7 +53,7 @@ import { decodeToF32, encodeFromF32 } from "../formats/half.js";
 import type { TensorData } from "../formats/writer.js";
 import { dtypeSize, numel, type TensorDType } from "../model/config.js";
 import {
-  checkPattern, compressNM, nmMaskBytes, nmValueCount, validateCompressed, type CompressedNM, type NMAxis,
+  checkPattern, nmGroupCount, nmMaskBytes, nmValueCount, validateCompressed, type CompressedNM, type NMAxis,
 } from "./format.js";
 
 /** Version of the on-disk layout written by this build (readers accept exactly this). */
@@ -205,28 +205,89 @@ export function encodeForStorage(name: string, data: TensorData, shape: readonly
   if (shape.length !== 2) throw new ArgumentError("compress", `${name} has shape [${shape}]: only matrices can be stored compressed`);
   const [rows, cols] = shape;
   const info = nmStorageInfo(rows, cols, spec, valueDType);
-  let dense: Float32Array;
-  if (data instanceof Float32Array) dense = data;
-  else if (data && data.bytes instanceof Uint8Array) {
+  // The pattern is checked on the values as they will be stored (a weight that rounds to zero in
+  // f16/bf16 counts as pruned, exactly as in a dense file of that dtype), and the selection runs on
+  // their bit patterns: no float conversion when the data already is in the stored dtype.
+  let stored: Uint8Array;
+  if (data instanceof Float32Array) {
+    if (data.length !== rows * cols) throw new ArgumentError("tensors", `${name}: got ${data.length} values, shape [${shape}] needs ${rows * cols}`);
+    stored = valueDType === "f32" ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : encodeFromF32(valueDType, data);
+  } else if (data && data.bytes instanceof Uint8Array) {
     if (data.bytes.byteLength !== numel(shape) * dtypeSize(data.dtype)) {
       throw new ArgumentError("tensors", `${name}: got ${data.bytes.byteLength} bytes of ${data.dtype}, shape [${shape}] needs ${numel(shape) * dtypeSize(data.dtype)}`);
     }
-    dense = decodeToF32(data.dtype, data.bytes);
+    stored = data.dtype === valueDType ? data.bytes : encodeFromF32(valueDType, decodeToF32(data.dtype, data.bytes));
   } else throw new ArgumentError("tensors", `${name}: source returned no data`);
-  if (dense.length !== rows * cols) throw new ArgumentError("tensors", `${name}: got ${dense.length} values, shape [${shape}] needs ${rows * cols}`);
-  // The pattern is checked on the values as they will be stored: a weight that rounds to zero in
-  // f16/bf16 counts as pruned, exactly as in a dense file of that dtype.
-  const stored = valueDType === "f32" ? dense : decodeToF32(valueDType, encodeFromF32(valueDType, dense));
-  let c: CompressedNM;
-  try {
-    c = compressNM(stored, rows, cols, spec.n, spec.m, spec.axis);
-  } catch (e) {
-    if (e instanceof ArgumentError) {
-      throw new ArgumentError("compress", `${name} does not follow ${spec.n}:${spec.m} along the ${spec.axis} axis: ${e.message.replace(/^W: /, "")}`);
+  if (stored.byteOffset % dtypeSize(valueDType) !== 0) stored = stored.slice();
+  const bits = valueDType === "f32"
+    ? new Uint32Array(stored.buffer, stored.byteOffset, rows * cols)
+    : new Uint16Array(stored.buffer, stored.byteOffset, rows * cols);
+  const c = compressBits(name, bits, rows, cols, spec);
+  return { info, values: new Uint8Array(c.values.buffer, c.values.byteOffset, c.values.byteLength), masks: c.masks };
+}
+
+/**
+ * compressNM() on IEEE bit patterns (u16 for f16/bf16, u32 for f32): a position is zero when all
+ * bits but the sign are 0; a group prunes its first N zeros and keeps the rest, so the result equals
+ * compressNM() on the decoded values.
+ */
+function compressBits<A extends Uint16Array | Uint32Array>(name: string, W: A, rows: number, cols: number, spec: NMPatternSpec): { values: A; masks: Uint8Array } {
+  const { n, m, axis } = spec;
+  const mag = W instanceof Uint16Array ? 0x7fff : 0x7fffffff;
+  const values = new (W.constructor as new (k: number) => A)(nmValueCount(rows, cols, n, m, axis));
+  const masks = new Uint8Array(nmMaskBytes(rows, cols, m, axis));
+  const outer = axis === "input" ? rows : Math.ceil(rows / m);
+  const along = axis === "input" ? Math.ceil(cols / m) : cols;
+  const step = axis === "input" ? 1 : cols;
+  let v = 0, bit = 0;
+  for (let a = 0; a < outer; a++) {
+    const rOut = axis === "input" ? 0 : Math.min(m, rows - a * m);
+    for (let g = 0; g < along; g++, bit += m) {
+      const base = axis === "input" ? a * cols + g * m : a * m * cols + g;
+      const r = axis === "input" ? Math.min(m, cols - g * m) : rOut;
+      const need = r === m ? n : Math.floor((n * r) / m);
+      let zeros = 0;
+      for (let i = 0, p = base; i < r; i++, p += step) if ((W[p] & mag) === 0) zeros++;
+      if (zeros < need) {
+        const [gr, gc] = axis === "input" ? [a, g * m] : [a * m, g];
+        throw new ArgumentError("compress", `${name} does not follow ${n}:${m} along the ${axis} axis: group (${gr}, ${gc}) has only ${zeros} zeros, pattern needs ${need}`);
+      }
+      let pruned = 0;
+      for (let i = 0, p = base; i < r; i++, p += step) {
+        const w = W[p];
+        if ((w & mag) === 0 && pruned < need) { pruned++; continue; }
+        values[v++] = w;
+        const b = bit + i;
+        masks[b >>> 3] |= 1 << (b & 7);
+      }
     }
-    throw e;
   }
-  return { info, values: encodeFromF32(valueDType, c.values), masks: c.masks };
+  return { values, masks };
+}
+
+// Popcount of every byte, for the fast mask check.
+const POPCOUNT = new Uint8Array(256);
+for (let i = 1; i < 256; i++) POPCOUNT[i] = (i & 1) + POPCOUNT[i >> 1];
+
+/**
+ * The common case of the mask check in one pass over the bytes: M = 4 or 8, no partial groups,
+ * whole bytes. True when every group keeps exactly M - N; false when that is not the case or the
+ * layout is not covered (the caller then runs the full check, which also says where).
+ */
+function masksAllFull(masks: Uint8Array, info: NMStorageInfo): boolean {
+  const { rows, cols, n, m, axis } = info;
+  const len = axis === "input" ? cols : rows;
+  if ((m !== 4 && m !== 8) || len % m !== 0 || (nmGroupCount(rows, cols, m, axis) * m) % 8 !== 0) return false;
+  const k = m - n;
+  if (m === 8) {
+    for (let i = 0; i < masks.length; i++) if (POPCOUNT[masks[i]] !== k) return false;
+  } else {
+    for (let i = 0; i < masks.length; i++) {
+      const b = masks[i];
+      if (POPCOUNT[b & 15] !== k || POPCOUNT[b >> 4] !== k) return false;
+    }
+  }
+  return true;
 }
 
 /**
@@ -245,11 +306,14 @@ export function decodeStored(file: string, tensor: string, info: NMStorageInfo, 
     // bf16 values are f32 values as far as the kernels care; only f16 has a declared-exactness meaning.
     dtype: info.valueDType === "f16" ? "f16" : "f32",
   };
-  try {
-    validateCompressed(c, "data");
-  } catch (e) {
-    if (e instanceof ArgumentError) fail(e.message.replace(/^data\.?/, "").replace(/^(\w+): /, "$1 "));
-    throw e;
+  if (!masksAllFull(maskBytes, info)) {
+    try {
+      // Values decoded from f16 are f16 by construction: check the masks, skip the f16 scan.
+      validateCompressed({ ...c, dtype: "f32" }, "data");
+    } catch (e) {
+      if (e instanceof ArgumentError) fail(e.message.replace(/^data\.?/, "").replace(/^(\w+): /, "$1 "));
+      throw e;
+    }
   }
   return c;
 }
