@@ -108,6 +108,7 @@ export const pruneCommand: CommandSpec = {
       let report!: PruneReport;
       let saved!: SavedModel;
       let threads = 0;
+      let memory!: ResourceFigures;
       try {
         await withRuntime(ctx, args, async (rt) => {
           threads = rt.threads;
@@ -136,6 +137,7 @@ export const pruneCommand: CommandSpec = {
               model.close();
             }
           });
+          memory = resources(rt, reader.config);
         });
       } catch (e) {
         throw explain(e, modelPath);
@@ -148,6 +150,7 @@ export const pruneCommand: CommandSpec = {
         tokenizer: tokenizerPath ?? null,
         threads,
         ...report,
+        memory,
       };
       if (reportPath) {
         try {
@@ -158,7 +161,7 @@ export const pruneCommand: CommandSpec = {
         }
       }
       if (ctx.json) ctx.printJson(full);
-      else printSummary(ctx.io.stdout, report, saved, reportPath);
+      else printSummary(ctx.io.stdout, report, saved, reportPath, memory);
       return 0;
     } finally {
       await reader.close();
@@ -197,6 +200,31 @@ async function loadForPruning(
   });
 }
 
+/** Peak memory of a run, in the report: Wasm (arena peak and memory size) and the process's peak RSS. */
+interface ResourceFigures {
+  /** Most Wasm arena bytes in use at once (rt.heap.peakBytes). */
+  wasmPeakBytes: number;
+  /** Size of the Wasm memory (it only grows). */
+  wasmMemoryBytes: number;
+  /** One block's dense f32 weights: the streaming slot's size. */
+  blockBytes: number;
+  /** Peak resident set size of this process (0 where the runtime cannot tell). */
+  rssPeakBytes: number;
+}
+
+function resources(rt: Runtime, c: ModelReader["config"]): ResourceFigures {
+  const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+  const linear = 2 * qDim * c.dim + 2 * kvDim * c.dim + 3 * c.hiddenDim * c.dim;
+  const bias = c.qkvBias ? qDim + 2 * kvDim : 0;
+  let rss = 0;
+  try {
+    rss = process.resourceUsage().maxRSS * 1024;
+  } catch {
+    rss = 0;
+  }
+  return { wasmPeakBytes: rt.heap.peakBytes, wasmMemoryBytes: rt.heap.memoryBytes, blockBytes: 4 * (linear + bias + 2 * c.dim), rssPeakBytes: rss };
+}
+
 /** Errors from the library speak of the in-memory model; on the command line what matters is the files. */
 function explain(e: unknown, modelPath: string): unknown {
   if (e instanceof AbortError) return new AbortError(`interrupted: nothing was written, ${modelPath} is untouched`);
@@ -206,7 +234,7 @@ function explain(e: unknown, modelPath: string): unknown {
   return e;
 }
 
-function printSummary(write: (s: string) => void, report: PruneReport, saved: SavedModel, reportPath: string | undefined): void {
+function printSummary(write: (s: string) => void, report: PruneReport, saved: SavedModel, reportPath: string | undefined, mem: ResourceFigures): void {
   const ms = report.matrices;
   const nm = report.nmValid !== null;
   const head = ["block", "matrix", "shape", "axis", "sparsity", "recon error", ...(nm ? ["N:M valid"] : []), "seconds"];
@@ -239,5 +267,7 @@ function printSummary(write: (s: string) => void, report: PruneReport, saved: Sa
   const c = report.calibration;
   if (c) write(`calibration: ${c.nsamples} windows x ${c.seqlen} tokens from ${c.source} (${c.streamLength ?? "?"} tokens, seed ${c.seed ?? "-"})\n`);
   else write("calibration: none (magnitude)\n");
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  write(`memory: peak Wasm ${mib(mem.wasmPeakBytes)} in use (memory ${mib(mem.wasmMemoryBytes)}), peak RSS ${mem.rssPeakBytes ? mib(mem.rssPeakBytes) : "-"}\n`);
   write(`wrote ${saved.path} (${saved.format}, ${saved.bytes} bytes)${reportPath ? ` and ${reportPath}` : ""}\n`);
 }
