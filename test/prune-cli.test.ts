@@ -400,7 +400,14 @@ test("bad input: a clear error, the exit code, no output left, the input untouch
   await fs.mkdir(gpt2);
   await fs.writeFile(join(gpt2, "config.json"), JSON.stringify({ architectures: ["GPT2LMHeadModel"], model_type: "gpt2", n_embd: 16, n_layer: 2, n_head: 2, vocab_size: 64 }));
   await fs.writeFile(join(gpt2, "model.safetensors"), new Uint8Array(16));
+  // Block 0 prunes fine, block 1's up projection holds a NaN: the run fails half-way.
+  const nan = model("adjacent");
+  nan.tensors.get("layers.1.mlp.up")![5] = NaN;
+  const nanBin = join(d, "nan.bin");
+  await writeLlama2c(nanBin, nan.config, nan.source);
   const cases: { argv: string[]; code: number; re: RegExp; out?: string }[] = [
+    { argv: pruneArgs(nanBin, out, "dass", "2:4"), code: 1, re: /layers\.1\.mlp\.up holds a non-finite weight: W\[0\]\[5\] = NaN \(nothing was written\)\n$/ },
+    { argv: pruneArgs(nanBin, out, "magnitude", "0.5"), code: 1, re: /layers\.1\.mlp\.up holds a non-finite weight.* \(nothing was written\)\n$/ },
     { argv: pruneArgs(inputs.bin, out, "dass", "4:4"), code: 2, re: /--pattern: "4:4": N \(pruned per group\) must be less than M/ },
     { argv: pruneArgs(inputs.bin, out, "dass", "5:4"), code: 2, re: /N \(pruned per group\) must be less than M/ },
     { argv: pruneArgs(inputs.bin, out, "wanda", "2-4"), code: 2, re: /--pattern: "2-4" is neither a sparsity in \(0, 1\)/ },
@@ -443,7 +450,7 @@ test("bad input: a clear error, the exit code, no output left, the input untouch
     if (!c.out) assert.not.ok(await exists(out), `${what}: no output`);
   }
   sameBytes(await bytesOf(inputs.bin), before, "input untouched");
-  assert.equal(await listTree(d), ["gpt2/config.json", "gpt2/model.safetensors", "link.bin", "stuff/notes.txt"]);
+  assert.equal(await listTree(d), ["gpt2/config.json", "gpt2/model.safetensors", "link.bin", "nan.bin", "stuff/notes.txt"]);
 });
 
 test("interrupted (AbortSignal, as Ctrl-C) while pruning and while writing: exit 130, nothing left, the input untouched", async () => {

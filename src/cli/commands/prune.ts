@@ -89,6 +89,9 @@ export const pruneCommand: CommandSpec = {
       if (reportPath) {
         await assertNotInput(reportPath, [modelPath, out, ...inputs.filter((p): p is string => !!p)], { arg: "report" });
       }
+      const ext = /\.(gguf|bin|safetensors)$/i.exec(out)?.[1]?.toLowerCase();
+      const expected = reader.format === "gguf" ? "gguf" : reader.format === "llama2c" ? "bin" : undefined;
+      if (ext && ext !== expected) ctx.note(`note: ${out} is written in the input's format (${reader.format}), whatever its name says`);
       if (compress && reader.format === "llama2c") {
         throw new ArgumentError(
           "compress",
@@ -229,7 +232,10 @@ function resources(rt: Runtime, c: ModelReader["config"]): ResourceFigures {
 function explain(e: unknown, modelPath: string): unknown {
   if (e instanceof AbortError) return new AbortError(`interrupted: nothing was written, ${modelPath} is untouched`);
   if (e instanceof DassError && !(e instanceof UsageError)) {
-    e.message = `${e.message.replace(/ \((?:the model (?:is|was) [^()]*)\)$/, "")} (nothing was written)`;
+    // prune() ends its messages with " (the model is unchanged)", "(... restored ...)" or
+    // "(the model is partially pruned (blocks ...): discard it)": about the in-memory model only.
+    const i = e.message.lastIndexOf(" (the model ");
+    e.message = `${i >= 0 && e.message.endsWith(")") ? e.message.slice(0, i) : e.message} (nothing was written)`;
   }
   return e;
 }
