@@ -14,6 +14,7 @@ import { compressNM, type NMAxis } from "../src/sparse/format.js";
 import { compressForSave, type NMPatternSpec } from "../src/sparse/storage.js";
 import { SparseLinear } from "../src/sparse/linear.js";
 import { generate } from "../src/generate/index.js";
+import { evaluatePerplexity } from "../src/eval/index.js";
 import { loadTokenizer } from "../src/tokenizers/index.js";
 import { readSharedData, skipNote } from "./util/data.js";
 import { mulberry32 } from "./util/random.js";
@@ -502,6 +503,9 @@ inf("compressed: \"dense\" decompresses; getLinearWeights decompresses a sparse 
 const bin = await readSharedData("models/stories260K.bin");
 const tokBytes = await readSharedData("models/tok512.bin");
 if (!bin || !tokBytes) skipNote("models/stories260K.bin, models/tok512.bin");
+// The first 4 KiB of the TinyStories validation text (or a fixed sentence when it is absent).
+const storyText = new TextDecoder().decode((await readSharedData("text/tinystories_valid_first1000.txt"))?.subarray(0, 4096)) ||
+  "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ".repeat(20);
 
 const real = suite("sparse-runtime: stories260K pruned and compressed");
 real.before(startRuntimes);
@@ -514,7 +518,7 @@ const VARIANTS: Record<string, (name: string) => NMPatternSpec | undefined> = {
 };
 
 for (const [variant, specOf] of Object.entries(VARIANTS)) {
-  (bin && tokBytes ? real : real.skip)(`${variant}: GGUF and safetensors give the dense-with-zeros logits (<= 1e-5) and greedy text`, async () => {
+  (bin && tokBytes ? real : real.skip)(`${variant}: GGUF and safetensors give the dense-with-zeros logits (<= 1e-5), greedy text and perplexity`, async () => {
     const src = await openModel({ files: { "stories260K.bin": bin! } });
     const config = src.config;
     const dense = await readAllTensors(src);
@@ -530,6 +534,7 @@ for (const [variant, specOf] of Object.entries(VARIANTS)) {
     const tokens = [1, 403, 407, 261, 378, 432, 383];
     const ref = await logitsOf(tensorReader(config, dense), rt(2), tokens);
     const refText = (await generate(ref.m, tok, "Once upon a time", { steps: 64 })).text;
+    const refPpl = (await evaluatePerplexity(ref.m, tok, storyText, { seqLen: 256 })).ppl;
     ref.m.close();
     const gg = new MemoryFolder("gg");
     await writeGGUF(gg, config, sourceOf(dense), { compress: spec, fileName: "p.gguf" });
@@ -548,6 +553,8 @@ for (const [variant, specOf] of Object.entries(VARIANTS)) {
         out.steps.forEach((s, i) => assert.ok(relDiff(s, ref.steps[i]) <= 1e-5, `${what}: step ${i} rel. diff ${relDiff(s, ref.steps[i])}`));
         const text = (await generate(out.m, tok, "Once upon a time", { steps: 64 })).text;
         assert.is(text, refText, `${what}: greedy text`);
+        const ppl = (await evaluatePerplexity(out.m, tok, storyText, { seqLen: 256 })).ppl;
+        assert.ok(Math.abs(ppl - refPpl) <= 1e-5 * refPpl, `${what}: perplexity ${ppl} vs dense-with-zeros ${refPpl}`);
         out.m.close();
         await r.close();
       }

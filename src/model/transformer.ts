@@ -357,7 +357,7 @@ export class Transformer {
           if (lin === undefined && compressedMode === "sparse" && reader.tensors.get(tensor)?.compressed) {
             if (!reader.readCompressed) throw new ArgumentError("reader", `${tensor} is compressed but the reader has no readCompressed()`);
             const c = await reader.readCompressed(tensor);
-            const sl = SparseLinear.fromCompressed(runtime, c);
+            const sl = SparseLinear.fromCompressed(runtime, c, { valuesFromF16: true });
             owned.push(sl);
             lin = sl;
           }
