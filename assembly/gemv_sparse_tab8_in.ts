@@ -41,13 +41,36 @@ export function gemv_sparse24_in(vals: usize, codes: usize, x: usize, y: usize, 
     }
     const vbase = vals + (<usize>o0 * <usize>rows << 4);
     const cbase = codes + <usize>o0 * <usize>rows;
-    // Four rows from the four quarters of the range at once: four memory streams in flight (one
-    // sequential stream leaves the prefetcher idle at page boundaries). One accumulator per row
-    // keeps the live vectors at 12 (more spill in V8); a row's arithmetic is one chain over its
-    // octets in order whichever path computes it, so the grouping changes no bit.
-    const q = (r1 - r0 + 3) >> 2;
+    // Four rows at once, from four memory streams (one sequential stream leaves the prefetcher
+    // idle at page boundaries). In a full panel, rows r, r+L, r+2L, r+3L (L = 256) lie at fixed
+    // distances, so one pointer with constant offsets serves all four; the rest of the range uses
+    // its four quarters. One accumulator per row keeps the live vectors at 12 (more spill in V8);
+    // a row's arithmetic is one chain over its octets in order on every path.
+    let rs = r0;
+    if (w == 32) {
+      for (; rs + 1024 <= r1; rs += 1024) {
+        for (let i = 0; i < 256; i++) {
+          const ra = rs + i;
+          let vp = vbase + (<usize>ra << 9), cp = cbase + (<usize>ra << 5), tp = tab;
+          const te = tab + 32 * 576;
+          let a = f32x4.splat(0), b = a, c = a, d = a;
+          while (tp < te) {
+            a = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a);
+            b = madd(v128.load(vp, 131072), v128.load(tp + (<usize>load<u8>(cp, 8192) << 4)), b);
+            c = madd(v128.load(vp, 262144), v128.load(tp + (<usize>load<u8>(cp, 16384) << 4)), c);
+            d = madd(v128.load(vp, 393216), v128.load(tp + (<usize>load<u8>(cp, 24576) << 4)), d);
+            vp += 16; cp += 1; tp += 576;
+          }
+          addPart(part, ra - r0, p, a);
+          addPart(part, ra + 256 - r0, p, b);
+          addPart(part, ra + 512 - r0, p, c);
+          addPart(part, ra + 768 - r0, p, d);
+        }
+      }
+    }
+    const q = (r1 - rs + 3) >> 2;
     for (let i = 0; i < q; i++) {
-      const ra = r0 + i, rb = ra + q, rc = rb + q, rd = rc + q;
+      const ra = rs + i, rb = ra + q, rc = rb + q, rd = rc + q;
       if (rd < r1) {
         let va = vbase + (<usize>ra * <usize>w << 4), vb = vbase + (<usize>rb * <usize>w << 4);
         let vc = vbase + (<usize>rc * <usize>w << 4), vd = vbase + (<usize>rd * <usize>w << 4);
@@ -106,13 +129,36 @@ export function gemv_sparse48_in(vals: usize, codes: usize, x: usize, y: usize, 
     }
     const vbase = vals + (<usize>o0 * <usize>rows << 4);
     const cbase = codes + <usize>o0 * <usize>rows;
-    // Four rows from the four quarters of the range at once: four memory streams in flight (one
-    // sequential stream leaves the prefetcher idle at page boundaries). One accumulator per row
-    // keeps the live vectors at 12 (more spill in V8); a row's arithmetic is one chain over its
-    // octets in order whichever path computes it, so the grouping changes no bit.
-    const q = (r1 - r0 + 3) >> 2;
+    // Four rows at once, from four memory streams (one sequential stream leaves the prefetcher
+    // idle at page boundaries). In a full panel, rows r, r+L, r+2L, r+3L (L = 256) lie at fixed
+    // distances, so one pointer with constant offsets serves all four; the rest of the range uses
+    // its four quarters. One accumulator per row keeps the live vectors at 12 (more spill in V8);
+    // a row's arithmetic is one chain over its octets in order on every path.
+    let rs = r0;
+    if (w == 16) {
+      for (; rs + 1024 <= r1; rs += 1024) {
+        for (let i = 0; i < 256; i++) {
+          const ra = rs + i;
+          let vp = vbase + (<usize>ra << 8), cp = cbase + (<usize>ra << 4), tp = tab;
+          const te = tab + 16 * 1120;
+          let a = f32x4.splat(0), b = a, c = a, d = a;
+          while (tp < te) {
+            a = madd(v128.load(vp), v128.load(tp + (<usize>load<u8>(cp) << 4)), a);
+            b = madd(v128.load(vp, 65536), v128.load(tp + (<usize>load<u8>(cp, 4096) << 4)), b);
+            c = madd(v128.load(vp, 131072), v128.load(tp + (<usize>load<u8>(cp, 8192) << 4)), c);
+            d = madd(v128.load(vp, 196608), v128.load(tp + (<usize>load<u8>(cp, 12288) << 4)), d);
+            vp += 16; cp += 1; tp += 1120;
+          }
+          addPart(part, ra - r0, p, a);
+          addPart(part, ra + 256 - r0, p, b);
+          addPart(part, ra + 512 - r0, p, c);
+          addPart(part, ra + 768 - r0, p, d);
+        }
+      }
+    }
+    const q = (r1 - rs + 3) >> 2;
     for (let i = 0; i < q; i++) {
-      const ra = r0 + i, rb = ra + q, rc = rb + q, rd = rc + q;
+      const ra = rs + i, rb = ra + q, rc = rb + q, rd = rc + q;
       if (rd < r1) {
         let va = vbase + (<usize>ra * <usize>w << 4), vb = vbase + (<usize>rb * <usize>w << 4);
         let vc = vbase + (<usize>rc * <usize>w << 4), vd = vbase + (<usize>rd * <usize>w << 4);

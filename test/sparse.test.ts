@@ -249,6 +249,20 @@ kern("GEMV and GEMM (T = 1, 2, 3, 8, 17) match the reference on every layout; 1 
   }
 });
 
+kern("input-axis GEMV on tall matrices (fixed-distance row streams) matches the reference and the split path", async () => {
+  const rng = mulberry32(17);
+  for (const [n, m] of [[2, 4], [4, 8]] as Array<[number, number]>) {
+    const rows = 1100, cols = 264; // > 1024 rows: one thread takes the 4 x 256-row band path, two threads do not
+    const c = compressNM(nmDense(rng, rows, cols, n, m, "input"), rows, cols, n, m, "input");
+    for (const T of [1, 8]) {
+      const X = randomX(rng, T * cols);
+      const y1 = await product(rtFor(1), c, X, T);
+      assertNear(y1, sparseGemmRef(c, X, T), absScale(c, X, T), `${n}:${m} tall T=${T}`);
+      sameBits(y1, await product(rtFor(2), c, X, T), `${n}:${m} tall T=${T} threads 1 vs 2`);
+    }
+  }
+});
+
 kern("NaN and Inf in x reach exactly the rows that keep that column", async () => {
   const rng = mulberry32(9);
   for (const [n, m] of [[2, 4], [4, 8], [3, 8]] as Array<[number, number]>) for (const axis of AXES) {
