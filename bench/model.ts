@@ -315,7 +315,10 @@ function targets(recs: ModelRecord[]): string {
 
 function child(args: string[]): Promise<ModelRecord> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    // Node 20 compiles relaxed SIMD (fused multiply-add) only behind a flag; later Nodes, Deno and
+    // Chromium have it on. The runtime picks the relaxed build when the engine accepts it.
+    const flags = /^20\./.test(process.versions.node) && !process.execArgv.includes("--experimental-wasm-relaxed-simd") ? ["--experimental-wasm-relaxed-simd"] : [];
+    const p = spawn(process.execPath, [...process.execArgv, ...flags, fileURLToPath(import.meta.url), ...args], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     p.stdout.on("data", (d: Buffer) => { out += d.toString(); });
     p.on("error", reject);
