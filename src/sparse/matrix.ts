@@ -67,9 +67,9 @@ const align64 = (n: number) => Math.ceil(n / 64) * 64;
 const PARALLEL_MIN_MACS = 65536;
 
 // Token blocks of the GEMM kernels hold 8 tokens; a block (or the last partial one) with fewer
-// than this many runs as one GEMV per token instead, which is faster there (measured: an 8-token
-// block of tab8 costs about 4 GEMVs, of cls about 3).
-const GEMM_MIN_T: Record<SparseLayoutKind, number> = { tab8: 5, cls: 4, swz: Infinity, canonical: 1 };
+// than this many runs as one GEMV per token instead, which is faster there (measured on
+// 4096 x 11008 and 11008 x 4096: an 8-token block costs 2.4-3 GEMVs for tab8, 1.6-2.5 for cls).
+const GEMM_MIN_T: Record<SparseLayoutKind, number> = { tab8: 3, cls: 3, swz: Infinity, canonical: 1 };
 
 /** An N:M sparse matrix resident in Wasm memory. Free it with free(). */
 export class SparseMatrix {
