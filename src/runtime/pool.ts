@@ -57,6 +57,9 @@ export class ThreadPool {
 
   has(name: string): boolean { return this.index.has(name); }
 
+  /** No job running or queued. */
+  get idle(): boolean { return !this.busy; }
+
   private async start(module: WebAssembly.Module, memory: WebAssembly.Memory, host: HostKind, signal?: AbortSignal): Promise<void> {
     const ready: Promise<void>[] = [];
     for (let tid = 1; tid < this.threads; tid++) {

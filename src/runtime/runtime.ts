@@ -51,6 +51,7 @@ export interface Runtime {
 class WasmRuntime implements Runtime {
   readonly simd = true as const;
   private scratchBlock: { ptr: number; stride: number } | undefined;
+  private readonly retired: number[] = [];
   constructor(
     readonly host: HostKind,
     readonly threads: number,
@@ -62,17 +63,24 @@ class WasmRuntime implements Runtime {
     private readonly pool: ThreadPool,
   ) {}
 
-  run(name: string, args: readonly number[], units: number, grain = 1): Promise<void> {
+  async run(name: string, args: readonly number[], units: number, grain = 1): Promise<void> {
     if (!Number.isInteger(units) || units < 0) throw new ArgumentError("units", `must be a non-negative integer, got ${units}`);
-    if (units === 0) return Promise.resolve();
-    return this.pool.run(name, args, units, grain);
+    if (units === 0) return;
+    try {
+      await this.pool.run(name, args, units, grain);
+    } finally {
+      if (this.retired.length && this.pool.idle) {
+        for (const p of this.retired) this.heap.release(p);
+        this.retired.length = 0;
+      }
+    }
   }
 
   scratch(bytesPerThread: number): { ptr: number; stride: number } {
     const stride = Math.ceil(Math.max(64, bytesPerThread) / 64) * 64;
     if (!this.scratchBlock || this.scratchBlock.stride < stride) {
-      if (this.scratchBlock) this.heap.release(this.scratchBlock.ptr);
-      this.scratchBlock = undefined;
+      // A queued job may still hold the old block: free it only once the pool is idle.
+      if (this.scratchBlock) this.retired.push(this.scratchBlock.ptr);
       this.scratchBlock = { ptr: this.heap.allocBytes(stride * this.threads), stride };
     }
     return this.scratchBlock;
