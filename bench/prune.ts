@@ -9,14 +9,16 @@
 //            statistics: score-and-select of gate, up and down at 2:4 for magnitude, Wanda and DaSS
 //            on one thread, side by side (median over samples, `benchmark` via bench/util/measure),
 //            and SparseGPT on the same block (factorisations + column updates, one run).
-// 3. memory  (opt-in: --memory) `dass prune` on a synthetic TinyLlama-1.1B-shaped model (f16
-//            safetensors written to a temporary folder), DaSS 2:4, 4 x 128 calibration windows, run
-//            as a child process: peak Wasm memory and peak RSS from its report.
+// 3. memory  `dass prune` on a synthetic TinyLlama-1.1B-shaped model (f16 safetensors written to a
+//            temporary folder: 2.2 GB, and as much again for the output), DaSS 2:4, 4 x 128
+//            calibration windows, run as a child process: peak Wasm memory and peak RSS from its
+//            report. About 5-9 minutes on 2 cores (writing the model takes 2 of them).
 //
 // Usage: npm run bench:prune -- [--json FILE] [--quick] [--threads N] [--data DIR]
-//                               [--no-table] [--no-speed] [--memory]
+//                               [--no-table] [--no-speed] [--no-memory]
 //   --quick  table: 16 x 512 calibration windows and the first 32 windows of each text; speed:
-//            fewer samples, SparseGPT skipped. For a smoke run, not for the README.
+//            fewer samples, SparseGPT skipped; no memory section. For a smoke run, not for the README.
+//   --threads  threads of the table and memory runs (the speed section is single-threaded).
 //   --json   an array of records { model, method, pattern, targets, pplTinyStories, pplWikitext,
 //            sparsity, pruneSeconds } (dense row: method and pattern "dense"); speed and memory
 //            records carry the same fields (perplexities null) plus their own measurements.
@@ -392,12 +394,12 @@ const { values } = parseArgs({
     data: { type: "string" },
     "no-table": { type: "boolean" },
     "no-speed": { type: "boolean" },
-    memory: { type: "boolean" },
+    "no-memory": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
-  console.log("Usage: npm run bench:prune -- [--json FILE] [--quick] [--threads N] [--data DIR] [--no-table] [--no-speed] [--memory]");
+  console.log("Usage: npm run bench:prune -- [--json FILE] [--quick] [--threads N] [--data DIR] [--no-table] [--no-speed] [--no-memory]");
   process.exit(0);
 }
 const threads = values.threads !== undefined ? Number(values.threads) : undefined;
@@ -408,8 +410,8 @@ const t0 = now();
 const records: PruneRecord[] = [];
 if (!values["no-table"]) records.push(...(await tableSection(dataDir, quick, threads)));
 if (!values["no-speed"]) records.push(...(await speedSection(quick)));
-if (values.memory) records.push(...(await memorySection(threads)));
-else console.log("\n(memory section not run: it writes a 2.2 GB model and takes several minutes; add --memory)");
+if (!values["no-memory"] && !quick) records.push(...(await memorySection(threads)));
+else console.log("\n(memory section not run: --quick or --no-memory)");
 if (values.json) {
   await writeFile(values.json, JSON.stringify(records, null, 2) + "\n");
   log(`wrote ${records.length} records to ${values.json}`);
