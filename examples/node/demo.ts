@@ -27,9 +27,9 @@ import { join } from "node:path";
 const METHODS: readonly PruneMethod[] = ["magnitude", "wanda", "sparsegpt", "dass"];
 const PATTERNS = ["0.5", "4:8", "2:4"] as const;
 /** Calibration: windows x tokens, drawn with seed 0 from a sampled stream of STREAM tokens. */
-const NSAMPLES = 32, SEQLEN = 128, STREAM = 4096;
+const NSAMPLES = 64, SEQLEN = 256, STREAM = 16384;
 /** Evaluation: paper protocol, windows of EVAL_SEQLEN tokens over EVAL_TOKENS held-out tokens. */
-const EVAL_SEQLEN = 256, EVAL_TOKENS = 4096;
+const EVAL_SEQLEN = 256, EVAL_TOKENS = 8192;
 /** With DASS_DEMO_DATA: the first this many tokens of the TinyStories validation text. */
 const DATA_EVAL_TOKENS = 64 * EVAL_SEQLEN;
 
@@ -99,7 +99,7 @@ function syntheticStories(seed: number): DemoModel {
     }
     tensors.set(spec.name, a);
   }
-  return { name: "synthetic (stories260K shapes)", origin: `generated from seed ${seed}`, reader: tensorReader(config, tensors, "<synthetic>"), tokenizer: null };
+  return { name: "synthetic (stories260K shapes)", origin: `random weights from seed ${seed}: only the comparison between rows means something`, reader: tensorReader(config, tensors, "<synthetic>"), tokenizer: null };
 }
 
 /**
