@@ -6,8 +6,8 @@
 // token depends neither on T, nor on the tile that computed it, nor on the thread split. Register
 // tile: 4 rows x 2 tokens (8 chains; each k step loads 4 weight and 2 token vectors for 8 madds).
 // Loop order only moves data, never changes the arithmetic:
-// - when all of X fits in L2 (small T; scratch = 0), rows outermost: W streams once, in long runs that the
-//   prefetcher follows, and X is re-read from L2;
+// - when all of X fits in L2 (small T; scratch = 0), rows outermost: W streams once, in long runs
+//   that the prefetcher follows, and X is re-read from L2;
 // - otherwise k-blocks outermost within token blocks of TB tokens: a 4 x KC weight panel stays in
 //   L1 while it meets every token of the block, and the TB x KC slice of X stays in L2. That slice
 //   is first copied into a per-thread buffer: rows of X are dIn floats apart, and with dIn a power
