@@ -355,6 +355,27 @@ test("Hugging Face folder (bf16), targets all: a folder with config.json; replac
   assert.equal(await listTree(d), ["pruned-hf/config.json", "pruned-hf/model.safetensors"]);
 });
 
+test("--compress (GGUF and Hugging Face): the same weights as the dense output, in fewer bytes", async () => {
+  const d = await dir();
+  for (const [input, ext, tokArgs] of [[inputs.gguf, ".gguf", []], [inputs.hf, "", ["--tokenizer", inputs.tok]]] as const) {
+    const dense = join(d, `dense${ext}`), packed = join(d, `packed${ext}`);
+    for (const [out, extra] of [[dense, []], [packed, ["--compress"]]] as const) {
+      const r = await dass(["prune", "--model", input, ...tokArgs, "--method", "dass", "--pattern", "2:4", "--calib", inputs.calib,
+        "--nsamples", "4", "--seqlen", "32", "--out", out, "--json", "--threads", "1", ...extra]);
+      assert.is(r.code, 0, r.err);
+    }
+    const a = await openModel(dense), b = await openModel(packed);
+    try {
+      for (const name of a.tensors.keys()) assert.equal(Array.from(await b.readTensor(name)), Array.from(await a.readTensor(name)), name);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    const size = async (p: string) => (await bytesOf(p)).byteLength;
+    assert.ok(await size(packed) < await size(dense), `${input}: compressed output is smaller`);
+  }
+});
+
 // ------------------------------------------------------------------ determinism
 
 test("determinism: the same options twice, and threads 1 vs 2, give byte-identical files (every method, every format)", async () => {
