@@ -1,10 +1,2 @@
-/** mulberry32, the seeded generator of methods.md: values in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t = (t + Math.imul(t ^ (t >>> 7), t | 61)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The benches draw their synthetic weights with the same seeded generator as calibration.
+export { mulberry32 } from "../../src/calibration/random.js";
