@@ -11,19 +11,25 @@
 // The kept weights are chosen by magnitude inside each group (a fast stand-in for DaSS/Wanda
 // scores: the speed and size of a pattern do not depend on which weights it keeps).
 //
-// Protocol (one child process per model, variant and thread count, so peak RSS is per case):
-// load with a 1 GiB Wasm budget (the same rule for every variant: blocks are resident in order
-// while they fit, the rest stream through one block slot), prefill 64-token chunks; then
+// Protocol: one child process per model, variant and thread count (so peak RSS and Wasm memory are
+// per case). Each loads its model with a 1 GiB Wasm budget (the same rule for every variant: blocks
+// are resident in order while they fit, the rest stream through one block slot) and prefills in
+// 64-token chunks. The three variants of a thread count are loaded one after the other and then
+// measured in turn, prompt by prompt (dense, dass, wanda, dense, ...), so that a change in the
+// machine's load hits every variant alike: on a shared machine, variants measured minutes apart
+// are not comparable. (The three stay loaded together: about 11 GB of RSS on the 1.1B shape.)
 //   prefill tok/s = S x 512 tokens / time of S fresh 512-token prompts (last-token logits),
 //   decode tok/s  = greedy decode steps after each prompt (64 on stories260K, 8 on 1.1B) / their time.
-// S = 4 on stories260K (repeated until a second has passed); on the 1.1B shape S = 2 by default to
-// keep the whole run near 10 minutes on an idle 2-core machine (`--seqs 4` for 4 x 512 tokens).
+// S = 4 on stories260K (repeated for about 3 s); on the 1.1B shape S = 2 by default to keep the
+// whole run near 10 minutes on an idle 2-core machine (`--seqs 4` for 4 x 512 tokens).
 // On the 1.1B shape the f32 weights (4.4 GB) exceed the budget, so decode includes copying the
 // streamed blocks into Wasm memory for every token: records carry the residency (resident blocks,
-// bytes streamed per token) that explains the figure.
-import { spawn } from "node:child_process";
+// bytes streamed per token) that explains the figure, and the machine's load average.
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
+import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -66,6 +72,8 @@ export interface ModelRecord {
   decodeTokens: number;
   loadSeconds: number;
   relaxedSimd: boolean;
+  /** Mean 1-minute load average of the machine during the case's units (2 cores here: above 2 means contention). */
+  loadAverage: number;
 }
 
 type Variant = ModelRecord["variant"];
@@ -181,13 +189,31 @@ interface CaseArgs {
   seqs: number;
 }
 
-async function runCase(a: CaseArgs): Promise<ModelRecord> {
+/** What one measured unit (a prompt, then greedy decode steps) took. */
+interface UnitResult {
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokens: number;
+  decodeTokens: number;
+}
+
+/** The protocol of a model: prompts, their length, decode steps after each. */
+function protocol(a: CaseArgs): { nSeq: number; seqLen: number; decodeSteps: number } {
+  const big = a.model === "synthetic-1.1b";
+  return { nSeq: big ? (a.quick ? 1 : a.seqs) : 4, seqLen: a.quick && big ? 128 : 512, decodeSteps: big ? (a.quick ? 4 : 8) : 64 };
+}
+
+/**
+ * A loaded case in a child process, driven by the parent over stdin/stdout (one JSON line per
+ * reply): `warm`, `unit I` (prompt I mod nSeq, then its decode steps), `done` (the record).
+ * The parent runs the variants' units in turn, so a change in machine load (other jobs on a
+ * shared machine) hits every variant alike instead of whichever ran at the time.
+ */
+async function serveCase(a: CaseArgs): Promise<void> {
+  const reply = (o: unknown) => process.stdout.write(JSON.stringify(o) + "\n");
   const rt = await createRuntime({ threads: a.threads });
   if (rt.threads !== a.threads) throw new Error(`asked for ${a.threads} threads, got ${rt.threads}: ${rt.downgradeReason}`);
-  const big = a.model === "synthetic-1.1b";
-  const nSeq = big ? (a.quick ? 1 : a.seqs) : 4;
-  const seqLen = a.quick && big ? 128 : 512;
-  const decodeSteps = big ? (a.quick ? 4 : 8) : 64;
+  const { nSeq, seqLen, decodeSteps } = protocol(a);
   const reader = await openModel(a.path);
   const t0 = performance.now();
   const m = await Transformer.load(reader, rt, { budgetBytes: BUDGET, contextLength: seqLen + decodeSteps, maxBatchTokens: CHUNK });
@@ -198,65 +224,68 @@ async function runCase(a: CaseArgs): Promise<ModelRecord> {
   const seqs = Array.from({ length: nSeq }, () => Array.from({ length: seqLen }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(rng() * (V - 3)))));
   const argmax = (l: Float32Array) => { let b = 0; for (let i = 1; i < l.length; i++) if (l[i] > l[b]) b = i; return b; };
   const cache = m.newCache();
-  // Warm-up (V8 tiers Wasm up from its baseline compiler): a chunk and a few decode steps, by time on small models.
-  const tw = performance.now();
-  do {
-    const l = await m.forward(seqs[0].slice(0, CHUNK), 0, cache);
-    await m.decode(argmax(l), CHUNK, cache);
-  } while (!big && performance.now() - tw < 1000);
-  // Small models repeat the protocol until it has run for a second.
-  let prefillMs = 0, decodeMs = 0, prefillTokens = 0, decodeTokens = 0;
-  const tAll = performance.now();
-  do {
-    for (const seq of seqs) {
+  const loadAvg: number[] = [loadavg()[0]];
+  reply({ ready: true });
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    const [cmd, arg] = line.trim().split(" ");
+    if (cmd === "warm") {
+      // V8 tiers Wasm up from its baseline compiler: a chunk and a decode step, for a second on small models.
+      const tw = performance.now();
+      do {
+        const l = await m.forward(seqs[0].slice(0, CHUNK), 0, cache);
+        await m.decode(argmax(l), CHUNK, cache);
+      } while (a.model !== "synthetic-1.1b" && performance.now() - tw < 1000);
+      reply({ ok: true });
+    } else if (cmd === "unit") {
+      const seq = seqs[Number(arg) % nSeq];
       let t = performance.now();
       let logits = await m.forward(seq, 0, cache);
-      prefillMs += performance.now() - t;
-      prefillTokens += seq.length;
+      const prefillMs = performance.now() - t;
       t = performance.now();
       for (let s = 0; s < decodeSteps; s++) logits = await m.decode(argmax(logits), seq.length + s, cache);
-      decodeMs += performance.now() - t;
-      decodeTokens += decodeSteps;
-    }
-  } while (!big && performance.now() - tAll < 1000);
-  cache.free();
-
-  let mlpWeightBytes = 0, mlpCanonicalF32Bytes = 0;
-  for (let l = 0; l < m.config.nLayers; l++) {
-    for (const name of ["gate", "up", "down"] as LinearName[]) {
-      const [dOut, dIn] = m.linearShape(name);
-      const custom = m.getCustomLinear(l, name) as { bytes?: number; n?: number; m?: number; axis?: "input" | "output" } | undefined;
-      if (custom && typeof custom.bytes === "number") {
-        mlpWeightBytes += custom.bytes;
-        mlpCanonicalF32Bytes += nmStorageInfo(dOut, dIn, { n: custom.n!, m: custom.m!, axis: custom.axis! }, "f32").storedBytes;
-      } else {
-        mlpWeightBytes += 4 * dOut * dIn;
-        mlpCanonicalF32Bytes += 4 * dOut * dIn;
+      loadAvg.push(loadavg()[0]);
+      reply({ prefillMs, decodeMs: performance.now() - t, prefillTokens: seq.length, decodeTokens: decodeSteps } satisfies UnitResult);
+    } else if (cmd === "done") {
+      cache.free();
+      let mlpWeightBytes = 0, mlpCanonicalF32Bytes = 0;
+      for (let l = 0; l < m.config.nLayers; l++) {
+        for (const name of ["gate", "up", "down"] as LinearName[]) {
+          const [dOut, dIn] = m.linearShape(name);
+          const custom = m.getCustomLinear(l, name) as { bytes?: number; n?: number; m?: number; axis?: "input" | "output" } | undefined;
+          if (custom && typeof custom.bytes === "number") {
+            mlpWeightBytes += custom.bytes;
+            mlpCanonicalF32Bytes += nmStorageInfo(dOut, dIn, { n: custom.n!, m: custom.m!, axis: custom.axis! }, "f32").storedBytes;
+          } else {
+            mlpWeightBytes += 4 * dOut * dIn;
+            mlpCanonicalF32Bytes += 4 * dOut * dIn;
+          }
+        }
       }
+      const res = m.residency;
+      const peakWasmBytes = rt.heap.memoryBytes;
+      const rec: Omit<ModelRecord, "prefillTokPerS" | "decodeTokPerS" | "prefillTokens" | "decodeTokens"> = {
+        model: a.model, variant: a.variant, threads: a.threads,
+        weightBytes: res.storedWeightBytes,
+        peakWasmBytes,
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        mlpWeightBytes, mlpCanonicalF32Bytes,
+        fileBytes: await pathBytes(a.path),
+        residentBlocks: res.residentBlocks.length, blocks: m.config.nLayers, classifierResident: res.classifierResident,
+        streamedBytesPerToken: res.streamedBytes,
+        budgetBytes: BUDGET, slotBytes: res.slotBytes,
+        // Runtime scratch (attention scores, kernel tables) sits outside the plan: allow 16 MiB.
+        withinBudget: peakWasmBytes <= BUDGET + res.slotBytes + (16 << 20),
+        loadSeconds,
+        relaxedSimd: rt.relaxedSimd,
+        loadAverage: loadAvg.reduce((x, y) => x + y, 0) / loadAvg.length,
+      };
+      m.close();
+      rt.close();
+      reply(rec);
+      process.exit(0);
     }
   }
-  const res = m.residency;
-  const peakWasmBytes = rt.heap.memoryBytes;
-  const rec: ModelRecord = {
-    model: a.model, variant: a.variant, threads: a.threads,
-    prefillTokPerS: prefillTokens / (prefillMs / 1000),
-    decodeTokPerS: decodeTokens / (decodeMs / 1000),
-    weightBytes: res.storedWeightBytes,
-    peakWasmBytes,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
-    mlpWeightBytes, mlpCanonicalF32Bytes,
-    fileBytes: await pathBytes(a.path),
-    residentBlocks: res.residentBlocks.length, blocks: m.config.nLayers, classifierResident: res.classifierResident,
-    streamedBytesPerToken: res.streamedBytes,
-    budgetBytes: BUDGET, slotBytes: res.slotBytes,
-    // Runtime scratch (attention scores, kernel tables) sits outside the plan: allow 16 MiB.
-    withinBudget: peakWasmBytes <= BUDGET + res.slotBytes + (16 << 20),
-    prefillTokens, decodeTokens, loadSeconds,
-    relaxedSimd: rt.relaxedSimd,
-  };
-  m.close();
-  rt.close();
-  return rec;
 }
 
 async function pathBytes(p: string): Promise<number> {
@@ -274,8 +303,8 @@ const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 
 function table(recs: ModelRecord[]): string {
   const lines = [
-    "| model | threads | variant | prefill tok/s | x dense | decode tok/s | x dense | weight MiB | x dense | MLP x dense (Wasm / canonical f32) | resident blocks | streamed MiB/token | peak Wasm MiB | peak RSS MiB |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| model | threads | variant | prefill tok/s | x dense | decode tok/s | x dense | weight MiB | x dense | MLP x dense (Wasm / canonical f32) | resident blocks | streamed MiB/token | peak Wasm MiB | peak RSS MiB | load avg |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of recs) {
     const d = recs.find((x) => x.model === r.model && x.threads === r.threads && x.variant === "dense");
@@ -284,7 +313,7 @@ function table(recs: ModelRecord[]): string {
       `| ${r.model} | ${r.threads} | ${r.variant} | ${fmtRate(r.prefillTokPerS)} | ${ratio(r.prefillTokPerS, d?.prefillTokPerS)} | ` +
         `${fmtRate(r.decodeTokPerS)} | ${ratio(r.decodeTokPerS, d?.decodeTokPerS)} | ${mib(r.weightBytes)} | ${ratio(r.weightBytes, d?.weightBytes)} | ` +
         `${ratio(r.mlpWeightBytes, d?.mlpWeightBytes)} / ${ratio(r.mlpCanonicalF32Bytes, d?.mlpCanonicalF32Bytes)} | ${r.residentBlocks}/${r.blocks}${r.classifierResident ? "+cls" : ""} | ` +
-        `${mib(r.streamedBytesPerToken)} | ${mib(r.peakWasmBytes)}${r.withinBudget ? "" : " (over!)"} | ${mib(r.peakRssBytes)} |`,
+        `${mib(r.streamedBytesPerToken)} | ${mib(r.peakWasmBytes)}${r.withinBudget ? "" : " (over!)"} | ${mib(r.peakRssBytes)} | ${r.loadAverage.toFixed(1)} |`,
     );
   }
   return lines.join("\n");
@@ -313,21 +342,38 @@ function targets(recs: ModelRecord[]): string {
 
 // ---------------------------------------------------------------- main
 
-function child(args: string[]): Promise<ModelRecord> {
-  return new Promise((resolve, reject) => {
+/** A case's child process: send a command, await its one-line JSON reply. */
+class CaseProcess {
+  private readonly p: ChildProcessByStdio<Writable, Readable, null>;
+  private readonly replies: string[] = [];
+  private waiting: ((line: string) => void) | null = null;
+  private exited: Error | null = null;
+
+  constructor(args: CaseArgs) {
     // Node 20 compiles relaxed SIMD (fused multiply-add) only behind a flag; later Nodes, Deno and
     // Chromium have it on. The runtime picks the relaxed build when the engine accepts it.
     const flags = /^20\./.test(process.versions.node) && !process.execArgv.includes("--experimental-wasm-relaxed-simd") ? ["--experimental-wasm-relaxed-simd"] : [];
-    const p = spawn(process.execPath, [...process.execArgv, ...flags, fileURLToPath(import.meta.url), ...args], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    p.stdout.on("data", (d: Buffer) => { out += d.toString(); });
-    p.on("error", reject);
-    p.on("exit", (code) => {
-      const line = out.trim().split("\n").pop() ?? "";
-      if (code !== 0 || !line.startsWith("{")) reject(new Error(`bench child ${args.join(" ")} exited with ${code}`));
-      else resolve(JSON.parse(line) as ModelRecord);
+    this.p = spawn(process.execPath, [...process.execArgv, ...flags, fileURLToPath(import.meta.url), "--child", JSON.stringify(args)], { stdio: ["pipe", "pipe", "inherit"] });
+    createInterface({ input: this.p.stdout }).on("line", (line) => {
+      if (this.waiting) { const w = this.waiting; this.waiting = null; w(line); } else this.replies.push(line);
     });
-  });
+    this.p.on("exit", (code) => {
+      this.exited = new Error(`bench child (${args.model} ${args.variant}, ${args.threads} threads) exited with ${code}`);
+      if (this.waiting) { const w = this.waiting; this.waiting = null; w(""); }
+    });
+  }
+
+  /** The next reply (after sending `cmd`, if given). */
+  async ask<T>(cmd?: string): Promise<T> {
+    if (cmd !== undefined) this.p.stdin.write(cmd + "\n");
+    const line = this.replies.shift() ?? (this.exited ? "" : await new Promise<string>((r) => { this.waiting = r; }));
+    if (!line.startsWith("{")) throw this.exited ?? new Error(`bench child replied ${JSON.stringify(line)}`);
+    return JSON.parse(line) as T;
+  }
+
+  kill(): void {
+    if (!this.exited) this.p.kill();
+  }
 }
 
 async function main(): Promise<void> {
@@ -353,9 +399,8 @@ async function main(): Promise<void> {
     return;
   }
   if (values.child) {
-    const rec = await runCase(JSON.parse(values.child) as CaseArgs);
-    process.stdout.write(JSON.stringify(rec) + "\n");
-    process.exit(0);
+    await serveCase(JSON.parse(values.child) as CaseArgs);
+    return;
   }
   const quick = !!values.quick;
   const threads = (values.threads ?? (quick ? "2" : "1,2")).split(",").map(Number);
@@ -386,14 +431,49 @@ async function main(): Promise<void> {
         }
       }
       for (const t of threads) {
-        for (const v of VARIANTS) {
-          console.error(`${stamp()} ${model} ${v}, ${t} thread${t > 1 ? "s" : ""}`);
-          const rec = await child(["--child", JSON.stringify({ model, variant: v, path: paths[v], threads: t, quick, seqs } satisfies CaseArgs)]);
-          console.error(
-            `    prefill ${fmtRate(rec.prefillTokPerS)} tok/s, decode ${fmtRate(rec.decodeTokPerS)} tok/s, weights ${mib(rec.weightBytes)} MiB, ` +
-              `${rec.residentBlocks}/${rec.blocks} blocks resident, peak Wasm ${mib(rec.peakWasmBytes)} MiB, RSS ${mib(rec.peakRssBytes)} MiB, load ${rec.loadSeconds.toFixed(1)} s`,
-          );
-          recs.push(rec);
+        // Load the three variants one after the other, then run their units in turn.
+        const procs: CaseProcess[] = [];
+        try {
+          for (const v of VARIANTS) {
+            console.error(`${stamp()} ${model} ${v}, ${t} thread${t > 1 ? "s" : ""}: loading`);
+            const args: CaseArgs = { model, variant: v, path: paths[v], threads: t, quick, seqs };
+            const p = new CaseProcess(args);
+            procs.push(p);
+            await p.ask();
+          }
+          const { nSeq } = protocol({ model, variant: "dense", path: "", threads: t, quick, seqs });
+          for (const p of procs) await p.ask("warm");
+          const sums = procs.map(() => ({ prefillMs: 0, decodeMs: 0, prefillTokens: 0, decodeTokens: 0 }));
+          const t1 = performance.now();
+          // Small models: rounds until the measured time passes a second per variant (at least one round).
+          for (let round = 0; round === 0 || (model === "stories260K" && performance.now() - t1 < 3000); round++) {
+            for (let i = 0; i < nSeq; i++) {
+              for (const [k, p] of procs.entries()) {
+                const u = await p.ask<UnitResult>(`unit ${i}`);
+                const s = sums[k];
+                s.prefillMs += u.prefillMs; s.decodeMs += u.decodeMs; s.prefillTokens += u.prefillTokens; s.decodeTokens += u.decodeTokens;
+              }
+            }
+          }
+          for (const [k, p] of procs.entries()) {
+            const base = await p.ask<Omit<ModelRecord, "prefillTokPerS" | "decodeTokPerS" | "prefillTokens" | "decodeTokens">>("done");
+            const s = sums[k];
+            const rec: ModelRecord = {
+              ...base,
+              prefillTokPerS: s.prefillTokens / (s.prefillMs / 1000),
+              decodeTokPerS: s.decodeTokens / (s.decodeMs / 1000),
+              prefillTokens: s.prefillTokens,
+              decodeTokens: s.decodeTokens,
+            };
+            console.error(
+              `    ${rec.variant}: prefill ${fmtRate(rec.prefillTokPerS)} tok/s, decode ${fmtRate(rec.decodeTokPerS)} tok/s, weights ${mib(rec.weightBytes)} MiB, ` +
+                `${rec.residentBlocks}/${rec.blocks} blocks resident, peak Wasm ${mib(rec.peakWasmBytes)} MiB, RSS ${mib(rec.peakRssBytes)} MiB, ` +
+                `load ${rec.loadSeconds.toFixed(1)} s, load average ${rec.loadAverage.toFixed(1)}`,
+            );
+            recs.push(rec);
+          }
+        } finally {
+          for (const p of procs) p.kill();
         }
       }
       if (!values.keep) for (const v of VARIANTS) await rm(paths[v], { recursive: true, force: true });

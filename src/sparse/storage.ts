@@ -47,6 +47,21 @@
  * `compressForSave(report)` builds one from a pruning report. The values are stored in the writer's
  * dtype for that tensor (f32, f16 or bf16): a dense model written in f16 and the same model written
  * compressed in f16 decompress to identical weights.
+ *
+ * ## Using it
+ * - CLI: `dass prune --model m.gguf --method dass --pattern 2:4 --calib c.jsonl --out p.gguf --compress`
+ *   writes the pruned N:M matrices compressed (GGUF or safetensors input; a llama2.c input must be
+ *   converted first); `dass inspect --model p.gguf` lists bytes stored vs dense per matrix and the
+ *   total saved; `dass eval` / `dass generate` run the compressed matrices on the sparse kernels;
+ *   `dass convert` keeps them compressed (GGUF <-> safetensors) or writes them dense (llama2.c).
+ * - API: `writeGGUF(out, config, source, { compress: compressForSave(report) })` (or
+ *   `writeSafetensors`); `reader.tensors.get(name).compressed` describes a stored matrix,
+ *   `reader.readTensor(name)` returns it dense, `reader.readCompressed(name)` in the canonical
+ *   format; `Transformer.load(reader, runtime)` runs every compressed block linear as a
+ *   `SparseLinear` (threaded SIMD kernels for both axes, bytes counted in the memory budget) and
+ *   every other matrix dense (`compressed: "dense"` decompresses instead).
+ * - A compressed model computes what the dense model with zeros computes: logits agree to about
+ *   1e-7 relative (the sparse kernels sum the kept products in another order).
  */
 import { FormatError, ArgumentError } from "../errors.js";
 import { decodeToF32, encodeFromF32 } from "../formats/half.js";
