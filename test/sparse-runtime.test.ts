@@ -482,6 +482,9 @@ inf("compressed: \"dense\" decompresses; getLinearWeights decompresses a sparse 
     // Sparse -> dense (the streamed slot grows), dense -> a caller's sparse linear, and back.
     await m.setLinear(1, "gate", TENSORS.get("layers.1.mlp.gate")!);
     assert.is(m.getCustomLinear(1, "gate"), undefined);
+    const foreign = SparseLinear.fromDense(rt(1), TENSORS.get("layers.0.mlp.down")!, 24, 44, { n: 4, m: 8, axis: "input" });
+    await throwsArg(() => m.setLinear(0, "down", foreign), "weights", /another runtime/);
+    foreign.free();
     const mine = SparseLinear.fromDense(rt(2), TENSORS.get("layers.0.mlp.down")!, 24, 44, { n: 4, m: 8, axis: "input" });
     await m.setLinear(0, "down", mine);
     assert.ok(mine.placed);

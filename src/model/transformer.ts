@@ -362,6 +362,7 @@ export class Transformer {
             lin = sl;
           }
           if (lin !== undefined) {
+            checkSameMemory(`makeLinear(${i}, ${name})`, lin, runtime);
             map.set(name, lin);
             if (isPlaceable(lin)) sparseLinears++;
           }
@@ -701,6 +702,7 @@ export class Transformer {
     if (isLinear(weights)) {
       checkLinearShape("weights", weights, dOut, dIn);
       if (st.custom.get(name) === weights) return;
+      checkSameMemory("weights", weights, this.runtime);
       this.releaseSlot();
       this.dropCustom(layer, name);
       // An unplaced placeable linear set after load gets its own resident placement.
@@ -1060,6 +1062,14 @@ export class Transformer {
       out.set(this.buf.logits.view().subarray(0, m * vocab), r0 * vocab);
     }
     return out;
+  }
+}
+
+/** A placeable linear runs in the memory it is placed in: it must be this runtime's. */
+function checkSameMemory(arg: string, l: Linear, runtime: Runtime): void {
+  const mem = (l as { memory?: unknown }).memory;
+  if (isPlaceable(l) && mem !== undefined && mem !== runtime.heap.memory) {
+    throw new ArgumentError(arg, "was built on another runtime (its Wasm memory is not this model's)");
   }
 }
 
