@@ -11,6 +11,7 @@ import { createRuntime, type Runtime } from "../src/index.js";
 import { gemm, gemv, readSum } from "../src/kernels/dense.js";
 import { SparseMatrix } from "../src/sparse/index.js";
 import { createOrtMatMul } from "./ort-peer.js";
+import { childNodeArgs } from "./util/node-args.js";
 import { measure } from "./util/measure.js";
 import { mulberry32 } from "./util/rng.js";
 
@@ -31,6 +32,8 @@ export interface KernelRecord {
   /** GFLOP/s counting only the multiply-adds on kept weights. */
   gflopsEffective: number;
   weightBytes: number;
+  /** Whether the relaxed-SIMD build (fused multiply-add) ran. */
+  relaxedSimd: boolean;
 }
 
 const FULL_SHAPES: Array<[number, number]> = [[4096, 11008], [11008, 4096], [768, 2048]];
@@ -82,10 +85,10 @@ async function runThreads(threads: number, quick: boolean): Promise<KernelRecord
   const shapes = quick ? QUICK_SHAPES : FULL_SHAPES;
   const Ts = quick ? [1, 8] : [1, 8, 64];
   const timing = quick ? { warmupMs: 200, maxTime: 0.3, minSamples: 3 } : { warmupMs: 800, maxTime: 1.5, minSamples: 5 };
-  const add = (r: Omit<KernelRecord, "gbps" | "gflops" | "gflopsEffective" | "threads">, kept: number) => {
+  const add = (r: Omit<KernelRecord, "gbps" | "gflops" | "gflopsEffective" | "threads" | "relaxedSimd">, kept: number) => {
     const s = r.medianMs / 1000;
     const rec: KernelRecord = {
-      ...r, threads,
+      ...r, threads, relaxedSimd: rt.relaxedSimd,
       gbps: r.weightBytes / s / 1e9,
       gflops: r.kernel === "read" ? 0 : (2 * r.dOut * r.dIn * r.T) / s / 1e9,
       gflopsEffective: r.kernel === "read" ? 0 : (2 * kept * r.T) / s / 1e9,
@@ -201,7 +204,7 @@ async function main(): Promise<void> {
 
 function child(args: string[]): Promise<KernelRecord[]> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn(process.execPath, [...childNodeArgs(), ...args], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     p.stdout.on("data", (d: Buffer) => { out += d.toString(); });
     p.on("error", reject);

@@ -37,6 +37,7 @@ import { createRuntime } from "../src/runtime/runtime.js";
 import { openModel, readAllTensors, writeGGUF, writeSafetensors, type RawTensor } from "../src/formats/index.js";
 import { expectedTensors, Transformer, type LinearName, type ModelConfig } from "../src/model/index.js";
 import { nmStorageInfo, type NMPatternSpec } from "../src/sparse/storage.js";
+import { childNodeArgs } from "./util/node-args.js";
 import { mulberry32 } from "./util/rng.js";
 
 /** One measured case; `--json FILE` writes an array of these. */
@@ -350,10 +351,7 @@ class CaseProcess {
   private exited: Error | null = null;
 
   constructor(args: CaseArgs) {
-    // Node 20 compiles relaxed SIMD (fused multiply-add) only behind a flag; later Nodes, Deno and
-    // Chromium have it on. The runtime picks the relaxed build when the engine accepts it.
-    const flags = /^20\./.test(process.versions.node) && !process.execArgv.includes("--experimental-wasm-relaxed-simd") ? ["--experimental-wasm-relaxed-simd"] : [];
-    this.p = spawn(process.execPath, [...process.execArgv, ...flags, fileURLToPath(import.meta.url), "--child", JSON.stringify(args)], { stdio: ["pipe", "pipe", "inherit"] });
+    this.p = spawn(process.execPath, [...childNodeArgs(), fileURLToPath(import.meta.url), "--child", JSON.stringify(args)], { stdio: ["pipe", "pipe", "inherit"] });
     createInterface({ input: this.p.stdout }).on("line", (line) => {
       if (this.waiting) { const w = this.waiting; this.waiting = null; w(line); } else this.replies.push(line);
     });
