@@ -2,7 +2,7 @@
 // the forward pass, evaluation, generation, pruning and model downloads.
 
 // Runtime: Wasm module, memory arena, threads.
-export { createRuntime } from "./runtime/runtime.js";
+export { createRuntime, DEFAULT_MIN_PARALLEL_WORK } from "./runtime/runtime.js";
 export type { Runtime, RuntimeOptions } from "./runtime/runtime.js";
 export { WasmArray, WasmHeap, Scope, MAX_WASM_BYTES } from "./runtime/heap.js";
 export type { DType, ArrayFor, WasmRef } from "./runtime/heap.js";

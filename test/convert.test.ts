@@ -75,7 +75,7 @@ function randomBits(n: number, seed: number): Uint32Array {
 }
 
 const convert = suite("convert: f16/bf16 <-> f32");
-convert.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); });
+convert.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2, minParallelWork: 0 })); });
 convert.after(() => { for (const rt of rts.splice(0)) rt.close(); });
 
 convert("f16 -> f32 and bf16 -> f32 are exact for every pattern", async () => {

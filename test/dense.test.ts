@@ -65,7 +65,7 @@ function gemvAbs(W: Float32Array, x: Float32Array, dIn: number) {
 }
 
 const dense = suite("dense: gemv, gemm, readSum");
-dense.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); });
+dense.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2, minParallelWork: 0 })); });
 dense.after(() => { for (const rt of rts.splice(0)) rt.close(); });
 
 // [dOut, dIn]: tiny, odd, one row group plus a remainder, and inputs across two 1024-blocks plus a tail.

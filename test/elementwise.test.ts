@@ -59,7 +59,7 @@ const geluTol = (x: ArrayLike<number>) => (i: number) =>
   2e-6 + 8e-7 * Math.abs(0.8 * (x[i] + 0.044715 * x[i] * x[i] * x[i]));
 
 const unary = suite("elementwise: exp, SiLU, GELU, GLU, adds, softmax");
-unary.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); });
+unary.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2, minParallelWork: 0 })); });
 unary.after(() => { for (const rt of rts.splice(0)) rt.close(); });
 
 unary("exp is within 2 ulp of Math.exp, NaN/Inf handled, results below FLT_MIN flush to 0", async () => {
@@ -179,7 +179,7 @@ unary.run();
 // ---------------------------------------------------------------- norms, rope, attention, nll
 
 const rest = suite("kernels: RMSNorm, RoPE, attention, NLL");
-rest.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); });
+rest.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2, minParallelWork: 0 })); });
 rest.after(() => { for (const rt of rts.splice(0)) rt.close(); });
 
 rest("rmsnorm (w and 1 + w) matches the reference, NaN rows stay NaN", async () => {

@@ -12,7 +12,6 @@ import { readSharedData, readSharedText, skipNote } from "./util/data.js";
 import { syntheticModel } from "./util/synthetic-model.js";
 import { mulberry32, randInt } from "./util/random.js";
 
-let rt: Runtime;
 
 async function expectError(f: () => unknown, cls: new (...a: never[]) => Error, what: string): Promise<void> {
   let err: unknown;
@@ -23,7 +22,9 @@ async function expectError(f: () => unknown, cls: new (...a: never[]) => Error, 
 // ---------------------------------------------------------------- synthetic
 
 const synth = suite("eval: perplexity protocols on a synthetic model");
-synth.before(async () => { rt = await createRuntime({ threads: 2 }); });
+// Each suite owns its runtime: suites may overlap, and a shared variable let one close the other's.
+let rt: Runtime;
+synth.before(async () => { rt = await createRuntime({ threads: 2, minParallelWork: 0 }); });
 synth.after(() => rt.close());
 
 const sm = syntheticModel("llama", 11, { ropeLayout: "adjacent" });
@@ -117,11 +118,12 @@ const haveReal = !!(bin && tokBytes && text);
 if (!haveReal) skipNote("models/stories260K.bin, models/tok512.bin, text/tinystories_valid_first1000.txt");
 
 const real = suite("eval: stories260K perplexity");
-real.before(async () => { rt = await createRuntime({ threads: 2 }); });
-real.after(() => rt.close());
+let realRt: Runtime;
+real.before(async () => { realRt = await createRuntime({ threads: 2, minParallelWork: 0 }); });
+real.after(() => realRt.close());
 
 (haveReal ? real : real.skip)("both protocols give a finite, plausible perplexity on a slice of TinyStories", async () => {
-  const m = await Transformer.load(await openModel({ files: { "stories260K.bin": bin! } }), rt);
+  const m = await Transformer.load(await openModel({ files: { "stories260K.bin": bin! } }), realRt);
   const tok = await loadTokenizer(tokBytes!, { vocabSize: 512 });
   const slice = text!.slice(0, 12000);
   const paper = await evaluatePerplexity(m, tok, slice, { protocol: "paper", seqLen: 256 });

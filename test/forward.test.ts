@@ -17,7 +17,7 @@ import { mulberry32, randInt } from "./util/random.js";
 
 const rts: Runtime[] = [];
 const rt = (threads: 1 | 2) => rts[threads - 1];
-const startRuntimes = async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); };
+const startRuntimes = async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2, minParallelWork: 0 })); };
 const stopRuntimes = () => { for (const r of rts.splice(0)) r.close(); };
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -56,7 +56,7 @@ if (!gguf) skipNote("models/stories260K.gguf");
 
 const real = suite("generate: stories260K");
 let rt: Runtime;
-real.before(async () => { rt = await createRuntime({ threads: 2 }); });
+real.before(async () => { rt = await createRuntime({ threads: 2, minParallelWork: 0 }); });
 real.after(() => rt.close());
 
 async function binModel(opts = {}): Promise<{ m: Transformer; tok: Tokenizer }> {

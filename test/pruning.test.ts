@@ -17,7 +17,7 @@ const rts = new Map<number, Runtime>();
 async function rt(threads: number): Promise<Runtime> {
   let r = rts.get(threads);
   if (!r) {
-    r = await createRuntime({ threads });
+    r = await createRuntime({ threads, minParallelWork: 0 });
     rts.set(threads, r);
   }
   return r;

@@ -11,7 +11,7 @@ import { mulberry32, randnF32, type Rng } from "./util/random.js";
 // A short pause after starting the 2-thread runtime: a worker that has not yet read the control
 // block when the first job is posted can miss it (pool start-up race reported to the lead; the
 // pruning tests use the same workaround). Remove once the pool is fixed.
-const rts: Runtime[] = [await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })];
+const rts: Runtime[] = [await createRuntime({ threads: 1 }), await createRuntime({ threads: 2, minParallelWork: 0 })];
 await new Promise((r) => setTimeout(r, 50));
 test.after(() => { for (const rt of rts) rt.close(); });
 

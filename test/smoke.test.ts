@@ -2,7 +2,7 @@
 // which runtime mode it must get (served with or without COOP/COEP), and that is asserted here.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { createRuntime, type Runtime } from "../src/index.js";
+import { ArgumentError, createRuntime, DEFAULT_MIN_PARALLEL_WORK, type Runtime } from "../src/index.js";
 import { envName, expectedBrowserMode, isBrowser, isDeno, isNode } from "./util/env.js";
 import { mulberry32, randomF32 } from "./util/random.js";
 import { readSharedData, skipNote } from "./util/data.js";
@@ -53,6 +53,19 @@ runtime("createRuntime() reports sensible fields", async () => {
     assert.is(typeof rt.relaxedSimd, "boolean");
     if (rt.threads > 1) assert.is(rt.downgradeReason, undefined);
   });
+});
+
+runtime("minParallelWork: default, explicit, and bad values named", async () => {
+  await withRuntime(1, (rt) => assert.is(rt.minParallelWork, DEFAULT_MIN_PARALLEL_WORK));
+  const rt = await createRuntime({ threads: 1, minParallelWork: 0 });
+  assert.is(rt.minParallelWork, 0);
+  rt.close();
+  for (const bad of [-1, Number.NaN, Infinity, "4" as unknown as number]) {
+    let err: unknown;
+    try { (await createRuntime({ threads: 1, minParallelWork: bad })).close(); } catch (e) { err = e; }
+    assert.instance(err, ArgumentError, `minParallelWork ${String(bad)}`);
+    assert.is((err as ArgumentError).arg, "minParallelWork");
+  }
 });
 
 runtime("heap round-trips data for 1 and 2 threads", async () => {

@@ -12,7 +12,7 @@ import { mulberry32, randn, randnF32, type Rng } from "./util/random.js";
 
 const rts: Runtime[] = [];
 async function runtimes(): Promise<Runtime[]> {
-  if (rts.length === 0) for (const threads of [1, 2]) rts.push(await createRuntime({ threads }));
+  if (rts.length === 0) for (const threads of [1, 2]) rts.push(await createRuntime({ threads, minParallelWork: 0 }));
   return rts;
 }
 

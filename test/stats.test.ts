@@ -52,7 +52,7 @@ function symmetricRandom(d: number, seed: number): Float32Array {
 }
 
 const stats = suite("stats: column sums of squares, Hessian");
-stats.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); });
+stats.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2, minParallelWork: 0 })); });
 stats.after(() => { for (const rt of rts.splice(0)) rt.close(); });
 
 // [T, d]: tiny, odd, across the 64-token block, and large enough to be split across threads.

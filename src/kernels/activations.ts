@@ -11,8 +11,6 @@ import type { Runtime } from "../runtime/runtime.js";
 /** Gate activation of a GLU MLP. */
 export type GluActivation = "silu" | "gelu_tanh";
 
-/** Below this many elements of work a kernel runs on the calling thread only. */
-export const PARALLEL_MIN_ELEMENTS = 32768;
 /** Chunk alignment of element-wise jobs (a multiple of the vector width, and cache-line friendly). */
 const ELEMENT_GRAIN = 4096;
 
@@ -35,19 +33,11 @@ export function checkFinite(arg: string, v: number): void {
   if (typeof v !== "number" || !Number.isFinite(v)) throw new ArgumentError(arg, `must be finite, got ${v}`);
 }
 
-/**
- * @internal Grain for a job of `units` work units each worth `unitWork` elements: all of it (one
- * chunk, so one thread) when small, else `grain`.
- */
-export function grainFor(units: number, unitWork: number, grain = 1): number {
-  return units * unitWork < PARALLEL_MIN_ELEMENTS ? Math.max(1, units) : grain;
-}
-
 function elementwise(rt: Runtime, name: string, x: WasmRef<"f32">, y: WasmRef<"f32">, n: number): Promise<void> {
   checkCount("n", n);
   checkRef("x", x, "f32", n);
   checkRef("y", y, "f32", n);
-  return rt.run(name, [x.ptr, y.ptr], n, grainFor(n, 1, ELEMENT_GRAIN));
+  return rt.run(name, [x.ptr, y.ptr], n, ELEMENT_GRAIN, n);
 }
 
 /** y[i] = exp(x[i]) for i < n (about 1-2 ulp; y may be x). */
@@ -74,7 +64,7 @@ export function glu(
   checkRef("u", u, "f32", n);
   checkRef("h", h, "f32", n);
   if (act !== "silu" && act !== "gelu_tanh") throw new ArgumentError("act", `must be "silu" or "gelu_tanh", got ${String(act)}`);
-  return rt.run("glu_f32", [g.ptr, u.ptr, h.ptr, act === "gelu_tanh" ? 1 : 0], n, grainFor(n, 1, ELEMENT_GRAIN));
+  return rt.run("glu_f32", [g.ptr, u.ptr, h.ptr, act === "gelu_tanh" ? 1 : 0], n, ELEMENT_GRAIN, n);
 }
 
 /** y[i] += x[i] for i < n (the residual connection). */
@@ -88,7 +78,7 @@ export function addBias(rt: Runtime, Y: WasmRef<"f32">, b: WasmRef<"f32">, d: nu
   checkCount("rows", rows);
   checkRef("Y", Y, "f32", rows * d);
   checkRef("b", b, "f32", d);
-  return rt.run("add_bias_f32", [Y.ptr, b.ptr, d], rows, grainFor(rows, d));
+  return rt.run("add_bias_f32", [Y.ptr, b.ptr, d], rows, 1, rows * d);
 }
 
 /** In-place softmax of each row of a row-major [rows, n] matrix. */
@@ -96,5 +86,5 @@ export function softmax(rt: Runtime, X: WasmRef<"f32">, n: number, rows: number)
   checkCount("n", n, 1);
   checkCount("rows", rows);
   checkRef("X", X, "f32", rows * n);
-  return rt.run("softmax_f32", [X.ptr, n], rows, grainFor(rows, n));
+  return rt.run("softmax_f32", [X.ptr, n], rows, 1, rows * n);
 }

@@ -8,7 +8,7 @@
 import { ArgumentError } from "../errors.js";
 import type { WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
-import { checkCount, checkFinite, checkRef, grainFor, PARALLEL_MIN_ELEMENTS } from "./activations.js";
+import { checkCount, checkFinite, checkRef } from "./activations.js";
 
 /** Arguments of attention(). */
 export interface AttentionArgs {
@@ -65,14 +65,13 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   // One unit per (kv head, token): it serves the kv head's whole group of query heads.
   const units = nKvHeads * T;
   const group = nHeads / nKvHeads;
-  // Work ~ queries * keys * headDim; small jobs stay on the calling thread.
-  const work = nHeads * T * (pos0 + (T + 1) / 2) * headDim;
-  const grain = work < PARALLEL_MIN_ELEMENTS ? units : 1;
+  // Work ~ queries * keys * headDim (scores, then the weighted sum of values).
+  const work = 2 * nHeads * T * (pos0 + (T + 1) / 2) * headDim;
   const scratch = rt.scratch(4 * (group * (n + 3) + group) + 64);
   return rt.run(
     "attention_f32",
     [a.Q.ptr, a.K.ptr, a.V.ptr, a.Y.ptr, T, pos0, nHeads, nKvHeads, headDim, qStride, capacity, scale, scratch.ptr, scratch.stride],
-    units, grain,
+    units, 1, work,
   );
 }
 
@@ -90,5 +89,5 @@ export function kvStore(
   checkCount("capacity", capacity, pos0 + T);
   checkRef("src", src, "f32", T * nKvHeads * headDim);
   checkRef("dst", dst, "f32", nKvHeads * capacity * headDim);
-  return rt.run("kv_store_f32", [src.ptr, dst.ptr, pos0, nKvHeads, headDim, capacity], T, grainFor(T, nKvHeads * headDim));
+  return rt.run("kv_store_f32", [src.ptr, dst.ptr, pos0, nKvHeads, headDim, capacity], T, 1, T * nKvHeads * headDim);
 }

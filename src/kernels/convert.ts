@@ -11,15 +11,13 @@ import { checkArray, checkDisjoint } from "./dense.js";
 
 /** Element grain of the conversions (a multiple of the 8-lane vector step). */
 export const CONVERT_GRAIN = 4096;
-/** Below this many elements a conversion stays on the calling thread. */
-const PARALLEL_MIN = 32768;
 
 async function convert(rt: Runtime, name: string, src: WasmRef, srcKind: DType, dst: WasmRef, dstKind: DType): Promise<void> {
   checkArray("src", src, srcKind, 0, "the source");
   const n = src.length;
   checkArray("dst", dst, dstKind, n, `${n} source elements`);
   checkDisjoint("dst", dst, n, "src", src, n);
-  return rt.run(name, [src.ptr, dst.ptr], n, n < PARALLEL_MIN ? n : CONVERT_GRAIN);
+  return rt.run(name, [src.ptr, dst.ptr], n, CONVERT_GRAIN, n);
 }
 
 /** dst[i] = f16 bits src[i] as f32, for every element of `src` (dst may be longer). */

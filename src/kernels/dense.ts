@@ -11,8 +11,6 @@ import { ArgumentError } from "../errors.js";
 import type { DType, WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
 
-/** Below this many multiply-adds a job stays on the calling thread (a dispatch costs more). */
-const PARALLEL_MIN_MACS = 65536;
 /** Row grain of gemv: the kernel's 8-row group (a group shares x loads and runs 8 memory streams). */
 export const GEMV_GRAIN = 8;
 /** Row grain of gemm: the kernel's 4-row register tile. */
@@ -66,8 +64,7 @@ export async function gemv(
   checkArray("y", y, "f32", dOut, `[${dOut}]`);
   checkDisjoint("y", y, dOut, "W", W, dOut * dIn);
   checkDisjoint("y", y, dOut, "x", x, dIn);
-  const grain = dOut * dIn < PARALLEL_MIN_MACS ? dOut : GEMV_GRAIN;
-  return rt.run("gemv_f32", [W.ptr, x.ptr, y.ptr, dIn], dOut, grain);
+  return rt.run("gemv_f32", [W.ptr, x.ptr, y.ptr, dIn], dOut, GEMV_GRAIN, dOut * dIn);
 }
 
 /**
@@ -87,14 +84,13 @@ export async function gemm(
   checkDisjoint("Y", Y, T * dOut, "W", W, dOut * dIn);
   checkDisjoint("Y", Y, T * dOut, "X", X, T * dIn);
   if (T === 1) {
-    const grain = dOut * dIn < PARALLEL_MIN_MACS ? dOut : GEMV_GRAIN;
-    return rt.run("gemv_f32", [W.ptr, X.ptr, Y.ptr, dIn], dOut, grain);
+    return rt.run("gemv_f32", [W.ptr, X.ptr, Y.ptr, dIn], dOut, GEMV_GRAIN, dOut * dIn);
   }
-  const grain = dOut * dIn * T < PARALLEL_MIN_MACS ? dOut : GEMM_GRAIN;
-  if (T * dIn * 4 <= GEMM_X_FIT) return rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T, 0, 0], dOut, grain);
+  const work = dOut * dIn * T;
+  if (T * dIn * 4 <= GEMM_X_FIT) return rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T, 0, 0], dOut, GEMM_GRAIN, work);
   const scratch = rt.heap.allocBytes(GEMM_XBLOCK_BYTES * rt.threads);
   try {
-    await rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T, scratch, GEMM_XBLOCK_BYTES], dOut, grain);
+    await rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T, scratch, GEMM_XBLOCK_BYTES], dOut, GEMM_GRAIN, work);
   } finally {
     rt.heap.release(scratch);
   }

@@ -2,7 +2,7 @@
 import { ArgumentError } from "../errors.js";
 import type { WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
-import { checkCount, checkRef, grainFor } from "./activations.js";
+import { checkCount, checkRef } from "./activations.js";
 
 /**
  * nll[r] = log(sum_v exp(L[r, v])) - L[r, target[r]] (natural log, the max subtracted first; sum and
@@ -21,7 +21,7 @@ export function nll(
   for (let r = 0; r < rows; r++) {
     if (tv[r] >= V) throw new ArgumentError("target", `target ${tv[r]} (row ${r}) is outside the vocabulary [0, ${V})`);
   }
-  return rt.run("nll_f32", [L.ptr, V, target.ptr, out.ptr], rows, grainFor(rows, V));
+  return rt.run("nll_f32", [L.ptr, V, target.ptr, out.ptr], rows, 1, rows * V);
 }
 
 /** out[r] = first index of the largest logit of row r (NaNs skipped; all-NaN gives 0). */
@@ -30,5 +30,5 @@ export function argmax(rt: Runtime, L: WasmRef<"f32">, V: number, out: WasmRef<"
   checkCount("rows", rows);
   checkRef("L", L, "f32", rows * V);
   checkRef("out", out, "i32", rows);
-  return rt.run("argmax_f32", [L.ptr, V, out.ptr], rows, grainFor(rows, V));
+  return rt.run("argmax_f32", [L.ptr, V, out.ptr], rows, 1, rows * V);
 }

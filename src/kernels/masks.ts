@@ -52,8 +52,6 @@ export type MaskSpec = UnstructuredSpec | NMSpec;
 /** N:M axis. */
 export type NMAxis = NMSpec["axis"];
 
-/** Below this many scores a job stays on the calling thread (dispatch costs more than it saves). */
-const PARALLEL_MIN = 16384;
 /** Chunk of the one-dimensional kernels (multiple of 16 lanes). */
 const CHUNK = 8192;
 /** Per-group histogram of the row/column selection kernels (2048 u32 bins). */
@@ -159,17 +157,17 @@ export async function selectMask(
     const check = (): void => { if (bad.view().some((x) => x !== 0)) throw badScore(); };
     switch (s.kind) {
       case "nm-input":
-        await rt.run("mask_select_nm_input", [S.ptr, mask.ptr, cols, s.n, s.m, bad.ptr], rows, grain(rows, n));
+        await rt.run("mask_select_nm_input", [S.ptr, mask.ptr, cols, s.n, s.m, bad.ptr], rows, 1, n);
         return check();
       case "nm-output": {
         const units = Math.ceil(rows / s.m);
-        await rt.run("mask_select_nm_output", [S.ptr, mask.ptr, rows, cols, s.n, s.m, bad.ptr], units, grain(units, n));
+        await rt.run("mask_select_nm_output", [S.ptr, mask.ptr, rows, cols, s.n, s.m, bad.ptr], units, 1, n);
         return check();
       }
       case "row": {
         const stride = align64(HIST_BYTES + 4 * cols);
         const scratch = scope.alloc("u8", stride * T);
-        await rt.run("mask_select_rows", [S.ptr, mask.ptr, cols, s.k, scratch.ptr, stride, bad.ptr], rows, grain(rows, n));
+        await rt.run("mask_select_rows", [S.ptr, mask.ptr, cols, s.k, scratch.ptr, stride, bad.ptr], rows, 1, n);
         return check();
       }
       case "col": {
@@ -179,10 +177,9 @@ export async function selectMask(
         const scratch = scope.alloc("u8", stride * T);
         const thr = scope.alloc("u32", cols), need = scope.alloc("i32", cols);
         // Grain 64: a thread's columns are whole 64-column panels (whole cache lines per row).
-        const g = n < PARALLEL_MIN ? cols : 64;
-        await rt.run("mask_select_cols", [S.ptr, rows, cols, s.k, scratch.ptr, stride, thr.ptr, need.ptr, bad.ptr], cols, g);
+        await rt.run("mask_select_cols", [S.ptr, rows, cols, s.k, scratch.ptr, stride, thr.ptr, need.ptr, bad.ptr], cols, 64, n);
         check();
-        await rt.run("mask_cols_apply", [S.ptr, mask.ptr, rows, cols, thr.ptr, need.ptr], cols, g);
+        await rt.run("mask_cols_apply", [S.ptr, mask.ptr, rows, cols, thr.ptr, need.ptr], cols, 64, n);
         return;
       }
       case "block":
@@ -203,25 +200,25 @@ async function selectBlock(
 ): Promise<void> {
   const width = c1 - c0;
   if (width === 0) return;
-  const g = grain(rows, rows * width);
+  const work = rows * width;
   const T = rt.threads;
   const hist = scope.alloc("u32", BINS * T);
   const copy = width < cols && width <= GATHER_MAX && rows > 1 ? scope.alloc("f32", rows * width) : undefined;
-  await rt.run("mask_block_hist_hi", [S.ptr + 4 * c0, cols, width, hist.ptr, bad.ptr, copy?.ptr ?? 0], rows, g);
+  await rt.run("mask_block_hist_hi", [S.ptr + 4 * c0, cols, width, hist.ptr, bad.ptr, copy?.ptr ?? 0], rows, 1, work);
   check();
   const src = copy ? copy.ptr : S.ptr + 4 * c0, ld = copy ? width : cols;
   let key = 0, below = 0;
   if (k > 0) {
     const hi = findBin(hist.view(), T, k - 1);
     hist.view().fill(0);
-    await rt.run("mask_block_hist_lo", [src, ld, width, hist.ptr, hi.bin], rows, g);
+    await rt.run("mask_block_hist_lo", [src, ld, width, hist.ptr, hi.bin], rows, 1, work);
     const lo = findBin(hist.view(), T, k - 1 - hi.below);
     key = hi.bin * 65536 + lo.bin;
     below = hi.below + lo.below;
   }
   const eq = scope.alloc("u32", rows);
   const m0 = mask.ptr + c0;
-  await rt.run("mask_block_lt", [src, ld, width, m0, cols, key, eq.ptr], rows, g);
+  await rt.run("mask_block_lt", [src, ld, width, m0, cols, key, eq.ptr], rows, 1, work);
   let need = k - below;
   if (need <= 0) return;
   // Row-major order: the first `need` scores equal to the threshold, row by row.
@@ -256,7 +253,7 @@ export async function applyMask(rt: Runtime, W: WasmRef<"f32">, mask: WasmRef<"u
   if (mask.ptr < W.ptr + n * 4 && W.ptr < mask.ptr + n && n > 0) throw new ArgumentError("mask", "overlaps W");
   if (n === 0) return;
   const units = Math.ceil(n / CHUNK);
-  await rt.run("mask_apply_f32", [W.ptr, mask.ptr, n, CHUNK], units, grain(units, n));
+  await rt.run("mask_apply_f32", [W.ptr, mask.ptr, n, CHUNK], units, 1, n);
 }
 
 /** How many of W[0, n) are zero (+0 or -0). */
@@ -267,7 +264,7 @@ export async function countZeros(rt: Runtime, W: WasmRef<"f32">, n: number): Pro
   const units = Math.ceil(n / CHUNK);
   const out = rt.heap.alloc("u32", units);
   try {
-    await rt.run("count_zeros_f32", [W.ptr, n, CHUNK, out.ptr], units, grain(units, n));
+    await rt.run("count_zeros_f32", [W.ptr, n, CHUNK, out.ptr], units, 1, n);
     return sum(out.view());
   } finally {
     out.free();
@@ -292,8 +289,8 @@ export async function checkNM(
   const units = axis === "input" ? rows : Math.ceil(rows / m);
   const out = rt.heap.alloc("u32", units);
   try {
-    if (axis === "input") await rt.run("check_nm_input_f32", [W.ptr, cols, n, m, out.ptr], units, grain(units, rows * cols));
-    else await rt.run("check_nm_output_f32", [W.ptr, rows, cols, n, m, out.ptr], units, grain(units, rows * cols));
+    if (axis === "input") await rt.run("check_nm_input_f32", [W.ptr, cols, n, m, out.ptr], units, 1, rows * cols);
+    else await rt.run("check_nm_output_f32", [W.ptr, rows, cols, n, m, out.ptr], units, 1, rows * cols);
     return sum(out.view());
   } finally {
     out.free();
@@ -315,11 +312,6 @@ function invalidScore(S: WasmRef<"f32">, rows: number, cols: number, c0: number,
     }
   }
   return new ArgumentError("S", "scores must be >= 0 and not NaN");
-}
-
-/** One chunk (the calling thread only) for small jobs, else one unit at a time. */
-function grain(units: number, work: number): number {
-  return work < PARALLEL_MIN ? Math.max(1, units) : 1;
 }
 
 function align64(bytes: number): number {

@@ -1,7 +1,7 @@
 /** RMSNorm over token rows, LLaMA style (w) or Gemma style (1 + w). */
 import type { WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
-import { checkCount, checkFinite, checkRef, grainFor } from "./activations.js";
+import { checkCount, checkFinite, checkRef } from "./activations.js";
 import { ArgumentError } from "../errors.js";
 
 /** Options of rmsnorm(). */
@@ -26,5 +26,5 @@ export function rmsnorm(
   checkRef("Y", Y, "f32", rows * d);
   checkFinite("eps", opts.eps);
   if (opts.eps < 0) throw new ArgumentError("eps", `must be >= 0, got ${opts.eps}`);
-  return rt.run("rmsnorm_f32", [X.ptr, w.ptr, Y.ptr, d, opts.eps, opts.plusOne ? 1 : 0], rows, grainFor(rows, d));
+  return rt.run("rmsnorm_f32", [X.ptr, w.ptr, Y.ptr, d, opts.eps, opts.plusOne ? 1 : 0], rows, 1, rows * d);
 }

@@ -9,7 +9,7 @@
 import { ArgumentError } from "../errors.js";
 import type { WasmArray, WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
-import { checkCount, checkFinite, checkRef, grainFor } from "./activations.js";
+import { checkCount, checkFinite, checkRef } from "./activations.js";
 
 /** How RoPE pairs a head's dimensions: (2i, 2i+1) or (i, i + d/2). */
 export type RopeLayout = "adjacent" | "half";
@@ -98,6 +98,6 @@ export function rope(
   return rt.run(
     "rope_f32",
     [X.ptr, rowStride, nHeads, table.headDim, pos.ptr, table.cos.ptr, table.sin.ptr, table.layout === "half" ? 1 : 0],
-    rows, grainFor(rows, nHeads * table.headDim),
+    rows, 1, rows * nHeads * table.headDim,
   );
 }

@@ -17,8 +17,6 @@ export type ScoreStats = ArrayLike<number> | WasmRef<"f32"> | WasmRef<"f64">;
 /** Which dimension a factor vector runs along: one factor per row (`f[r]`) or per column (`f[c]`). */
 export type ScoreAxis = "row" | "col";
 
-/** Below this many weights a scoring job stays on the calling thread (dispatch costs more). */
-const PARALLEL_MIN = 16384;
 /** Chunk of the one-dimensional magnitude kernel (multiple of 16 lanes). */
 const CHUNK = 8192;
 
@@ -61,7 +59,7 @@ export async function scoreMagnitude(rt: Runtime, W: WasmRef<"f32">, S: WasmRef<
   checkAlias("S", S, "W", W, n * 4);
   if (n === 0) return;
   const units = Math.ceil(n / CHUNK);
-  await withFlags(rt, (bad) => rt.run("score_abs_f32", [W.ptr, S.ptr, n, CHUNK, bad], units, n < PARALLEL_MIN ? units : 1), () => nonFinite(W, 1, n));
+  await withFlags(rt, (bad) => rt.run("score_abs_f32", [W.ptr, S.ptr, n, CHUNK, bad], units, 1, n), () => nonFinite(W, 1, n));
 }
 
 /**
@@ -116,7 +114,7 @@ async function runScaled(
   checkAlias("S", S, "W", W, n * 4);
   if (n === 0) return;
   const name = axis === "row" ? "score_scaled_row_f32" : "score_scaled_col_f32";
-  await withFlags(rt, (bad) => rt.run(name, [W.ptr, f.ptr, S.ptr, cols, bad], rows, n < PARALLEL_MIN ? rows : 1), () => nonFinite(W, cols, n));
+  await withFlags(rt, (bad) => rt.run(name, [W.ptr, f.ptr, S.ptr, cols, bad], rows, 1, n), () => nonFinite(W, cols, n));
 }
 
 /** Runs `job` with zeroed per-thread flags; throws `error()` if any thread set its flag. */

@@ -8,8 +8,6 @@ import type { WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { checkArray, checkDim, checkDisjoint } from "./dense.js";
 
-/** Below this many multiply-adds a job stays on the calling thread. */
-const PARALLEL_MIN_MACS = 65536;
 /** Column grain of colSumSq (the kernel's 8-column vector block). */
 export const COLSUMSQ_GRAIN = 8;
 /** Row grain of the Hessian's mirror pass (its 16 x 16 copy blocks). */
@@ -27,7 +25,7 @@ export async function colSumSq(rt: Runtime, X: WasmRef<"f32">, T: number, d: num
   checkArray("X", X, "f32", T * d, `[${T}, ${d}]`);
   checkArray("acc", acc, "f64", d, `[${d}]`);
   checkDisjoint("acc", acc, d, "X", X, T * d);
-  return rt.run("colsumsq_f64", [X.ptr, T, d, acc.ptr], d, T * d < PARALLEL_MIN_MACS ? d : COLSUMSQ_GRAIN);
+  return rt.run("colsumsq_f64", [X.ptr, T, d, acc.ptr], d, COLSUMSQ_GRAIN, T * d);
 }
 
 /** Tokens per arithmetic block of the Hessian (the kernel's HB; part of the result's definition). */
@@ -56,12 +54,11 @@ export async function hessianAccumulate(
   try {
     for (let t0 = 0; t0 < T; t0 += HESSIAN_BLOCK) {
       const n = Math.min(HESSIAN_BLOCK, T - t0);
-      const single = n * d * d < 2 * PARALLEL_MIN_MACS;
-      await rt.run("hessian_pack_f32", [X.ptr, d, t0, n, P.ptr], groups, single || n * d < PARALLEL_MIN_MACS ? groups : 1);
-      await rt.run("hessian_upper_f32", [P.ptr, n, d, H.ptr, scale], units, single ? units : 1);
+      await rt.run("hessian_pack_f32", [X.ptr, d, t0, n, P.ptr], groups, 1, n * d);
+      await rt.run("hessian_upper_f32", [P.ptr, n, d, H.ptr, scale], units, 1, (n * d * d) / 2);
     }
   } finally {
     P.free();
   }
-  await rt.run("hessian_mirror_f32", [H.ptr, d], d, d * d < PARALLEL_MIN_MACS ? d : MIRROR_GRAIN);
+  await rt.run("hessian_mirror_f32", [H.ptr, d], d, MIRROR_GRAIN, d * d);
 }
