@@ -1,10 +1,11 @@
-// The forward pass: stories260K against REFERENCE.md (.bin and .gguf), the f64 reference forward on
+// The forward pass: stories260K against REFERENCE.md (.bin, .gguf, and converted to a Hugging Face
+// safetensors folder), the f64 reference forward on
 // synthetic models of every arch, threads 1 vs 2, resident vs streamed, prefill vs decode, hooks,
 // weight replacement, errors and abort.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { AbortError, ArgumentError, createRuntime, type Runtime } from "../src/index.js";
-import { openModel } from "../src/formats/index.js";
+import { convertModel, MemoryFolder, openModel } from "../src/formats/index.js";
 import {
   DenseLinear, tensorReader, Transformer, type Linear, type LinearName, type TransformerOptions,
 } from "../src/model/index.js";
@@ -58,9 +59,24 @@ async function loadReal(bytes: Uint8Array, name: string, r: Runtime, opts: Trans
   return Transformer.load(reader, r, opts);
 }
 
-for (const [name, bytes] of [["stories260K.bin", bin], ["stories260K.gguf", gguf]] as const) {
+// The safetensors route converts the llama2.c checkpoint (q/k rows permuted to the half-rotation
+// RoPE layout of Hugging Face, config.json written) and reads the folder back.
+async function loadConverted(bytes: Uint8Array, r: Runtime): Promise<Transformer> {
+  const folder = new MemoryFolder();
+  await convertModel(await openModel({ files: { "stories260K.bin": bytes } }), "safetensors", folder);
+  const reader = await openModel({ files: folder.files });
+  assert.is(reader.config.ropeLayout, "half");
+  return Transformer.load(reader, r);
+}
+
+const routes: Array<[string, Uint8Array | null, (r: Runtime) => Promise<Transformer>]> = [
+  ["stories260K.bin", bin, (r) => loadReal(bin!, "stories260K.bin", r)],
+  ["stories260K.gguf", gguf, (r) => loadReal(gguf!, "stories260K.gguf", r)],
+  ["stories260K.bin converted to safetensors", bin, (r) => loadConverted(bin!, r)],
+];
+for (const [name, bytes, load] of routes) {
   (bytes ? real : real.skip)(`${name}: first two steps match the reference logits within 1e-4`, async () => {
-    const m = await loadReal(bytes!, name, rt(2));
+    const m = await load(rt(2));
     const cache = m.newCache();
     try {
       const l0 = await m.forward([1], 0, cache);
