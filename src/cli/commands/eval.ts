@@ -24,9 +24,8 @@ export const evalCommand: CommandSpec = {
     const seqLen = int(args, "seqlen", undefined, 2);
     const maxTokens = int(args, "max-tokens", undefined, 2);
     const protocol = (str(args, "protocol") ?? "paper") as "paper" | "bos";
-    const { loadEval, readTextFile } = await import("../lib.js");
-    const api = await loadEval();
-    const text = await readTextFile(str(args, "text")!);
+    const api = await import("../lib.js");
+    const text = await api.readTextFile(str(args, "text")!, "text");
     const { reader, tokenizer } = await openModelArgs(ctx, args, true);
     try {
       const r = await withRuntime(ctx, args, async (runtime) => {

@@ -27,8 +27,7 @@ export const generateCommand: CommandSpec = {
     const steps = int(args, "steps", 0, 1);
     const temperature = num(args, "temperature", 0, 0);
     const seed = int(args, "seed", 1, 1);
-    const { loadGenerate } = await import("../lib.js");
-    const api = await loadGenerate();
+    const api = await import("../lib.js");
     const { reader, tokenizer } = await openModelArgs(ctx, args, true);
     try {
       let streamed = false;

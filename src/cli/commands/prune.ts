@@ -79,7 +79,6 @@ export const pruneCommand: CommandSpec = {
     if (compress && pattern.kind !== "nm") {
       throw new UsageError(`--compress stores N:M matrices compressed; --pattern ${patternText} is unstructured (use e.g. 2:4, or drop --compress)`, "prune");
     }
-    const storage = compress ? await lib.loadCompressedStorage() : null;
 
     const { reader, tokenizer, modelPath, tokenizerPath } = await openModelArgs(ctx, args, calib !== undefined);
     try {
@@ -104,7 +103,7 @@ export const pruneCommand: CommandSpec = {
       if (seqlen > ctxLen) throw new ArgumentError("seqlen", `${seqlen} exceeds the model's context length ${ctxLen}`);
       let windows: CalibrationWindows | undefined;
       if (calib) {
-        const text = await lib.readTextFile(calib);
+        const text = await lib.readTextFile(calib, "calib");
         windows = lib.calibrationWindows(text, tokenizer!, { nsamples, seqlen, seed, source: calib });
       }
 
@@ -132,7 +131,7 @@ export const pruneCommand: CommandSpec = {
               report = r.report;
               saved = await lib.savePrunedModel(reader, model, report, out, {
                 inputs,
-                writeOptions: storage ? { compress: storage.compressForSave(report) } : undefined,
+                writeOptions: compress ? { compress: lib.compressForSave(report) } : undefined,
                 signal: ctx.signal,
                 onProgress: p.onProgress,
               });
