@@ -31,7 +31,7 @@ export async function readTextFile(path: string, arg: string): Promise<string> {
   try {
     return (await readCalibrationFile(path)).text;
   } catch (e) {
-    if (e instanceof ArgumentError && e.arg !== arg) throw new ArgumentError(arg, e.message);
+    if (e instanceof ArgumentError && e.arg !== arg) throw new ArgumentError(arg, e.message.slice(e.arg.length + 2));
     throw e;
   }
 }
