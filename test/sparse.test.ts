@@ -249,6 +249,22 @@ kern("GEMV and GEMM (T = 1, 2, 3, 8, 17) match the reference on every layout; 1 
   }
 });
 
+kern("tab8 GEMM: T not a multiple of 8 and above 64 tokens matches the reference; 1 and 2 threads bit-identical", async () => {
+  const rng = mulberry32(41);
+  // Narrow last panels, a partial last octet, row counts off the 4-row grain; T = 5 and 11 leave a
+  // short last block, 67 and 130 go past 64 tokens (and leave 3 and 2 tokens: block vs GEMVs).
+  for (const [n, m] of [[2, 4], [4, 8]] as Array<[number, number]>) for (const [rows, cols] of [[13, 300], [37, 1001]] as Array<[number, number]>) {
+    const c = compressNM(nmDense(rng, rows, cols, n, m, "input"), rows, cols, n, m, "input");
+    for (const T of [5, 11, 64, 67, 130]) {
+      const X = randomX(rng, T * cols);
+      const what = `${n}:${m} ${rows}x${cols} T=${T}`;
+      const y1 = await product(rtFor(1), c, X, T, false, "tab8");
+      assertNear(y1, sparseGemmRef(c, X, T), absScale(c, X, T), what);
+      sameBits(y1, await product(rtFor(2), c, X, T, false, "tab8"), `${what} threads 1 vs 2`);
+    }
+  }
+});
+
 kern("input-axis GEMV on tall matrices (fixed-distance row streams) matches the reference and the split path", async () => {
   const rng = mulberry32(17);
   for (const [n, m] of [[2, 4], [4, 8]] as Array<[number, number]>) {
