@@ -187,7 +187,7 @@ fmt("malformed compressed data is rejected before any kernel runs", () => {
 
 fmt("layouts: tab8, swz and cls are exact round trips of the canonical format", () => {
   const rng = mulberry32(21);
-  for (const [n, m] of [[2, 4], [4, 8]] as const) for (const [rows, cols] of [...SHAPES, [40, 300], [5, 600], [11, 8200]] as Array<[number, number]>) {
+  for (const [n, m] of [[2, 4], [4, 8]] as const) for (const [rows, cols] of [...SHAPES, [40, 300], [5, 600], [11, 8200], [16, 2048], [9, 2049]] as Array<[number, number]>) {
     const ci = compressNM(nmDense(rng, rows, cols, n, m, "input"), rows, cols, n, m, "input");
     const ti = unpackTab8(packTab8(ci));
     assert.equal(ti.values, ci.values, `tab8 ${n}:${m} ${rows}x${cols} values`);
@@ -245,6 +245,69 @@ kern("GEMV and GEMM (T = 1, 2, 3, 8, 17) match the reference on every layout; 1 
         sameBits(y1, y2, `${what} threads 1 vs 2`);
         if (T === 1) sameBits(await product(rtFor(2), c, X, 1, true, layout), y1, `${what} gemv vs gemm`);
       }
+    }
+  }
+});
+
+/**
+ * An output-axis 2:4 matrix whose 8-row groups keep rows {0,1,4,5} in every column except the
+ * `rare` ones, which keep {2,3,6,7}: the rare class's lists then have gaps far over 255 columns
+ * (bridging entries), and its rows see only the rare columns.
+ */
+function rareClassMatrix(rng: Rng, rows: number, cols: number, rare: number[]): Float32Array {
+  const W = new Float32Array(rows * cols);
+  const isRare = new Uint8Array(cols);
+  for (const j of rare) isRare[j] = 1;
+  for (let r = 0; r < rows; r++) {
+    const keep = isRare.map((v) => ((r & 3) < 2) !== (v === 1) ? 1 : 0); // rows 0,1 (mod 4) unless rare
+    for (let j = 0; j < cols; j++) if (keep[j]) W[r * cols + j] = rng() * 2 - 1;
+  }
+  return W;
+}
+
+kern("cls: bridging entries over long gaps, zero slots keep NaN/Inf out of other classes' rows, T > 64", async () => {
+  const rng = mulberry32(31);
+  const rows = 21, cols = 5000; // a partial last row group, three panels, the last one narrow
+  const rare = [0, 7, 300, 901, 2047, 2048, 2049, 2600, 4999];
+  const W = rareClassMatrix(rng, rows, cols, rare);
+  const c = compressNM(W, rows, cols, 2, 4, "output");
+  const t = packCls(c);
+  const u = unpackCls(t);
+  assert.equal(u.values, c.values, "round trip values");
+  assert.equal(u.masks, c.masks, "round trip masks");
+  // More entries than columns per group: the rare class needed bridges.
+  const groups = Math.ceil(rows / 8);
+  assert.ok(t.deltas.length > groups * cols, `entries ${t.deltas.length} should exceed ${groups * cols}`);
+  const mat = SparseMatrix.fromCompressed(rtFor(1), c);
+  assert.is(mat.layout, "cls");
+  assert.ok(mat.bytes < 2.2 * groups * 8 * cols + 4096, `bytes ${mat.bytes}`); // 2.125 per weight of the padded groups + tables
+  mat.free();
+  // x is NaN or Inf on every common column: rows of the rare class stay finite and exact.
+  for (const T of [1, 3, 9]) {
+    const X = randomX(rng, T * cols);
+    const common = new Set(rare);
+    for (let tk = 0; tk < T; tk++) for (let j = 0; j < cols; j++) if (!common.has(j)) X[tk * cols + j] = j % 2 ? NaN : Infinity;
+    const want = sparseGemmRef(c, X, T);
+    for (const threads of [1, 2]) for (const useGemv of T === 1 ? [false, true] : [false]) {
+      const got = await product(rtFor(threads), c, X, T, useGemv);
+      for (let tk = 0; tk < T; tk++) for (let r = 0; r < rows; r++) {
+        const i = tk * rows + r, what = `T=${T} threads=${threads} row ${r} token ${tk}`;
+        if ((r & 3) >= 2) assert.ok(Number.isFinite(got[i]) && Math.abs(got[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])), `${what}: ${got[i]} vs ${want[i]}`);
+        else assert.ok(!Number.isFinite(got[i]), `${what}: ${got[i]} should be non-finite`);
+      }
+    }
+  }
+  // T above one kernel call (64 tokens), not a multiple of 8, on random patterns of both kinds.
+  for (const [n, m, r2, c2] of [[2, 4, 37, 2100], [4, 8, 20, 300]] as Array<[number, number, number, number]>) {
+    const c2m = compressNM(nmDense(rng, r2, c2, n, m, "output"), r2, c2, n, m, "output");
+    for (const T of [64, 70, 131]) {
+      const X = randomX(rng, T * c2);
+      const y1 = await product(rtFor(1), c2m, X, T);
+      assertNear(y1, sparseGemmRef(c2m, X, T), absScale(c2m, X, T), `${n}:${m} ${r2}x${c2} T=${T}`);
+      sameBits(y1, await product(rtFor(2), c2m, X, T), `${n}:${m} ${r2}x${c2} T=${T} threads 1 vs 2`);
+      // A token's result does not depend on which call or block it ran in.
+      const y9 = await product(rtFor(2), c2m, X.subarray(0, 9 * c2), 9);
+      sameBits(y9, y1.subarray(0, 9 * r2), `${n}:${m} T=${T}: first 9 tokens alone`);
     }
   }
 });

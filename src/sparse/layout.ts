@@ -38,18 +38,31 @@
  * classes for 2:4, 70 for 4:8). Sorting a group's columns by class turns each class into a dense
  * 4-row block over a list of columns: a column's 4 kept weights are one vector, multiplied by
  * x[j] splatted (GEMV) or splatted against x[j] of 8 tokens (GEMM), with no per-weight routing.
- * - Columns go in panels of CLS_PANEL (the last may be narrower), so that a panel's x (GEMV) or
- *   x of 8 tokens (GEMM) stays in cache while a group runs through it. A "unit" is a (panel,
- *   class) pair, panel major: unit u = panel * E + class, U = panels * E units.
- * - Per 8-row group g and unit u (in order), the unit's columns ascending, padded to a multiple
- *   of 4 with the index `cols` (the kernels give it x = 0) and zero values: blocks of 4 columns.
- * - `vals` (f32): per block, 4 columns x 4 kept-row slots (column major): 16 floats.
- * - `idx` (u16): per block, the 4 column indices. Requires cols < 65536.
- * - `counts` (u16, RG x U): blocks of each unit in each group.
- * - `starts` (u32, RG + 1): first block of each group.
- * - `rowsLut` (u32, U): the unit's 4 kept rows (0..7), one per byte, increasing.
- * Bytes: 16 + 2 per 4 columns x 8 rows = 2.25 per dense weight, plus padding (up to 3 columns per
- * class and group) and the small tables.
+ * - Columns go in panels of CLS_PANEL (the last may be narrower), so that a panel's x (GEMV: 8
+ *   KiB) stays in L1 while a group runs through it. A "unit" is a (panel, class) pair, panel
+ *   major: unit u = panel * E + class, U = panels * E units (E = classes).
+ * - Inside a panel, column c sits at position `c + floor(c / CLS_RUN)`: after every CLS_RUN
+ *   columns comes a zero slot (positions = CLS_RUN mod CLS_RUN + 1), where the kernels' copy of
+ *   x holds 0. A panel spans CLS_PANEL_POS positions.
+ * - Per 8-row group g and unit u (in order) a list of entries: the unit's columns ascending, one
+ *   entry each, no padding. An entry is the column's 4 kept values (rows increasing, padded rows
+ *   0) and a one-byte delta: the kernels start at position 0 of the panel and add each entry's
+ *   delta (the first may be 0, later ones are >= 1). A gap over 255 positions is crossed by
+ *   bridging entries that land on zero slots with zero values (zero slots are CLS_RUN + 1 <= 255
+ *   apart, so one is always in reach); a bridge's product is 0 * 0, so no non-finite x meets it.
+ * - The entries of a (group, panel) region, units in order, are numbered from `starts[4 r]`
+ *   (r = g * panels + panel). `deltas` (u8) holds their deltas in that order. `vals` (f32, 4 per
+ *   entry) holds their values in four sub-streams: entry t of a unit goes to sub-stream t % 4,
+ *   which holds, unit after unit, entries t % 4 == s of each; sub-stream s of region r starts at
+ *   entry `starts[4 r + s]`. (The GEMV runs entry t on chain t % 4, and four sequential streams
+ *   keep enough DRAM reads in flight where one would not.)
+ * - `counts` (u16, RG x U): entries of each unit in each group (<= CLS_PANEL_POS).
+ * - `starts` (u32, RG x panels x 4 + 1): sub-stream starts as above, then the entry count.
+ * - `lut` (u8, E x 36): per class, two byte-swizzle masks (32 bytes) that move a class's 4 row
+ *   sums to the lanes of rows 0-3, then rows 4-7 (index 0x80 = zero lane); then, from byte
+ *   E * 32, the class's 4 kept rows (0..7), one per byte, increasing.
+ * Bytes: 17 per 8 dense weights (2.125 per weight), plus bridging entries (rare: a class has to
+ * skip over 253 columns), 2 bytes per (group, unit), 16 per (group, panel), and the lut.
  */
 import { ArgumentError } from "../errors.js";
 import { readMask, keptInGroup, type CompressedNM } from "./format.js";
@@ -336,22 +349,42 @@ export interface ClsLayout {
   rows: number;
   cols: number;
   vals: Float32Array;
-  idx: Uint16Array;
+  deltas: Uint8Array;
   counts: Uint16Array;
   starts: Uint32Array;
-  rowsLut: Uint32Array;
+  lut: Uint8Array;
 }
 
 /** Rows per cls group. */
 export const CLS_ROWS = 8;
 /** Classes (codes) per cls group. */
 export const CLS_CLASSES: Readonly<Record<"2:4" | "4:8", number>> = { "2:4": 36, "4:8": 70 };
-/** Columns per cls panel (x of a panel: 16 KiB; x of 8 tokens: 128 KiB). */
-export const CLS_PANEL = 4096;
+/** Columns per cls panel (fixed in the kernels; x of a panel: 8 KiB). */
+export const CLS_PANEL = 2048;
+/**
+ * Columns between two zero slots of a panel (fixed in the kernels). A multiple of 4, so a quad of
+ * columns never straddles a slot; + 1 <= 255 so a one-byte delta always reaches the next slot.
+ */
+export const CLS_RUN = 252;
+/** Positions per panel: CLS_PANEL columns and their zero slots (fixed in the kernels). */
+export const CLS_PANEL_POS = 2056;
 
-/** Whether packCls applies (output-axis 2:4 or 4:8 with fewer than 65536 columns). */
+/** Position of panel column c (0 <= c < CLS_PANEL) in its panel. */
+const clsPos = (c: number): number => c + Math.floor(c / CLS_RUN);
+/** Whether a panel position is a zero slot. */
+const clsIsSlot = (q: number): boolean => q % (CLS_RUN + 1) === CLS_RUN;
+/** The first zero slot after position q. */
+function clsNextSlot(q: number): number {
+  const z = q - (q % (CLS_RUN + 1)) + CLS_RUN;
+  return z > q ? z : z + CLS_RUN + 1;
+}
+
+/** Entries t < n of a unit with t % 4 == s (the unit's share of values sub-stream s). */
+const clsQuarter = (n: number, s: number): number => (n - s + 3) >> 2;
+
+/** Whether packCls applies (output-axis 2:4 or 4:8). */
 export function clsApplies(c: CompressedNM): boolean {
-  return c.axis === "output" && patternOf(c) !== undefined && c.cols < 65536;
+  return c.axis === "output" && patternOf(c) !== undefined;
 }
 
 /** Keep mask of the 8 rows of group g in column j, padded to 4 kept (2 per 2:4 half). */
@@ -366,23 +399,40 @@ function clsMask(c: CompressedNM, pattern: "2:4" | "4:8", g: number, j: number):
   return { mk, padded: real < 8 ? padOctet(pattern, mk, real) : mk };
 }
 
+/** The cls lut of a pattern (identical for every matrix of the pattern). */
+function clsLut(pattern: "2:4" | "4:8"): Uint8Array {
+  const E = CLS_CLASSES[pattern];
+  const lut = new Uint8Array(E * 36).fill(0x80, 0, E * 32);
+  for (let k = 0; k < E; k++) {
+    let lane = 0;
+    const mk = octetMask(pattern, k);
+    for (let row = 0; row < 8; row++) {
+      if (!(mk & (1 << row))) continue;
+      for (let b = 0; b < 4; b++) lut[k * 32 + row * 4 + b] = lane * 4 + b; // row 4 lands at byte 16 = mask 2, lane 0
+      lut[E * 32 + k * 4 + lane] = row;
+      lane++;
+    }
+  }
+  return lut;
+}
+
 /** Canonical (validated) output-axis 2:4 / 4:8 -> cls. */
 export function packCls(c: CompressedNM): ClsLayout {
   const pattern = patternOf(c);
-  if (!clsApplies(c) || !pattern) throw new ArgumentError("compressed", `cls needs an output-axis 2:4 or 4:8 matrix with < 65536 columns, got ${c.n}:${c.m} ${c.axis}, ${c.cols} columns`);
-  const { rows, cols, n, m, values } = c;
-  const E0 = CLS_CLASSES[pattern];
-  const E = Math.ceil(cols / CLS_PANEL) * E0; // units
+  if (!clsApplies(c) || !pattern) throw new ArgumentError("compressed", `cls needs an output-axis 2:4 or 4:8 matrix, got ${c.n}:${c.m} ${c.axis}`);
+  const { rows, cols, n, m, values, masks } = c;
+  const E = CLS_CLASSES[pattern];
+  const P = Math.ceil(cols / CLS_PANEL);
+  const U = P * E;
   const RG = Math.ceil(rows / 8);
-  const counts = new Uint16Array(RG * E);
-  const starts = new Uint32Array(RG + 1);
-  const cls = new Uint16Array(RG * cols);
+  const counts = new Uint16Array(RG * U);
+  const starts = new Uint32Array(RG * P * 4 + 1);
+  const cls = new Uint8Array(RG * cols);
   const maskOf = new Uint8Array(RG * cols);
-  let blocks = 0;
-  const per = new Int32Array(E);
-  const masks = c.masks;
+  const cur = new Int32Array(E); // last position per class (-1: none yet; a list starts from 0)
+  // Pass 1: classes and entry counts (bridges included: they follow from the positions alone).
+  let entries = 0;
   for (let g = 0; g < RG; g++) {
-    per.fill(0);
     const fullGroup = g * 8 + 8 <= rows;
     for (let j = 0; j < cols; j++) {
       let mk: number, padded: number;
@@ -394,74 +444,92 @@ export function packCls(c: CompressedNM): ClsLayout {
       } else {
         ({ mk, padded } = clsMask(c, pattern, g, j));
       }
-      const k0 = octetCode(pattern, padded);
-      if (k0 < 0) throw new ArgumentError("compressed.masks", `rows ${g * 8}.., column ${j}: not a ${pattern} pattern`);
-      const k = Math.floor(j / CLS_PANEL) * E0 + k0;
+      const k = octetCode(pattern, padded);
+      if (k < 0) throw new ArgumentError("compressed.masks", `rows ${g * 8}.., column ${j}: not a ${pattern} pattern`);
       cls[g * cols + j] = k;
       maskOf[g * cols + j] = mk;
-      per[k]++;
     }
-    starts[g] = blocks;
-    for (let k = 0; k < E; k++) { const nb = Math.ceil(per[k] / 4); counts[g * E + k] = nb; blocks += nb; }
+    for (let p = 0; p < P; p++) {
+      const cn = counts.subarray((g * P + p) * E, (g * P + p + 1) * E);
+      cur.fill(-1);
+      const j0 = p * CLS_PANEL, w = Math.min(CLS_PANEL, cols - j0);
+      for (let c0 = 0; c0 < w; c0++) {
+        const k = cls[g * cols + j0 + c0], q = clsPos(c0);
+        for (let at = Math.max(cur[k], 0); q - at > 255; at = clsNextSlot(at)) cn[k]++; // bridges
+        cn[k]++;
+        cur[k] = q;
+      }
+      for (let s4 = 0; s4 < 4; s4++) {
+        starts[(g * P + p) * 4 + s4] = entries;
+        for (let k = 0; k < E; k++) entries += clsQuarter(cn[k], s4);
+      }
+    }
   }
-  starts[RG] = blocks;
-  const vals = new Float32Array(blocks * 16);
-  const idx = new Uint16Array(blocks * 4).fill(cols);
-  // Canonical values: row-group rg (M rows) by column, K per column; locate each (rg, j) run.
+  starts[RG * P * 4] = entries;
+  // Pass 2: the same walk, writing entries at each class's cursor.
+  const vals = new Float32Array(entries * 4);
+  const deltas = new Uint8Array(entries);
   const K = m - n;
   const rgCount = Math.ceil(rows / m);
   const runStart = (rg: number, j: number): number => rg * cols * K + j * keptInGroup(Math.min(m, rows - rg * m), n, m);
-  const next = new Int32Array(E);
+  const next = new Int32Array(E), first = new Int32Array(E), sub = new Int32Array(E * 4);
   for (let g = 0; g < RG; g++) {
-    let b = starts[g];
-    for (let k = 0; k < E; k++) { next[k] = b * 4; b += counts[g * E + k]; }
     const fullGroup = g * 8 + 8 <= rows;
-    for (let j = 0; j < cols; j++) {
-      const k = cls[g * cols + j];
-      const slot = next[k]++;
-      idx[slot] = j;
-      const blk = slot >> 2, col = slot & 3;
-      const at = blk * 16 + col * 4;
-      if (fullGroup) {
-        // Every kept row is real: the 4 values are the column's canonical runs, in row order.
-        if (m === 8) {
-          const v = (g * cols + j) * 4;
-          vals[at] = values[v]; vals[at + 1] = values[v + 1]; vals[at + 2] = values[v + 2]; vals[at + 3] = values[v + 3];
-        } else {
-          const v0 = (2 * g * cols + j) * 2, v1 = v0 + cols * 2;
-          vals[at] = values[v0]; vals[at + 1] = values[v0 + 1]; vals[at + 2] = values[v1]; vals[at + 3] = values[v1 + 1];
-        }
-        continue;
+    for (let p = 0; p < P; p++) {
+      const at4 = (g * P + p) * 4;
+      let e = starts[at4];
+      for (let s4 = 0; s4 < 4; s4++) {
+        let v = starts[at4 + s4];
+        for (let k = 0; k < E; k++) { sub[k * 4 + s4] = v; v += clsQuarter(counts[(g * P + p) * E + k], s4); }
       }
-      const mk = maskOf[g * cols + j];
-      const full = octetMask(pattern, k % E0);
-      let sIdx = 0;
-      for (let h = 0; h < 8 / m; h++) {
-        const rg = g * (8 / m) + h;
-        let v = rg < rgCount ? runStart(rg, j) : 0;
-        for (let i = h * m; i < (h + 1) * m; i++) {
-          if (!(full & (1 << i))) continue;
-          if (mk & (1 << i)) vals[blk * 16 + col * 4 + sIdx] = values[v++];
-          sIdx++;
+      for (let k = 0; k < E; k++) { next[k] = first[k] = e; e += counts[(g * P + p) * E + k]; }
+      // Entry t of a unit: its delta at first + t, its values in sub-stream t % 4 at index t / 4.
+      const valSlot = (k: number, t: number): number => sub[k * 4 + (t & 3)] + (t >> 2);
+      cur.fill(-1);
+      const j0 = p * CLS_PANEL, w = Math.min(CLS_PANEL, cols - j0);
+      for (let c0 = 0; c0 < w; c0++) {
+        const j = j0 + c0, k = cls[g * cols + j], q = clsPos(c0);
+        let at = Math.max(cur[k], 0);
+        for (; q - at > 255; at = clsNextSlot(at)) deltas[next[k]++] = clsNextSlot(at) - at; // bridges: values stay 0
+        const slot = next[k]++;
+        deltas[slot] = q - at;
+        cur[k] = q;
+        const v4 = valSlot(k, slot - first[k]) * 4;
+        if (fullGroup) {
+          // Every kept row is real: the 4 values are the column's canonical runs, in row order.
+          if (m === 8) {
+            const v = (g * cols + j) * 4;
+            vals[v4] = values[v]; vals[v4 + 1] = values[v + 1]; vals[v4 + 2] = values[v + 2]; vals[v4 + 3] = values[v + 3];
+          } else {
+            const v0 = (2 * g * cols + j) * 2, v1 = v0 + cols * 2;
+            vals[v4] = values[v0]; vals[v4 + 1] = values[v0 + 1]; vals[v4 + 2] = values[v1]; vals[v4 + 3] = values[v1 + 1];
+          }
+          continue;
+        }
+        const mk = maskOf[g * cols + j];
+        const full = octetMask(pattern, k);
+        let s = 0;
+        for (let h = 0; h < 8 / m; h++) {
+          const rg = g * (8 / m) + h;
+          let v = rg < rgCount ? runStart(rg, j) : 0;
+          for (let i = h * m; i < (h + 1) * m; i++) {
+            if (!(full & (1 << i))) continue;
+            if (mk & (1 << i)) vals[v4 + s] = values[v++];
+            s++;
+          }
         }
       }
     }
   }
-  const rowsLut = new Uint32Array(E);
-  for (let k = 0; k < E; k++) {
-    let word = 0, sIdx = 0;
-    for (let i = 0; i < 8; i++) if (octetMask(pattern, k % E0) & (1 << i)) word |= i << (8 * sIdx++);
-    rowsLut[k] = word >>> 0;
-  }
-  return { pattern, rows, cols, vals, idx, counts, starts, rowsLut };
+  return { pattern, rows, cols, vals, deltas, counts, starts, lut: clsLut(pattern) };
 }
 
 /** cls -> canonical (exact inverse of packCls). */
 export function unpackCls(t: ClsLayout): CompressedNM {
   const { pattern, rows, cols } = t;
   const [n, m] = pattern === "2:4" ? [2, 4] : [4, 8];
-  const E0 = CLS_CLASSES[pattern];
-  const E = Math.ceil(cols / CLS_PANEL) * E0;
+  const E = CLS_CLASSES[pattern];
+  const P = Math.ceil(cols / CLS_PANEL);
   const RG = Math.ceil(rows / 8);
   const rgCount = Math.ceil(rows / m);
   const colVals = new Float32Array(cols * 4);
@@ -471,15 +539,23 @@ export function unpackCls(t: ClsLayout): CompressedNM {
   const K = m - n;
   for (let g = 0; g < RG; g++) {
     colCls.fill(-1);
-    let b = t.starts[g];
-    for (let k = 0; k < E; k++) {
-      for (let e = b + t.counts[g * E + k]; b < e; b++) {
-        for (let col = 0; col < 4; col++) {
-          const j = t.idx[b * 4 + col];
-          if (j >= cols) continue;
-          colCls[j] = k % E0;
-          for (let s = 0; s < 4; s++) colVals[j * 4 + s] = t.vals[b * 16 + col * 4 + s];
+    for (let p = 0; p < P; p++) {
+      const at4 = (g * P + p) * 4;
+      let e = t.starts[at4];
+      const sub = [0, 1, 2, 3].map((s4) => t.starts[at4 + s4]);
+      for (let k = 0; k < E; k++) {
+        let q = 0;
+        const n = t.counts[(g * P + p) * E + k];
+        for (let i = 0; i < n; i++) {
+          q += t.deltas[e + i];
+          if (clsIsSlot(q)) continue; // bridge
+          const j = p * CLS_PANEL + q - Math.floor(q / (CLS_RUN + 1));
+          colCls[j] = k;
+          const v = sub[i & 3] + (i >> 2);
+          for (let s = 0; s < 4; s++) colVals[j * 4 + s] = t.vals[v * 4 + s];
         }
+        e += n;
+        for (let s4 = 0; s4 < 4; s4++) sub[s4] += clsQuarter(n, s4);
       }
     }
     for (let h = 0; h < 8 / m; h++) {
@@ -489,19 +565,18 @@ export function unpackCls(t: ClsLayout): CompressedNM {
       let v = rg * cols * K; // canonical start of row-group rg (earlier ones are full)
       for (let j = 0; j < cols; j++) {
         const full = octetMask(pattern, colCls[j]);
-        let sIdx = 0;
+        let s = 0;
         for (let i = 0; i < 8; i++) {
           if (!(full & (1 << i))) continue;
           if (i >= h * m && i < h * m + real) {
-            values[v++] = colVals[j * 4 + sIdx];
+            values[v++] = colVals[j * 4 + s];
             const bit = (rg * cols + j) * m + (i - h * m);
             masks[bit >> 3] |= 1 << (bit & 7);
           }
-          sIdx++;
+          s++;
         }
       }
     }
   }
   return { rows, cols, n, m, axis: "output", values, masks, dtype: "f32" };
 }
-

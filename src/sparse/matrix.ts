@@ -6,7 +6,7 @@
  * |-------------------|--------------------|-------------------------------------------------|
  * | 2:4, 4:8 input    | tab8               | gemv_sparse{24,48}_in, gemm_sparse{24,48}_in    |
  * | 2:4, 4:8 output   | cls                | gemv_sparse_cls, gemm_sparse_cls                |
- * | (cols >= 65536)   | swz                | gemv_sparse{24,48}_out; GEMM = GEMV per token   |
+ * | (forced only)     | swz                | gemv_sparse{24,48}_out; GEMM = GEMV per token   |
  * | any other N:M     | canonical          | gemv/gemm_sparse_nm_{in,out} (correct, slower)  |
  *
  * Products follow the structural semantics of format.ts (pruned weights contribute nothing, even
@@ -21,7 +21,7 @@ import {
   checkPattern, compressNM, validateCompressed, type CompressedNM, type NMAxis, type NMValueDType,
 } from "./format.js";
 import {
-  CLS_ROWS, clsApplies, packCls, packSwz, packTab8, swzApplies, tab8Applies, TAB8_ENTRIES, TAB8_PANEL, unpackCls, unpackSwz, unpackTab8,
+  CLS_CLASSES, CLS_PANEL, CLS_PANEL_POS, CLS_ROWS, clsApplies, packCls, packSwz, packTab8, swzApplies, tab8Applies, TAB8_ENTRIES, TAB8_PANEL, unpackCls, unpackSwz, unpackTab8,
 } from "./layout.js";
 
 /** Options of SparseMatrix.fromDense(). */
@@ -53,16 +53,23 @@ function gemvScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols
     const p = pattern as "2:4" | "4:8";
     return TAB8_PANEL[p] * TAB8_ENTRIES[p] * 16 + 32 + rows * 16;
   }
-  if (kind === "cls") return align64((cols + 16) * 4) + 128;
+  if (kind === "cls") return align64(Math.ceil(cols / CLS_PANEL) * CLS_PANEL_POS * 4) + 64;
   if (kind === "swz" && pattern === "2:4") return 16 * Math.ceil(cols / 2);
   return 0;
 }
 function gemmScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols: number): number {
   if (kind === "tab8") return (pattern === "2:4" ? 24576 : 28672) + 512 + 64 + rows * 32;
-  if (kind === "cls") return align64((cols + 1) * 8 * 4) + 256;
+  if (kind === "cls") return clsGemmScratch(rows, cols);
   return gemvScratch(kind, pattern, rows, cols);
 }
 const align64 = (n: number) => Math.ceil(n / 64) * 64;
+/** Tokens per call of the cls GEMM kernel. */
+const CLS_GEMM_T = 64;
+// The cls GEMM's scratch, as the kernel lays it out: Xt (256 bytes per position: 64 tokens), then
+// 64 tokens of sums for every row of the thread's 8-row groups.
+function clsGemmScratch(rows: number, cols: number): number {
+  return align64(Math.ceil(cols / CLS_PANEL) * CLS_PANEL_POS * 256) + Math.ceil(rows / 8) * 8 * 256;
+}
 /** Below this many multiply-adds a call stays on the calling thread (a dispatch costs more). */
 const PARALLEL_MIN_MACS = 65536;
 
@@ -108,7 +115,7 @@ export class SparseMatrix {
       } else if (applies.cls) {
         this.layout = "cls";
         const t = packCls(c);
-        arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u16", t.idx), rt.heap.from("u16", t.counts), rt.heap.from("u32", t.starts), rt.heap.from("u32", t.rowsLut));
+        arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u8", t.deltas), rt.heap.from("u16", t.counts), rt.heap.from("u32", t.starts), rt.heap.from("u8", t.lut));
       } else if (applies.swz) {
         this.layout = "swz";
         const t = packSwz(c);
@@ -158,8 +165,8 @@ export class SparseMatrix {
       out = unpackTab8({ pattern: this.pattern as "2:4" | "4:8", rows: this.rows, cols: this.cols, po: TAB8_PANEL[this.pattern as "2:4" | "4:8"], vals: a.read() as Float32Array, codes: b.read() as Uint8Array });
     } else if (this.layout === "cls") {
       out = unpackCls({
-        pattern: this.pattern as "2:4" | "4:8", rows: this.rows, cols: this.cols, vals: a.read() as Float32Array, idx: b.read() as Uint16Array,
-        counts: c.read() as Uint16Array, starts: this.arrays[3].read() as Uint32Array, rowsLut: this.arrays[4].read() as Uint32Array,
+        pattern: this.pattern as "2:4" | "4:8", rows: this.rows, cols: this.cols, vals: a.read() as Float32Array, deltas: b.read() as Uint8Array,
+        counts: c.read() as Uint16Array, starts: this.arrays[3].read() as Uint32Array, lut: this.arrays[4].read() as Uint8Array,
       });
     } else if (this.layout === "swz") {
       out = unpackSwz({ pattern: this.pattern as "2:4" | "4:8", rows: this.rows, cols: this.cols, vals: a.read() as Float32Array, codes: b.read() as Uint8Array, lut: c.read() as Uint8Array });
@@ -193,18 +200,23 @@ export class SparseMatrix {
     const { rt, rows, cols } = this;
     const grain = (g: number) => (rows * cols * T < PARALLEL_MIN_MACS ? rows : g);
     let tb = 0; // tokens done by the block kernels
-    if (this.layout === "tab8" || this.layout === "cls") {
+    if (this.layout === "cls" && T >= GEMM_MIN_T.cls) {
+      // Chunks of up to 64 tokens; a short last chunk is padded to whole 8-token blocks.
+      const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
+      for (; tb < T; tb += CLS_GEMM_T) {
+        const Tc = Math.min(CLS_GEMM_T, T - tb);
+        // Scratch right before each run: it is only valid until the runtime's next scratch() call.
+        const s = rt.scratch(clsGemmScratch(rows, cols));
+        await rt.run("gemm_sparse_cls", [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, E, tb, Tc, s.ptr, s.stride], rows, grain(CLS_ROWS));
+      }
+    }
+    if (this.layout === "tab8") {
       const min = GEMM_MIN_T[this.layout];
       for (; tb < T && T - tb >= min; tb += 8) {
         // Scratch right before each run: it is only valid until the runtime's next scratch() call.
         const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
-        if (this.layout === "tab8") {
-          const [vals, codes] = this.arrays;
-          await rt.run(`gemm_sparse${this.pattern === "2:4" ? "24" : "48"}_in`, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, grain(4));
-        } else {
-          const E = this.arrays[4].length; // (panel, class) units
-          await rt.run("gemm_sparse_cls", [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, E, T, tb, s.ptr, s.stride], rows, grain(CLS_ROWS));
-        }
+        const [vals, codes] = this.arrays;
+        await rt.run(`gemm_sparse${this.pattern === "2:4" ? "24" : "48"}_in`, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, grain(4));
       }
     }
     if (this.layout === "canonical") {
@@ -233,7 +245,7 @@ export class SparseMatrix {
     }
     if (this.layout === "cls") {
       const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
-      const E = this.arrays[4].length; // (panel, class) units
+      const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
       return rt.run("gemv_sparse_cls", [...this.arrays.map((a) => a.ptr), x, y, rows, cols, E, s.ptr, s.stride], rows, grain(CLS_ROWS));
     }
     if (this.layout === "swz") {
