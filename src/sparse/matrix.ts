@@ -53,7 +53,7 @@ function gemvScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols
     const p = pattern as "2:4" | "4:8";
     return TAB8_PANEL[p] * TAB8_ENTRIES[p] * 16 + 32 + rows * 16;
   }
-  if (kind === "cls") return align64(Math.ceil(cols / CLS_PANEL) * CLS_PANEL_POS * 4) + 64;
+  if (kind === "cls") return align64(Math.ceil(cols / CLS_PANEL) * CLS_PANEL_POS * 4) + 64; // x, then a group's sums
   if (kind === "swz" && pattern === "2:4") return 16 * Math.ceil(cols / 2);
   return 0;
 }
@@ -75,7 +75,7 @@ const PARALLEL_MIN_MACS = 65536;
 
 // Token blocks of the GEMM kernels hold 8 tokens; a block (or the last partial one) with fewer
 // than this many runs as one GEMV per token instead, which is faster there (measured on
-// 4096 x 11008 and 11008 x 4096: an 8-token block costs 2.4-3 GEMVs for tab8, 1.6-2.5 for cls).
+// 4096 x 11008 and 11008 x 4096: an 8-token block costs 2.4-3 GEMVs for tab8, 2.1-2.5 for cls).
 const GEMM_MIN_T: Record<SparseLayoutKind, number> = { tab8: 3, cls: 3, swz: Infinity, canonical: 1 };
 
 /** An N:M sparse matrix resident in Wasm memory. Free it with free(). */
@@ -201,10 +201,12 @@ export class SparseMatrix {
     const grain = (g: number) => (rows * cols * T < PARALLEL_MIN_MACS ? rows : g);
     let tb = 0; // tokens done by the block kernels
     if (this.layout === "cls" && T >= GEMM_MIN_T.cls) {
-      // Chunks of up to 64 tokens; a short last chunk is padded to whole 8-token blocks.
+      // Chunks of up to 64 tokens, padded to whole 8-token blocks, except that a last block of
+      // fewer than GEMM_MIN_T tokens after full ones runs as GEMVs (cheaper than a padded block).
       const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
-      for (; tb < T; tb += CLS_GEMM_T) {
-        const Tc = Math.min(CLS_GEMM_T, T - tb);
+      const rem = T % 8, Tk = T > 8 && rem < GEMM_MIN_T.cls ? T - rem : T;
+      for (; tb < Tk; tb += Math.min(CLS_GEMM_T, Tk - tb)) {
+        const Tc = Math.min(CLS_GEMM_T, Tk - tb);
         // Scratch right before each run: it is only valid until the runtime's next scratch() call.
         const s = rt.scratch(clsGemmScratch(rows, cols));
         await rt.run("gemm_sparse_cls", [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, E, tb, Tc, s.ptr, s.stride], rows, grain(CLS_ROWS));
