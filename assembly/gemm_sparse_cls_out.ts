@@ -5,21 +5,21 @@
 // the entry's two Xt quads: 4 rows x 8 tokens = 8 accumulators, 8 multiply-adds per entry. A
 // unit's entries (about 1 KiB) are walked once per block of 8 tokens while they sit in L1, so
 // the weights come from memory once per call; panels are the outer loop so that a panel's Xt
-// (up to 514 KiB) stays in L2 while every group of the thread runs through it.
+// (up to 1 MiB at 64 tokens) stays in L2 or L3 while every group of the thread runs through it.
 // Work units are rows, split at multiples of 8. Each (row, token) sum is fixed by the data alone:
 // per (panel, class) unit in order, one chain over the unit's entries in order, added to the
 // row's sum. Padded rows and tokens are dropped.
-// Scratch per thread: Xt (panels x 2056 positions x 256 bytes at most), then the row sums of the
+// Scratch per thread: Xt (panels x 4112 positions x 256 bytes at most), then the row sums of the
 // thread's groups (8 rows per group, 64 tokens per row).
 import { madd } from "./simd";
 
 // Fixed layout constants (CLS_PANEL, CLS_RUN, CLS_PANEL_POS in layout.ts).
 // @ts-ignore: decorator
-@inline const PANEL: i32 = 2048;
+@inline const PANEL: i32 = 4096;
 // @ts-ignore: decorator
 @inline const RUN: i32 = 252;
 // @ts-ignore: decorator
-@inline const PP: i32 = 2056;
+@inline const PP: i32 = 4112;
 // Bytes per row of sums (64 tokens).
 // @ts-ignore: decorator
 @inline const YSH: usize = 8;

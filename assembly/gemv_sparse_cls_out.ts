@@ -13,11 +13,11 @@ import { swz } from "./nm_bits";
 
 // Fixed layout constants (CLS_PANEL, CLS_RUN, CLS_PANEL_POS in layout.ts).
 // @ts-ignore: decorator
-@inline const PANEL: i32 = 2048;
+@inline const PANEL: i32 = 4096;
 // @ts-ignore: decorator
 @inline const RUN: i32 = 252;
 // @ts-ignore: decorator
-@inline const PP: i32 = 2056;
+@inline const PP: i32 = 4112;
 
 // x of `cols` columns into xs: panel p at position p * PP, column c of it at c + c / RUN, and a
 // 0 at the slot after every full run.
