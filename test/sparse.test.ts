@@ -206,7 +206,7 @@ fmt.run();
 
 // ---------------------------------------------------------------------------------------------
 const kern = suite("sparse: GEMV / GEMM kernels");
-kern.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2 })); });
+kern.before(async () => { rts.push(await createRuntime({ threads: 1 }), await createRuntime({ threads: 2, minParallelWork: 0 })); });
 kern.after(() => { for (const rt of rts.splice(0)) rt.close(); });
 
 async function product(rt: Runtime, c: CompressedNM, X: Float32Array, T: number, useGemv = false, layout?: SparseLayoutKind): Promise<Float32Array> {

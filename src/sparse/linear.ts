@@ -13,8 +13,8 @@
 import { ArgumentError } from "../errors.js";
 import { DTYPE_BYTES, type ArrayFor, type DType, type WasmArray, type WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
-import { checkPattern, compressNM, decompressNM, type CompressedNM, type NMAxis, type NMValueDType } from "./format.js";
-import { SparseMatrix, type SparseLayoutKind } from "./matrix.js";
+import { checkPattern, compressNM, decompressNM, validateCompressed, type CompressedNM, type NMAxis, type NMValueDType } from "./format.js";
+import { layoutArrayKind, packSparse, SparseMatrix, type SparseLayoutKind } from "./matrix.js";
 
 const ALIGN = 64;
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
@@ -37,7 +37,7 @@ export interface SparseLinearOptions {
 
 /**
  * One runtime-layout array of the matrix: host data until placed, then Wasm memory at
- * `base + offset`. It stands in for the WasmArray the SparseMatrix would otherwise allocate.
+ * `base + offset`. The SparseMatrix's kernels take its `ptr` (which throws while unplaced).
  */
 class PlacedArray<K extends DType = DType> {
   constructor(
@@ -55,18 +55,9 @@ class PlacedArray<K extends DType = DType> {
     const C = CTORS[this.kind] as unknown as new (b: ArrayBufferLike, o: number, n: number) => ArrayFor<K>;
     return new C(this.owner.memory.buffer, base + this.offset, this.length);
   }
-  set(src: ArrayLike<number>, offset = 0): this {
-    (this.view() as unknown as { set(a: ArrayLike<number>, o: number): void }).set(src, offset);
-    return this;
-  }
-  sub(start: number, end = this.length): WasmRef<K> {
-    const ptr = this.ptr + start * DTYPE_BYTES[this.kind], length = end - start, kind = this.kind;
-    return { ptr, length, kind, view: () => this.view().subarray(start, end) as ArrayFor<K> };
-  }
   read(): ArrayFor<K> { return this.view().slice() as ArrayFor<K>; }
   /** The memory belongs to whoever placed the matrix: nothing to return. */
   free(): void {}
-  get isFreed(): boolean { return false; }
   bytes(): Uint8Array {
     const v = this.view();
     return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -100,42 +91,19 @@ export class SparseLinear {
   private constructor(rt: Runtime, c: CompressedNM, opts: SparseLinearOptions) {
     this.rt = rt;
     this.memory = rt.heap.memory;
-    // The SparseMatrix allocates its arrays through this heap while it is constructed: each one is
-    // recorded with host data and an offset inside the placement instead of landing in Wasm memory.
-    let recording = true;
+    // Values decoded from f16 storage need no representability scan: check them as f32.
+    validateCompressed(c.dtype === "f16" && opts.valuesFromF16 ? { ...c, dtype: "f32" } : c);
+    // The layout arrays stay on the host, each at an offset inside the future placement.
+    const packed = packSparse(c, opts.layout);
     let size = 0;
-    const record = <K extends DType>(kind: K, host: ArrayFor<K>): PlacedArray<K> => {
-      if (!recording) throw new ArgumentError("matrix", "internal: SparseMatrix allocated after construction");
-      const a = new PlacedArray<K>(this, kind, host.length, size, host);
-      size += align(Math.max(1, host.length * DTYPE_BYTES[kind]));
-      this.arrays.push(a as unknown as PlacedArray);
-      return a;
-    };
-    const heap = {
-      memory: rt.heap.memory,
-      alloc: <K extends DType>(kind: K, length: number) => record(kind, new CTORS[kind](length) as ArrayFor<K>),
-      from: <K extends DType>(kind: K, src: ArrayLike<number>) => {
-        const C = CTORS[kind];
-        // Fresh arrays of the right type (what the layout packers return) are kept, not copied.
-        const host = (src instanceof C ? src : C.from(src as ArrayLike<number>)) as ArrayFor<K>;
-        return record(kind, host);
-      },
-    };
-    const proxy = new Proxy(rt, {
-      get(target, prop) {
-        if (prop === "heap" && recording) return heap;
-        const v = Reflect.get(target, prop, target) as unknown;
-        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
-    try {
-      const checked = c.dtype === "f16" && opts.valuesFromF16 ? { ...c, dtype: "f32" as const } : c;
-      this.matrix = SparseMatrix.fromCompressed(proxy, checked, { layout: opts.layout });
-    } finally {
-      recording = false;
+    for (const host of packed.arrays) {
+      const kind = layoutArrayKind(host);
+      this.arrays.push(new PlacedArray(this, kind, host.length, size, host));
+      size += align(Math.max(1, host.byteLength));
     }
+    this.matrix = SparseMatrix.over(rt, c, packed.layout, this.arrays);
     this.dOut = c.rows; this.dIn = c.cols; this.n = c.n; this.m = c.m; this.axis = c.axis; this.dtype = c.dtype;
-    this.layout = this.matrix.layout;
+    this.layout = packed.layout;
     this.placementBytes = size;
   }
 

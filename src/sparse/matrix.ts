@@ -70,13 +70,70 @@ const CLS_GEMM_T = 64;
 function clsGemmScratch(rows: number, cols: number): number {
   return align64(Math.ceil(cols / CLS_PANEL) * CLS_PANEL_POS * 256) + Math.ceil(rows / 8) * 8 * 256;
 }
-/** Below this many multiply-adds a call stays on the calling thread (a dispatch costs more). */
-const PARALLEL_MIN_MACS = 65536;
 
 // Token blocks of the GEMM kernels hold 8 tokens; a block (or the last partial one) with fewer
 // than this many runs as one GEMV per token instead, which is faster there (measured on
 // 4096 x 11008 and 11008 x 4096: an 8-token block costs 2.4-3 GEMVs for tab8, 2.1-2.5 for cls).
 const GEMM_MIN_T: Record<SparseLayoutKind, number> = { tab8: 3, cls: 3, swz: Infinity, canonical: 1 };
+
+/** The shape and pattern of a matrix (a CompressedNM without its data). */
+export type MatrixShape = Pick<CompressedNM, "rows" | "cols" | "n" | "m" | "axis" | "dtype">;
+
+/** A host array of a runtime layout. */
+export type LayoutArray = Float32Array | Uint8Array | Uint16Array | Uint32Array;
+
+/** A matrix's runtime layout packed on the host (layout.ts), before it is copied into Wasm memory. */
+export interface PackedSparse {
+  readonly layout: SparseLayoutKind;
+  /** In the order the kernels take them. */
+  readonly arrays: readonly LayoutArray[];
+}
+
+/** What the kernels need of one layout array in Wasm memory (a WasmArray, or SparseLinear's placed arrays). */
+export interface SparseArrayStore {
+  readonly ptr: number;
+  readonly length: number;
+  readonly byteLength: number;
+  read(): ArrayLike<number>;
+  free(): void;
+}
+
+/** The Wasm element kind of a layout array. */
+export function layoutArrayKind(a: LayoutArray): "f32" | "u8" | "u16" | "u32" {
+  if (a instanceof Float32Array) return "f32";
+  if (a instanceof Uint8Array) return "u8";
+  if (a instanceof Uint16Array) return "u16";
+  return "u32";
+}
+
+/**
+ * Packs a canonical compressed matrix (already validated) in `layout`, or by default in the fastest
+ * layout that applies to its pattern.
+ */
+export function packSparse(c: CompressedNM, layout?: SparseLayoutKind): PackedSparse {
+  const applies: Record<SparseLayoutKind, boolean> = { tab8: tab8Applies(c), cls: clsApplies(c), swz: swzApplies(c), canonical: true };
+  if (layout !== undefined) {
+    if (!(layout in applies)) throw new ArgumentError("layout", `unknown layout ${JSON.stringify(layout)}`);
+    if (!applies[layout]) throw new ArgumentError("layout", `${layout} does not apply to ${c.n}:${c.m} along the ${c.axis} axis`);
+  }
+  const kind = layout ?? (Object.keys(applies) as SparseLayoutKind[]).find((k) => applies[k])!;
+  if (kind === "tab8") {
+    const t = packTab8(c);
+    return { layout: kind, arrays: [t.vals, t.codes] };
+  }
+  if (kind === "cls") {
+    const t = packCls(c);
+    return { layout: kind, arrays: [t.vals, t.deltas, t.counts, t.starts, t.lut] };
+  }
+  if (kind === "swz") {
+    const t = packSwz(c);
+    return { layout: kind, arrays: [t.vals, t.codes, t.lut] };
+  }
+  // The canonical kernels read masks 8 bytes at a time: pad with zeros.
+  const masks = new Uint8Array(c.masks.length + 8);
+  masks.set(c.masks);
+  return { layout: kind, arrays: [c.values instanceof Float32Array ? c.values : Float32Array.from(c.values), masks] };
+}
 
 /** An N:M sparse matrix resident in Wasm memory. Free it with free(). */
 export class SparseMatrix {
@@ -92,46 +149,36 @@ export class SparseMatrix {
   /** The runtime layout in use. */
   readonly layout: SparseLayoutKind;
   private readonly rt: Runtime;
-  private readonly arrays: WasmArray[];
+  private readonly arrays: SparseArrayStore[];
   private readonly pattern: string;
   private freed = false;
 
-  private constructor(rt: Runtime, c: CompressedNM, layout?: SparseLayoutKind) {
+  private constructor(rt: Runtime, c: MatrixShape, layout: SparseLayoutKind, arrays: SparseArrayStore[]) {
     this.rt = rt;
     this.rows = c.rows; this.cols = c.cols; this.n = c.n; this.m = c.m; this.axis = c.axis; this.dtype = c.dtype;
     this.pattern = `${c.n}:${c.m}`;
+    this.layout = layout;
+    this.arrays = arrays;
+  }
+
+  /** Uploads a packed layout (see packSparse) of the matrix `c` describes into Wasm memory. */
+  private static upload(rt: Runtime, c: MatrixShape, packed: PackedSparse): SparseMatrix {
     const arrays: WasmArray[] = [];
-    const applies: Record<SparseLayoutKind, boolean> = { tab8: tab8Applies(c), cls: clsApplies(c), swz: swzApplies(c), canonical: true };
-    if (layout !== undefined) {
-      if (!(layout in applies)) throw new ArgumentError("layout", `unknown layout ${JSON.stringify(layout)}`);
-      if (!applies[layout]) throw new ArgumentError("layout", `${layout} does not apply to ${c.n}:${c.m} along the ${c.axis} axis`);
-      for (const k of Object.keys(applies) as SparseLayoutKind[]) applies[k] = k === layout;
-    }
     try {
-      if (applies.tab8) {
-        this.layout = "tab8";
-        const t = packTab8(c);
-        arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u8", t.codes));
-      } else if (applies.cls) {
-        this.layout = "cls";
-        const t = packCls(c);
-        arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u8", t.deltas), rt.heap.from("u16", t.counts), rt.heap.from("u32", t.starts), rt.heap.from("u8", t.lut));
-      } else if (applies.swz) {
-        this.layout = "swz";
-        const t = packSwz(c);
-        arrays.push(rt.heap.from("f32", t.vals), rt.heap.from("u8", t.codes), rt.heap.from("u8", t.lut));
-      } else {
-        this.layout = "canonical";
-        // The kernels read masks 8 bytes at a time: pad with zeros.
-        const masks = rt.heap.alloc("u8", c.masks.length + 8);
-        masks.set(c.masks);
-        arrays.push(rt.heap.from("f32", c.values), masks);
-      }
+      for (const a of packed.arrays) arrays.push(rt.heap.from(layoutArrayKind(a), a));
     } catch (e) {
       for (const a of arrays) a.free();
       throw e;
     }
-    this.arrays = arrays;
+    return new SparseMatrix(rt, c, packed.layout, arrays);
+  }
+
+  /**
+   * @internal A matrix over layout arrays whose memory the caller manages (SparseLinear places
+   * them itself). `arrays` must hold `packed.arrays`' data, in that order, whenever a kernel runs.
+   */
+  static over(rt: Runtime, c: MatrixShape, layout: SparseLayoutKind, arrays: SparseArrayStore[]): SparseMatrix {
+    return new SparseMatrix(rt, c, layout, arrays);
   }
 
   /**
@@ -142,13 +189,14 @@ export class SparseMatrix {
     if (!opts || typeof opts !== "object") throw new ArgumentError("opts", "must be { n, m, axis }");
     checkPattern(opts.n, opts.m, opts.axis, "opts");
     const dense = isRef(W) ? (W.view() as Float32Array) : W;
-    return new SparseMatrix(rt, compressNM(dense, rows, cols, opts.n, opts.m, opts.axis, { dtype: opts.dtype }), opts.layout);
+    const c = compressNM(dense, rows, cols, opts.n, opts.m, opts.axis, { dtype: opts.dtype });
+    return SparseMatrix.upload(rt, c, packSparse(c, opts.layout));
   }
 
   /** Uploads a canonical compressed matrix (validated first). */
   static fromCompressed(rt: Runtime, c: CompressedNM, opts: SparseUploadOptions = {}): SparseMatrix {
     validateCompressed(c);
-    return new SparseMatrix(rt, c, opts.layout);
+    return SparseMatrix.upload(rt, c, packSparse(c, opts.layout));
   }
 
   /** Resident weight bytes in Wasm memory (values, codes or masks, LUT). */
@@ -198,7 +246,7 @@ export class SparseMatrix {
     checkRef("Y", Y, T * this.rows);
     checkDisjoint("Y", Y, "X", X);
     const { rt, rows, cols } = this;
-    const grain = (g: number) => (rows * cols * T < PARALLEL_MIN_MACS ? rows : g);
+    const work = rows * cols * T; // dense-equivalent multiply-adds: the runtime keeps small calls on one thread
     let tb = 0; // tokens done by the block kernels
     if (this.layout === "cls" && T >= GEMM_MIN_T.cls) {
       // Chunks of up to 64 tokens, padded to whole 8-token blocks, except that a last block of
@@ -209,7 +257,7 @@ export class SparseMatrix {
         const Tc = Math.min(CLS_GEMM_T, Tk - tb);
         // Scratch right before each run: it is only valid until the runtime's next scratch() call.
         const s = rt.scratch(clsGemmScratch(rows, cols));
-        await rt.run("gemm_sparse_cls", [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, E, tb, Tc, s.ptr, s.stride], rows, grain(CLS_ROWS));
+        await rt.run("gemm_sparse_cls", [...this.arrays.map((a) => a.ptr), X.ptr, Y.ptr, rows, cols, E, tb, Tc, s.ptr, s.stride], rows, CLS_ROWS, work);
       }
     }
     if (this.layout === "tab8") {
@@ -218,13 +266,13 @@ export class SparseMatrix {
         // Scratch right before each run: it is only valid until the runtime's next scratch() call.
         const s = rt.scratch(gemmScratch(this.layout, this.pattern, rows, cols));
         const [vals, codes] = this.arrays;
-        await rt.run(`gemm_sparse${this.pattern === "2:4" ? "24" : "48"}_in`, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, grain(4));
+        await rt.run(`gemm_sparse${this.pattern === "2:4" ? "24" : "48"}_in`, [vals.ptr, codes.ptr, X.ptr, Y.ptr, rows, cols, T, tb, s.ptr, s.stride], rows, 4, work);
       }
     }
     if (this.layout === "canonical") {
       const [vals, masks] = this.arrays;
       const name = this.axis === "input" ? "gemm_sparse_nm_in" : "gemm_sparse_nm_out";
-      return rt.run(name, [vals.ptr, masks.ptr, X.ptr, Y.ptr, rows, cols, this.n, this.m, T], rows, grain(this.axis === "input" ? 1 : this.m));
+      return rt.run(name, [vals.ptr, masks.ptr, X.ptr, Y.ptr, rows, cols, this.n, this.m, T], rows, this.axis === "input" ? 1 : this.m, work);
     }
     for (let t = Math.min(tb, T); t < T; t++) await this.runGemv(X.ptr + t * cols * 4, Y.ptr + t * rows * 4);
   }
@@ -238,31 +286,31 @@ export class SparseMatrix {
 
   private runGemv(x: number, y: number): Promise<void> {
     const { rt, rows, cols } = this;
-    const grain = (g: number) => (rows * cols < PARALLEL_MIN_MACS ? rows : g);
+    const work = rows * cols;
     const p = this.pattern === "2:4" ? "24" : "48";
     if (this.layout === "tab8") {
       const [vals, codes] = this.arrays;
       const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
-      return rt.run(`gemv_sparse${p}_in`, [vals.ptr, codes.ptr, x, y, rows, cols, s.ptr, s.stride], rows, grain(4));
+      return rt.run(`gemv_sparse${p}_in`, [vals.ptr, codes.ptr, x, y, rows, cols, s.ptr, s.stride], rows, 4, work);
     }
     if (this.layout === "cls") {
       const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
       const E = CLS_CLASSES[this.pattern as "2:4" | "4:8"];
-      return rt.run("gemv_sparse_cls", [...this.arrays.map((a) => a.ptr), x, y, rows, cols, E, s.ptr, s.stride], rows, grain(CLS_ROWS));
+      return rt.run("gemv_sparse_cls", [...this.arrays.map((a) => a.ptr), x, y, rows, cols, E, s.ptr, s.stride], rows, CLS_ROWS, work);
     }
     if (this.layout === "swz") {
       const [vals, codes, lut] = this.arrays;
       if (this.pattern === "2:4") {
         const s = rt.scratch(gemvScratch(this.layout, this.pattern, rows, cols));
-        return rt.run("gemv_sparse24_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols, s.ptr, s.stride], rows, grain(4));
+        return rt.run("gemv_sparse24_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols, s.ptr, s.stride], rows, 4, work);
       }
-      return rt.run("gemv_sparse48_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols], rows, grain(8));
+      return rt.run("gemv_sparse48_out", [vals.ptr, codes.ptr, lut.ptr, x, y, rows, cols], rows, 8, work);
     }
     const [vals, masks] = this.arrays;
     if (this.axis === "input") {
-      return rt.run("gemv_sparse_nm_in", [vals.ptr, masks.ptr, x, y, cols, this.n, this.m], rows, grain(1));
+      return rt.run("gemv_sparse_nm_in", [vals.ptr, masks.ptr, x, y, cols, this.n, this.m], rows, 1, work);
     }
-    return rt.run("gemv_sparse_nm_out", [vals.ptr, masks.ptr, x, y, rows, cols, this.n, this.m], rows, grain(this.m));
+    return rt.run("gemv_sparse_nm_out", [vals.ptr, masks.ptr, x, y, rows, cols, this.n, this.m], rows, this.m, work);
   }
 
   private check(): void {
