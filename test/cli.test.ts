@@ -354,6 +354,10 @@ c("library errors print `error: message` without a stack and exit with 1", async
   const nc = await dass(["inspect", "--model", "stories260K"]);
   assert.is(nc.code, 1);
   assert.match(nc.err, /not downloaded yet: run `dass pull stories260K` first/);
+  // The text file is read through the calibration reader: its error must name --text, not --calib.
+  const t = await dass(["eval", "--model", "m.bin", "--text", join(cliRoot, "missing.txt")]);
+  assert.is(t.code, 1);
+  assert.match(t.err, /^error: text: cannot read .*missing\.txt: no such file/);
 });
 
 c("pull: offline is a clear error", async () => {
