@@ -1,7 +1,7 @@
 // N:M sparse matrices: the canonical compressed format, runtime layouts and the resident matrix.
 export * from "./format.js";
-export { SparseMatrix } from "./matrix.js";
-export type { SparseMatrixOptions, SparseUploadOptions, SparseLayoutKind } from "./matrix.js";
+export { SparseMatrix, packSparse } from "./matrix.js";
+export type { SparseMatrixOptions, SparseUploadOptions, SparseLayoutKind, PackedSparse, LayoutArray } from "./matrix.js";
 export {
   packTab8, unpackTab8, packSwz, unpackSwz, packCls, unpackCls, swzLut, octetCode, octetMask, tab8Applies, swzApplies, clsApplies,
   TAB8_PANEL, TAB8_ENTRIES, CLS_ROWS, CLS_CLASSES, CLS_PANEL,
