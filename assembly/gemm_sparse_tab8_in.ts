@@ -28,6 +28,49 @@ import { madd } from "./simd";
   return f32x4.add(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
 }
 
+// The rows [r0, r1) over the panel of w octets at octet o0, given the panel's table (`stride`
+// bytes per octet): per row one chain per token pair over the octets in order, added to the
+// row's partial sums (or starting them, in the first panel).
+// @ts-ignore: decorator
+@inline function panelRows(vals: usize, codes: usize, lut: usize, tab: usize, part: usize, rows: i32, o0: i32, w: i32, r0: i32, r1: i32, stride: usize): void {
+  const vbase = vals + (<usize>o0 * <usize>rows << 4);
+  const cbase = codes + <usize>o0 * <usize>rows;
+  for (let r = r0; r < r1; r++) {
+    let vp = vbase + (<usize>r * <usize>w << 4);
+    let cp = cbase + <usize>r * <usize>w;
+    let tp = tab;
+    const te = tab + <usize>w * stride;
+    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+    while (tp < te) {
+      const off = load<u32>(lut + (<usize>load<u8>(cp) << 2));
+      const ta = tp + <usize>(off & 0xffff), tb = tp + <usize>(off >> 16);
+      const v0 = v128.load64_splat(vp), v1 = v128.load64_splat(vp, 8);
+      a0 = madd(v1, v128.load(tb), madd(v0, v128.load(ta), a0));
+      a1 = madd(v1, v128.load(tb, 16), madd(v0, v128.load(ta, 16), a1));
+      a2 = madd(v1, v128.load(tb, 32), madd(v0, v128.load(ta, 32), a2));
+      a3 = madd(v1, v128.load(tb, 48), madd(v0, v128.load(ta, 48), a3));
+      vp += 16; cp += 1; tp += stride;
+    }
+    const pp = part + (<usize>(r - r0) << 5);
+    if (o0 == 0) {
+      v128.store(pp, fold(a0, a1));
+      v128.store(pp, fold(a2, a3), 16);
+    } else {
+      v128.store(pp, f32x4.add(v128.load(pp), fold(a0, a1)));
+      v128.store(pp, f32x4.add(v128.load(pp, 16), fold(a2, a3)), 16);
+    }
+  }
+}
+
+// Y[t, r] for the block's real tokens from the partial sums.
+// @ts-ignore: decorator
+@inline function storeRows(Y: usize, part: usize, rows: i32, T: i32, tb0: i32, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const pp = part + (<usize>(r - r0) << 5);
+    for (let t = 0; t < 8 && tb0 + t < T; t++) store<f32>(Y + ((<usize>(tb0 + t) * <usize>rows + <usize>r) << 2), load<f32>(pp + (<usize>t << 2)));
+  }
+}
+
 // 2:4: Y[t, r] for tokens [tb0, tb0 + 8) and rows [r0, r1). Each row's sum: per panel one
 // chain per token pair over the octets in order, panels added in order.
 export function gemm_sparse24_in(vals: usize, codes: usize, X: usize, Y: usize, rows: i32, cols: i32, T: i32, tb0: i32, scratch: usize, stride: i32, r0: i32, r1: i32, tid: i32): void {
@@ -48,38 +91,9 @@ export function gemm_sparse24_in(vals: usize, codes: usize, X: usize, Y: usize, 
         build24(t + (<usize>tp << 4), v128.load(q0), v128.load(q0, 16), v128.load(q1), v128.load(q1, 16));
       }
     }
-    const vbase = vals + (<usize>o0 * <usize>rows << 4);
-    const cbase = codes + <usize>o0 * <usize>rows;
-    for (let r = r0; r < r1; r++) {
-      let vp = vbase + (<usize>r * <usize>w << 4);
-      let cp = cbase + <usize>r * <usize>w;
-      let tp = tab;
-      const te = tab + <usize>w * 768;
-      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      while (tp < te) {
-        const off = load<u32>(lut + (<usize>load<u8>(cp) << 2));
-        const ta = tp + <usize>(off & 0xffff), tb = tp + <usize>(off >> 16);
-        const v0 = v128.load64_splat(vp), v1 = v128.load64_splat(vp, 8);
-        a0 = madd(v1, v128.load(tb), madd(v0, v128.load(ta), a0));
-        a1 = madd(v1, v128.load(tb, 16), madd(v0, v128.load(ta, 16), a1));
-        a2 = madd(v1, v128.load(tb, 32), madd(v0, v128.load(ta, 32), a2));
-        a3 = madd(v1, v128.load(tb, 48), madd(v0, v128.load(ta, 48), a3));
-        vp += 16; cp += 1; tp += 768;
-      }
-      const pp = part + (<usize>(r - r0) << 5);
-      if (o0 == 0) {
-        v128.store(pp, fold(a0, a1));
-        v128.store(pp, fold(a2, a3), 16);
-      } else {
-        v128.store(pp, f32x4.add(v128.load(pp), fold(a0, a1)));
-        v128.store(pp, f32x4.add(v128.load(pp, 16), fold(a2, a3)), 16);
-      }
-    }
+    panelRows(vals, codes, lut, tab, part, rows, o0, w, r0, r1, 768);
   }
-  for (let r = r0; r < r1; r++) {
-    const pp = part + (<usize>(r - r0) << 5);
-    for (let t = 0; t < 8 && tb0 + t < T; t++) store<f32>(Y + ((<usize>(tb0 + t) * <usize>rows + <usize>r) << 2), load<f32>(pp + (<usize>t << 2)));
-  }
+  storeRows(Y, part, rows, T, tb0, r0, r1);
 }
 
 // Table entries of one octet and token pair (xa/xb: inputs 0-3 / 4-7 of tokens t, u).
@@ -188,38 +202,9 @@ export function gemm_sparse48_in(vals: usize, codes: usize, X: usize, Y: usize, 
         build48(t + (<usize>tp << 4), v128.load(q0), v128.load(q0, 16), v128.load(q1), v128.load(q1, 16));
       }
     }
-    const vbase = vals + (<usize>o0 * <usize>rows << 4);
-    const cbase = codes + <usize>o0 * <usize>rows;
-    for (let r = r0; r < r1; r++) {
-      let vp = vbase + (<usize>r * <usize>w << 4);
-      let cp = cbase + <usize>r * <usize>w;
-      let tp = tab;
-      const te = tab + <usize>w * 1792;
-      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      while (tp < te) {
-        const off = load<u32>(lut + (<usize>load<u8>(cp) << 2));
-        const ta = tp + <usize>(off & 0xffff), tb = tp + <usize>(off >> 16);
-        const v0 = v128.load64_splat(vp), v1 = v128.load64_splat(vp, 8);
-        a0 = madd(v1, v128.load(tb), madd(v0, v128.load(ta), a0));
-        a1 = madd(v1, v128.load(tb, 16), madd(v0, v128.load(ta, 16), a1));
-        a2 = madd(v1, v128.load(tb, 32), madd(v0, v128.load(ta, 32), a2));
-        a3 = madd(v1, v128.load(tb, 48), madd(v0, v128.load(ta, 48), a3));
-        vp += 16; cp += 1; tp += 1792;
-      }
-      const pp = part + (<usize>(r - r0) << 5);
-      if (o0 == 0) {
-        v128.store(pp, fold(a0, a1));
-        v128.store(pp, fold(a2, a3), 16);
-      } else {
-        v128.store(pp, f32x4.add(v128.load(pp), fold(a0, a1)));
-        v128.store(pp, f32x4.add(v128.load(pp, 16), fold(a2, a3)), 16);
-      }
-    }
+    panelRows(vals, codes, lut, tab, part, rows, o0, w, r0, r1, 1792);
   }
-  for (let r = r0; r < r1; r++) {
-    const pp = part + (<usize>(r - r0) << 5);
-    for (let t = 0; t < 8 && tb0 + t < T; t++) store<f32>(Y + ((<usize>(tb0 + t) * <usize>rows + <usize>r) << 2), load<f32>(pp + (<usize>t << 2)));
-  }
+  storeRows(Y, part, rows, T, tb0, r0, r1);
 }
 
 // Table entries of one octet and token pair (xa/xb: inputs 0-3 / 4-7 of tokens t, u).
