@@ -318,7 +318,8 @@ kern("tab8 GEMM: T not a multiple of 8 and above 64 tokens matches the reference
   const rng = mulberry32(41);
   // Narrow last panels, a partial last octet, row counts off the 4-row grain; T = 5 and 11 leave a
   // short last block, 67 and 130 go past 64 tokens (and leave 3 and 2 tokens: block vs GEMVs).
-  for (const [n, m] of [[2, 4], [4, 8]] as Array<[number, number]>) for (const [rows, cols] of [[13, 300], [37, 1001]] as Array<[number, number]>) {
+  // 602 rows: several 256-row chunks, which start elsewhere when two threads split the rows.
+  for (const [n, m] of [[2, 4], [4, 8]] as Array<[number, number]>) for (const [rows, cols] of [[13, 300], [37, 1001], [602, 72]] as Array<[number, number]>) {
     const c = compressNM(nmDense(rng, rows, cols, n, m, "input"), rows, cols, n, m, "input");
     for (const T of [5, 11, 64, 67, 130]) {
       const X = randomX(rng, T * cols);

@@ -65,10 +65,10 @@ function gemmScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols
 const align64 = (n: number) => Math.ceil(n / 64) * 64;
 /** Tokens per call of the cls GEMM kernel. */
 const CLS_GEMM_T = 64;
-// The cls GEMM's scratch, as the kernel lays it out: Xt (256 bytes per position: 64 tokens), then
-// 64 tokens of sums for every row of the thread's 8-row groups.
+// The cls GEMM's scratch, as the kernel lays it out: Xt (64 bytes per position: a pass of 16
+// tokens), then 64 tokens of sums for every row of the thread's 8-row groups.
 function clsGemmScratch(rows: number, cols: number): number {
-  return align64(Math.ceil(cols / CLS_PANEL) * CLS_PANEL_POS * 256) + Math.ceil(rows / 8) * 8 * 256;
+  return align64(Math.ceil(cols / CLS_PANEL) * CLS_PANEL_POS * 64) + Math.ceil(rows / 8) * 8 * 256;
 }
 
 // Token blocks of the GEMM kernels hold 8 tokens; a block (or the last partial one) with fewer
