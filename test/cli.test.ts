@@ -5,6 +5,7 @@ import * as assert from "uvu/assert";
 import { createProgressReporter, resolveProgressMode, type Progress } from "../src/util/progress.js";
 import { isNode } from "./util/env.js";
 import { readSharedData, skipNote } from "./util/data.js";
+import { makeTempDir, type TempDir } from "./util/temp-dir.js";
 
 // ---------------------------------------------------------------------------------------------------------
 const progress = suite("cli: progress reporter");
@@ -80,18 +81,18 @@ progress.run();
 
 // ---------------------------------------------------------------------------------------------------------
 type Atomic = typeof import("../src/util/atomic-write.js");
-type Fs = typeof import("node:fs/promises");
+type Fs = TempDir["fs"];
 
 const atomic = suite("cli: atomic outputs");
 const at = isNode ? atomic : atomic.skip;
 let A: Atomic;
 let fs: Fs;
 let join: (...p: string[]) => string;
-let tmpRoot: string;
+let tmpRoot: TempDir | undefined;
 let n = 0;
 
 async function dir(): Promise<string> {
-  const d = join(tmpRoot, `d${++n}`);
+  const d = join(tmpRoot!.path, `d${++n}`);
   await fs.mkdir(d, { recursive: true });
   return d;
 }
@@ -109,16 +110,11 @@ async function throwsWith(p: Promise<unknown>, check: (e: unknown) => boolean, w
 atomic.before(async () => {
   if (!isNode) return;
   A = await import("../src/util/atomic-write.js");
-  fs = await import("node:fs/promises");
-  const path = await import("node:path");
-  const os = await import("node:os");
-  join = path.join;
-  tmpRoot = await fs.mkdtemp(path.join(os.tmpdir(), "dass-cli-test-"));
+  tmpRoot = await makeTempDir("dass-cli-test-");
+  ({ fs, join } = tmpRoot);
 });
 
-atomic.after(async () => {
-  if (isNode && tmpRoot) await fs.rm(tmpRoot, { recursive: true, force: true });
-});
+atomic.after(() => tmpRoot?.remove());
 
 at("writes a file, creating parent folders, leaving no temporary file", async () => {
   const d = await dir();
@@ -244,6 +240,7 @@ type Run = typeof import("../src/cli/run.js");
 const cli = suite("cli: dass");
 const c = isNode ? cli : cli.skip;
 let R: Run;
+let cliDir: TempDir | undefined;
 let cliRoot: string;
 
 interface Result {
@@ -269,16 +266,13 @@ async function dass(argv: string[], env: Record<string, string | undefined> = {}
 cli.before(async () => {
   if (!isNode) return;
   R = await import("../src/cli/run.js");
-  fs ??= await import("node:fs/promises");
-  const path = await import("node:path");
-  const os = await import("node:os");
-  join ??= path.join;
-  cliRoot = await fs.mkdtemp(path.join(os.tmpdir(), "dass-cli-run-"));
+  const t = await makeTempDir("dass-cli-run-");
+  ({ fs, join } = t);
+  cliDir = t;
+  cliRoot = t.path;
 });
 
-cli.after(async () => {
-  if (isNode && cliRoot) await fs.rm(cliRoot, { recursive: true, force: true });
-});
+cli.after(() => cliDir?.remove());
 
 c("help: global, per command, and `help CMD`", async () => {
   const g = await dass(["--help"]);

@@ -13,6 +13,7 @@ import { isBrowser } from "./util/env.js";
 import { readSharedData, skipNote } from "./util/data.js";
 import { mulberry32 } from "./util/random.js";
 import { DTYPES, syntheticModel } from "./util/synthetic-model.js";
+import { makeTempDir } from "./util/temp-dir.js";
 
 function sameBits(a: Float32Array, b: Float32Array): boolean {
   if (a.length !== b.length) return false;
@@ -394,32 +395,30 @@ const disk = suite("formats: files on disk");
 const diskTest = isBrowser ? disk.skip : disk;
 
 diskTest("paths: write, reopen, atomic rename, no temp files left, input never overwritten", async () => {
-  const fs = await import("node:fs/promises");
-  const os = await import("node:os");
-  const path = await import("node:path");
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "dass-formats-"));
+  const tmp = await makeTempDir("dass-formats-");
+  const { fs, join, path: dir } = tmp;
   try {
     const m = syntheticModel("llama", 4, { ropeLayout: "adjacent" });
-    const binPath = path.join(dir, "m.bin");
+    const binPath = join(dir, "m.bin");
     assert.is(await writeLlama2c(binPath, m.config, m.source), binPath);
     const r = await openModel(binPath);
     await assertSameTensors(r, m.tensors, "disk bin");
     // Converting to the input path itself, or into a folder that is the input, is refused.
     await throwsArg(() => convertModel(r, "llama2c", binPath), "out", /would overwrite the input/);
-    const hfDir = path.join(dir, "hf");
+    const hfDir = join(dir, "hf");
     await convertModel(r, "safetensors", hfDir);
     const hr = await openModel(hfDir);
     await throwsArg(() => convertModel(hr, "safetensors", hfDir), "out", /would overwrite/);
-    await throwsArg(() => convertModel(hr, "gguf", path.join(hfDir, "x.gguf")), "out", /would overwrite/);
-    const ggufPath = path.join(dir, "m.gguf");
+    await throwsArg(() => convertModel(hr, "gguf", join(hfDir, "x.gguf")), "out", /would overwrite/);
+    const ggufPath = join(dir, "m.gguf");
     await convertModel(hr, "gguf", ggufPath);
     const gr = await openModel(ggufPath);
     await assertSameTensors(gr, m.tensors, "disk gguf");
-    const viaConfig = await openModel(path.join(hfDir, "config.json"));
+    const viaConfig = await openModel(join(hfDir, "config.json"));
     assert.equal(viaConfig.config, hr.config);
     await viaConfig.close();
     // A source that fails mid-stream leaves neither the output nor a temp file behind.
-    const failing = path.join(dir, "fail.gguf");
+    const failing = join(dir, "fail.gguf");
     let n = 0;
     try {
       await writeGGUF(failing, gr.config, async (name) => { if (++n > 3) throw new Error("boom"); return gr.readTensor(name); });
@@ -432,10 +431,10 @@ diskTest("paths: write, reopen, atomic rename, no temp files left, input never o
     assert.equal((await fs.readdir(hfDir)).sort(), ["config.json", "model.safetensors"]);
     await Promise.all([r.close(), hr.close(), gr.close()]);
     await throwsFormat(() => r.readTensor("norm"), /closed/);
-    await throwsFormat(() => openModel(path.join(dir, "missing.bin")), /cannot open/);
+    await throwsFormat(() => openModel(join(dir, "missing.bin")), /cannot open/);
     await throwsFormat(() => openModel(dir), /no config\.json/);
   } finally {
-    await fs.rm(dir, { recursive: true, force: true });
+    await tmp.remove();
   }
 });
 

@@ -19,9 +19,10 @@ import { isNode } from "./util/env.js";
 import { readSharedData, skipNote } from "./util/data.js";
 import { mulberry32 } from "./util/random.js";
 import { syntheticModel, type SyntheticModel } from "./util/synthetic-model.js";
+import { makeTempDir, type TempDir } from "./util/temp-dir.js";
 
 type Run = typeof import("../src/cli/run.js");
-type Fs = typeof import("node:fs/promises");
+type Fs = TempDir["fs"];
 
 const t = suite("prune cli");
 const test = isNode ? t : t.skip;
@@ -29,6 +30,7 @@ const test = isNode ? t : t.skip;
 let R: Run;
 let fs: Fs;
 let join: (...p: string[]) => string;
+let rootDir: TempDir | undefined;
 let root: string;
 let n = 0;
 
@@ -185,17 +187,12 @@ async function makeInputs(): Promise<Inputs> {
 t.before(async () => {
   if (!isNode) return;
   R = await import("../src/cli/run.js");
-  fs = await import("node:fs/promises");
-  const path = await import("node:path");
-  const os = await import("node:os");
-  join = path.join;
-  root = await fs.mkdtemp(path.join(os.tmpdir(), "dass-prune-cli-"));
+  rootDir = await makeTempDir("dass-prune-cli-");
+  ({ fs, join, path: root } = rootDir);
   inputs = await makeInputs();
 });
 
-t.after(async () => {
-  if (isNode && root) await fs.rm(root, { recursive: true, force: true });
-});
+t.after(() => rootDir?.remove());
 
 // ------------------------------------------------------------------ checks on outputs
 

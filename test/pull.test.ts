@@ -7,6 +7,7 @@ import { isNode } from "./util/env.js";
 import { readSharedData, skipNote } from "./util/data.js";
 import type { LoopbackServer } from "./util/loopback-server.js";
 import type { RegistryModel } from "../src/pull/registry.js";
+import { makeTempDir, type TempDir } from "./util/temp-dir.js";
 
 const dirs = suite("pull: cache folder");
 
@@ -30,7 +31,7 @@ dirs.run();
 // ---------------------------------------------------------------------------------------------------------
 
 type Pull = typeof import("../src/pull/index.js");
-type Fs = typeof import("node:fs/promises");
+type Fs = TempDir["fs"];
 
 const t = suite("pull: downloads");
 const it = isNode ? t : t.skip;
@@ -40,6 +41,7 @@ let fs: Fs;
 let join: (...p: string[]) => string;
 let sha256: (b: Uint8Array) => string;
 let server: LoopbackServer;
+let rootDir: TempDir | undefined;
 let root: string;
 let caseNo = 0;
 
@@ -111,21 +113,18 @@ async function rejects(p: Promise<unknown>, check: (e: unknown) => boolean, what
 t.before(async () => {
   if (!isNode) return;
   P = await import("../src/pull/index.js");
-  fs = await import("node:fs/promises");
-  const path = await import("node:path");
-  const os = await import("node:os");
+  rootDir = await makeTempDir("dass-pull-test-");
+  ({ fs, join, path: root } = rootDir);
   const crypto = await import("node:crypto");
-  join = path.join;
   sha256 = (b) => crypto.createHash("sha256").update(b).digest("hex");
   const { startLoopbackServer } = await import("./util/loopback-server.js");
   server = await startLoopbackServer();
-  root = await fs.mkdtemp(path.join(os.tmpdir(), "dass-pull-test-"));
 });
 
 t.after(async () => {
   if (!isNode) return;
   await server?.close();
-  if (root) await fs.rm(root, { recursive: true, force: true });
+  await rootDir?.remove();
 });
 
 it("downloads, verifies, then serves from the cache without network", async () => {

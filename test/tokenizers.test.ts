@@ -12,6 +12,7 @@ import { isBrowser } from "./util/env.js";
 import { readSharedData, readSharedText, skipNote } from "./util/data.js";
 import { mulberry32, type Rng } from "./util/random.js";
 import { syntheticModel } from "./util/synthetic-model.js";
+import { makeTempDir } from "./util/temp-dir.js";
 
 /** llama2.c's encode(), ported literally (quadratic rescans), as the oracle. */
 function naiveEncode(t: SentencePieceTokenizer, text: string, bos: boolean, eos: boolean): number[] {
@@ -360,34 +361,32 @@ hf.run();
 const ld = suite("tokenizers: loadTokenizer");
 
 (tok512Bytes && !isBrowser ? ld : ld.skip)("from paths: tokenizer.bin, .gguf, tokenizer.json and folders", async () => {
-  const fs = await import("node:fs/promises");
-  const os = await import("node:os");
-  const path = await import("node:path");
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "dass-tok-"));
+  const tmp = await makeTempDir("dass-tok-");
+  const { fs, join, path: dir } = tmp;
   try {
-    await fs.writeFile(path.join(dir, "tok512.bin"), tok512Bytes!);
-    const t = await loadTokenizer(path.join(dir, "tok512.bin"), { vocabSize: 512 });
+    await fs.writeFile(join(dir, "tok512.bin"), tok512Bytes!);
+    const t = await loadTokenizer(join(dir, "tok512.bin"), { vocabSize: 512 });
     assert.is(t.kind, "llama2c");
     assert.equal(t.encode("Once upon a time", { bos: true }), [1, 403, 407, 261, 378]);
-    await fs.writeFile(path.join(dir, "tokenizer.json"), JSON.stringify(llamaTokenizerJson(tok512!)));
-    await fs.writeFile(path.join(dir, "tokenizer_config.json"), '{"bos_token": "<s>", "eos_token": "</s>"}');
-    for (const p of [path.join(dir, "tokenizer.json"), dir]) {
+    await fs.writeFile(join(dir, "tokenizer.json"), JSON.stringify(llamaTokenizerJson(tok512!)));
+    await fs.writeFile(join(dir, "tokenizer_config.json"), '{"bos_token": "<s>", "eos_token": "</s>"}');
+    for (const p of [join(dir, "tokenizer.json"), dir]) {
       const h = await loadTokenizer(p);
       assert.is(h.kind, "hf");
       assert.equal(h.encode("Once upon a time", { bos: true, eos: true }), [1, 403, 407, 261, 378, 2]);
     }
     if (ggufBytes) {
-      await fs.writeFile(path.join(dir, "m.gguf"), ggufBytes);
-      assert.is((await loadTokenizer(path.join(dir, "m.gguf"))).kind, "gguf");
+      await fs.writeFile(join(dir, "m.gguf"), ggufBytes);
+      assert.is((await loadTokenizer(join(dir, "m.gguf"))).kind, "gguf");
     }
     try {
-      await loadTokenizer(path.join(dir, "missing.bin"));
+      await loadTokenizer(join(dir, "missing.bin"));
       assert.unreachable();
     } catch (e) {
       assert.instance(e, FormatError);
     }
   } finally {
-    await fs.rm(dir, { recursive: true, force: true });
+    await tmp.remove();
   }
 });
 
