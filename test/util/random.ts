@@ -1,21 +1,13 @@
 /**
- * Seeded randomness for tests, so a failing case can be reproduced from its seed. mulberry32 is the
- * generator specified in docs/methods.md (also used for calibration windows).
+ * Seeded randomness for tests, so a failing case can be reproduced from its seed: the mulberry32
+ * generator of docs/methods.md (the library's, also used for calibration windows) and draws from it.
  */
+import { mulberry32, type Uniform } from "../../src/calibration/random.js";
+
+export { mulberry32 };
 
 /** A source of uniform numbers in [0, 1). */
-export type Rng = () => number;
-
-/** mulberry32 seeded with `seed` (taken as uint32); returns uniform floats in [0, 1). */
-export function mulberry32(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t = (t + Math.imul(t ^ (t >>> 7), t | 61)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export type Rng = Uniform;
 
 /** One standard normal draw (Box–Muller; 1 - u keeps the log argument in (0, 1]). */
 export function randn(rng: Rng): number {
