@@ -6,6 +6,7 @@
  * resumed file is hashed first), and only a file with the right size and hash is renamed to `<dest>`.
  */
 import { AbortError, ArgumentError } from "../errors.js";
+import { fsyncDir } from "../util/atomic-write.js";
 import type { OnProgress } from "../util/progress.js";
 import { ChecksumError, DownloadError, OfflineError } from "./errors.js";
 
@@ -332,19 +333,8 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
     }
     if (signal?.aborted) throw abortError(signal);
     await fs.rename(part, dest);
-    await syncDir(fs, path.dirname(path.resolve(dest)));
+    await fsyncDir(path.dirname(path.resolve(dest)));
     return { path: dest, bytes: done, sha256, resumedFrom: start };
   }
 }
 
-async function syncDir(fs: Fs, dir: string): Promise<void> {
-  let h: import("node:fs/promises").FileHandle | null = null;
-  try {
-    h = await fs.open(dir, "r");
-    await h.sync();
-  } catch {
-    // Directories cannot be opened for sync on Windows.
-  } finally {
-    await h?.close().catch(() => {});
-  }
-}

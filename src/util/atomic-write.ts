@@ -302,9 +302,11 @@ async function lstatOrNull(p: string): Promise<import("node:fs").Stats | null> {
   }
 }
 
-// The rename itself is only durable once the directory entry is flushed; not possible on Windows, where
-// opening a directory fails, so errors are ignored.
-async function fsyncDir(dir: string): Promise<void> {
+/**
+ * Flushes a folder's entries: a rename into it is only durable after that. Not possible on Windows,
+ * where opening a folder fails, so errors are ignored.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
   const { fs } = await nodeMods();
   let h: FileHandle | null = null;
   try {
