@@ -88,11 +88,12 @@ const at = isNode ? atomic : atomic.skip;
 let A: Atomic;
 let fs: Fs;
 let join: (...p: string[]) => string;
-let tmpRoot: TempDir | undefined;
+let tmp: TempDir | undefined;
+let tmpRoot: string;
 let n = 0;
 
 async function dir(): Promise<string> {
-  const d = join(tmpRoot!.path, `d${++n}`);
+  const d = join(tmpRoot, `d${++n}`);
   await fs.mkdir(d, { recursive: true });
   return d;
 }
@@ -110,11 +111,11 @@ async function throwsWith(p: Promise<unknown>, check: (e: unknown) => boolean, w
 atomic.before(async () => {
   if (!isNode) return;
   A = await import("../src/util/atomic-write.js");
-  tmpRoot = await makeTempDir("dass-cli-test-");
-  ({ fs, join } = tmpRoot);
+  tmp = await makeTempDir("dass-cli-test-");
+  ({ fs, join, path: tmpRoot } = tmp);
 });
 
-atomic.after(() => tmpRoot?.remove());
+atomic.after(() => tmp?.remove());
 
 at("writes a file, creating parent folders, leaving no temporary file", async () => {
   const d = await dir();
@@ -266,10 +267,8 @@ async function dass(argv: string[], env: Record<string, string | undefined> = {}
 cli.before(async () => {
   if (!isNode) return;
   R = await import("../src/cli/run.js");
-  const t = await makeTempDir("dass-cli-run-");
-  ({ fs, join } = t);
-  cliDir = t;
-  cliRoot = t.path;
+  cliDir = await makeTempDir("dass-cli-run-");
+  ({ fs, join, path: cliRoot } = cliDir);
 });
 
 cli.after(() => cliDir?.remove());
