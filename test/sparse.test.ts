@@ -397,6 +397,7 @@ kern("SparseMatrix: layouts, resident bytes, read-back, argument errors", async 
   assert.ok(sw.bytes < rows * cols * 4, `cls bytes ${sw.bytes}`);
   sw.free();
   assert.throws(() => SparseMatrix.fromDense(rt, W, rows, cols, { n: 2, m: 4, axis: "input", layout: "cls" }), /cls does not apply/);
+  assert.throws(() => SparseMatrix.fromDense(rt, W, rows, cols, { n: 2, m: 4, axis: "input", layout: "csr" as SparseLayoutKind }), /unknown layout "csr"/);
   const gen = SparseMatrix.fromDense(rt, nmDense(rng, rows, cols, 3, 8, "output"), rows, cols, { n: 3, m: 8, axis: "output" });
   assert.is(gen.layout, "canonical");
   gen.free();
