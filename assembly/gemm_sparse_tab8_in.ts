@@ -1,13 +1,22 @@
 // Input-axis 2:4 and 4:8 sparse GEMM on the tab8 layout (src/sparse/layout.ts), Y[t] = W X[t]
 // with X, Y token-major. Tokens go in blocks of 8; each block streams the weights once.
 // Lanes hold 2 kept weights x 2 tokens: an octet's 4 values become two splatted pairs
-// [w0 w1 w0 w1], and a per-panel table holds, for every group of the octet and every kept-pair
-// code, [x_t[p0] x_t[p1] x_u[p0] x_u[p1]] for each of the 4 token pairs (t, u). Per octet: one
-// code byte, two value loads, then per token pair two table loads and two multiply-adds.
-// (Measured slower: 16-token blocks, separate accumulators per kept pair (both spill in V8), and
-// sub-panels smaller than the layout's panel (strided re-reads of the weights).)
-// Scratch per thread: the table (panel octets x codes x 64 bytes), a 512-byte code LUT, two
-// 32-byte zero-padded rows, and 8 floats of partial sums per row of the range.
+// [w0 w1 w0 w1]. For each octet of the panel, a pair table first holds, for every pair (p0, p1)
+// of positions an octet can keep, [x_t[p0] x_t[p1] x_u[p0] x_u[p1]] for each of the 4 token
+// pairs (t, u); it is then expanded into a code table: entry c (128 bytes) is the pair-table data
+// of code c's first kept pair, then of its second. Per octet of a row: one code byte, whose
+// entry address is a shift and an add away, two value loads, then per token pair two table
+// loads (immediate offsets from the one address) and two multiply-adds. The kernel runs at
+// roughly a constant number of instructions per cycle, so instructions are what count: indexing
+// the pair table through a LUT per octet (6 more instructions of about 32) ran 1-17% slower on
+// the 7B shapes. The code table's 4.5-8.75 KiB per octet are built once per 8-token block for all
+// rows, and the panel's table (140-144 KiB) stays in L2.
+// (Measured slower: 16-token blocks, separate accumulators per kept pair (both spill in V8),
+// sub-panels smaller than the layout's panel (strided re-reads of the weights), and a chain
+// split as a += (v0 * x + v1 * y) (0-5%).)
+// Scratch per thread: the code table (panel octets x codes x 128 bytes), the pair table of one
+// octet (pairs x 64 bytes), a 512-byte code LUT, two 32-byte zero-padded rows, and 8 floats of
+// partial sums per row of the range.
 import { madd } from "./simd";
 
 // Pointer to the 8 inputs of octet o of token t, or a zero-padded copy in tmp (t >= T or the
@@ -28,11 +37,11 @@ import { madd } from "./simd";
   return f32x4.add(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
 }
 
-// The rows [r0, r1) over the panel of w octets at octet o0, given the panel's table (`stride`
-// bytes per octet): per row one chain per token pair over the octets in order, added to the
+// The rows [r0, r1) over the panel of w octets at octet o0, given the panel's code table
+// (`stride` bytes per octet): per row one chain per token pair over the octets in order, added to the
 // row's partial sums (or starting them, in the first panel).
 // @ts-ignore: decorator
-@inline function panelRows(vals: usize, codes: usize, lut: usize, tab: usize, part: usize, rows: i32, o0: i32, w: i32, r0: i32, r1: i32, stride: usize): void {
+@inline function panelRows(vals: usize, codes: usize, tab: usize, part: usize, rows: i32, o0: i32, w: i32, r0: i32, r1: i32, stride: usize): void {
   const vbase = vals + (<usize>o0 * <usize>rows << 4);
   const cbase = codes + <usize>o0 * <usize>rows;
   for (let r = r0; r < r1; r++) {
@@ -42,13 +51,12 @@ import { madd } from "./simd";
     const te = tab + <usize>w * stride;
     let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
     while (tp < te) {
-      const off = load<u32>(lut + (<usize>load<u8>(cp) << 2));
-      const ta = tp + <usize>(off & 0xffff), tb = tp + <usize>(off >> 16);
+      const ta = tp + (<usize>load<u8>(cp) << 7);
       const v0 = v128.load64_splat(vp), v1 = v128.load64_splat(vp, 8);
-      a0 = madd(v1, v128.load(tb), madd(v0, v128.load(ta), a0));
-      a1 = madd(v1, v128.load(tb, 16), madd(v0, v128.load(ta, 16), a1));
-      a2 = madd(v1, v128.load(tb, 32), madd(v0, v128.load(ta, 32), a2));
-      a3 = madd(v1, v128.load(tb, 48), madd(v0, v128.load(ta, 48), a3));
+      a0 = madd(v1, v128.load(ta, 64), madd(v0, v128.load(ta), a0));
+      a1 = madd(v1, v128.load(ta, 80), madd(v0, v128.load(ta, 16), a1));
+      a2 = madd(v1, v128.load(ta, 96), madd(v0, v128.load(ta, 32), a2));
+      a3 = madd(v1, v128.load(ta, 112), madd(v0, v128.load(ta, 48), a3));
       vp += 16; cp += 1; tp += stride;
     }
     const pp = part + (<usize>(r - r0) << 5);
@@ -71,11 +79,26 @@ import { madd } from "./simd";
   }
 }
 
+// An octet's code table from its pair table: entry c (128 bytes) holds the 64 bytes of code c's
+// first kept pair, then those of its second (lut: their offsets in the pair table).
+// @ts-ignore: decorator
+@inline function expand(t: usize, pairs: usize, lut: usize, E: i32): void {
+  for (let c = 0; c < E; c++) {
+    const off = load<u32>(lut + (<usize>c << 2));
+    const a = pairs + <usize>(off & 0xffff), b = pairs + <usize>(off >> 16), d = t + (<usize>c << 7);
+    v128.store(d, v128.load(a)); v128.store(d, v128.load(a, 16), 16);
+    v128.store(d, v128.load(a, 32), 32); v128.store(d, v128.load(a, 48), 48);
+    v128.store(d, v128.load(b), 64); v128.store(d, v128.load(b, 16), 80);
+    v128.store(d, v128.load(b, 32), 96); v128.store(d, v128.load(b, 48), 112);
+  }
+}
+
 // 2:4: Y[t, r] for tokens [tb0, tb0 + 8) and rows [r0, r1). Each row's sum: per panel one
 // chain per token pair over the octets in order, panels added in order.
 export function gemm_sparse24_in(vals: usize, codes: usize, X: usize, Y: usize, rows: i32, cols: i32, T: i32, tb0: i32, scratch: usize, stride: i32, r0: i32, r1: i32, tid: i32): void {
   const tab = scratch + <usize>tid * <usize>stride;
-  const lut = tab + 24576;
+  const pairs = tab + 32 * 36 * 128;
+  const lut = pairs + 768;
   const tmp0 = lut + 512, tmp1 = tmp0 + 32;
   const part = tmp1 + 32;
   // code -> table offset of the first kept pair | offset of the second << 16
@@ -84,14 +107,14 @@ export function gemm_sparse24_in(vals: usize, codes: usize, X: usize, Y: usize, 
   for (let o0 = 0; o0 < O; o0 += 32) {
     const w = min(32, O - o0);
     for (let k = 0; k < w; k++) {
-      const t = tab + <usize>k * 768;
       for (let tp = 0; tp < 4; tp++) {
         const q0 = octRow(X, tb0 + 2 * tp, T, cols, o0 + k, tmp0);
         const q1 = octRow(X, tb0 + 2 * tp + 1, T, cols, o0 + k, tmp1);
-        build24(t + (<usize>tp << 4), v128.load(q0), v128.load(q0, 16), v128.load(q1), v128.load(q1, 16));
+        build24(pairs + (<usize>tp << 4), v128.load(q0), v128.load(q0, 16), v128.load(q1), v128.load(q1, 16));
       }
+      expand(tab + <usize>k * (36 * 128), pairs, lut, 36);
     }
-    panelRows(vals, codes, lut, tab, part, rows, o0, w, r0, r1, 768);
+    panelRows(vals, codes, tab, part, rows, o0, w, r0, r1, 36 * 128);
   }
   storeRows(Y, part, rows, T, tb0, r0, r1);
 }
@@ -117,7 +140,8 @@ export function gemm_sparse24_in(vals: usize, codes: usize, X: usize, Y: usize, 
 // chain per token pair over the octets in order, panels added in order.
 export function gemm_sparse48_in(vals: usize, codes: usize, X: usize, Y: usize, rows: i32, cols: i32, T: i32, tb0: i32, scratch: usize, stride: i32, r0: i32, r1: i32, tid: i32): void {
   const tab = scratch + <usize>tid * <usize>stride;
-  const lut = tab + 28672;
+  const pairs = tab + 16 * 70 * 128;
+  const lut = pairs + 1792;
   const tmp0 = lut + 512, tmp1 = tmp0 + 32;
   const part = tmp1 + 32;
   // code -> table offset of the first kept pair | offset of the second << 16
@@ -195,14 +219,14 @@ export function gemm_sparse48_in(vals: usize, codes: usize, X: usize, Y: usize, 
   for (let o0 = 0; o0 < O; o0 += 16) {
     const w = min(16, O - o0);
     for (let k = 0; k < w; k++) {
-      const t = tab + <usize>k * 1792;
       for (let tp = 0; tp < 4; tp++) {
         const q0 = octRow(X, tb0 + 2 * tp, T, cols, o0 + k, tmp0);
         const q1 = octRow(X, tb0 + 2 * tp + 1, T, cols, o0 + k, tmp1);
-        build48(t + (<usize>tp << 4), v128.load(q0), v128.load(q0, 16), v128.load(q1), v128.load(q1, 16));
+        build48(pairs + (<usize>tp << 4), v128.load(q0), v128.load(q0, 16), v128.load(q1), v128.load(q1, 16));
       }
+      expand(tab + <usize>k * (70 * 128), pairs, lut, 70);
     }
-    panelRows(vals, codes, lut, tab, part, rows, o0, w, r0, r1, 1792);
+    panelRows(vals, codes, tab, part, rows, o0, w, r0, r1, 70 * 128);
   }
   storeRows(Y, part, rows, T, tb0, r0, r1);
 }

@@ -58,7 +58,7 @@ function gemvScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols
   return 0;
 }
 function gemmScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols: number): number {
-  if (kind === "tab8") return (pattern === "2:4" ? 24576 : 28672) + 512 + 64 + rows * 32;
+  if (kind === "tab8") return (pattern === "2:4" ? 32 * 36 * 128 + 768 : 16 * 70 * 128 + 1792) + 512 + 64 + rows * 32;
   if (kind === "cls") return clsGemmScratch(rows, cols);
   return gemvScratch(kind, pattern, rows, cols);
 }
