@@ -25,6 +25,8 @@
 // On the 1.1B shape the f32 weights (4.4 GB) exceed the budget, so decode includes copying the
 // streamed blocks into Wasm memory for every token: records carry the residency (resident blocks,
 // bytes streamed per token) that explains the figure, and the machine's load average.
+// On the 1.1B shape every kernel call of the measured prefills is timed (wall time of `rt.run`, a
+// timer read per call of several milliseconds), so records also say where prefill time goes.
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
@@ -33,7 +35,7 @@ import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { createRuntime } from "../src/runtime/runtime.js";
+import { createRuntime, type Runtime } from "../src/runtime/runtime.js";
 import { openModel, readAllTensors, writeGGUF, writeSafetensors, type RawTensor } from "../src/formats/index.js";
 import { expectedTensors, Transformer, type LinearName, type ModelConfig } from "../src/model/index.js";
 import { nmStorageInfo, type NMPatternSpec } from "../src/sparse/storage.js";
@@ -75,6 +77,8 @@ export interface ModelRecord {
   relaxedSimd: boolean;
   /** Mean 1-minute load average of the machine during the case's units (2 cores here: above 2 means contention). */
   loadAverage: number;
+  /** synthetic-1.1b: milliseconds per kernel (by Wasm export name) over the measured prefills. */
+  prefillKernelMs?: Record<string, number>;
 }
 
 type Variant = ModelRecord["variant"];
@@ -196,6 +200,8 @@ interface UnitResult {
   decodeMs: number;
   prefillTokens: number;
   decodeTokens: number;
+  /** Per kernel, when the case times kernels. */
+  prefillKernelMs?: Record<string, number>;
 }
 
 /** The protocol of a model: prompts, their length, decode steps after each. */
@@ -214,6 +220,7 @@ async function serveCase(a: CaseArgs): Promise<void> {
   const reply = (o: unknown) => process.stdout.write(JSON.stringify(o) + "\n");
   const rt = await createRuntime({ threads: a.threads });
   if (rt.threads !== a.threads) throw new Error(`asked for ${a.threads} threads, got ${rt.threads}: ${rt.downgradeReason}`);
+  const kernelMs = a.model === "synthetic-1.1b" ? timeKernels(rt) : undefined;
   const { nSeq, seqLen, decodeSteps } = protocol(a);
   const reader = await openModel(a.path);
   const t0 = performance.now();
@@ -240,13 +247,15 @@ async function serveCase(a: CaseArgs): Promise<void> {
       reply({ ok: true });
     } else if (cmd === "unit") {
       const seq = seqs[Number(arg) % nSeq];
+      kernelMs?.start();
       let t = performance.now();
       let logits = await m.forward(seq, 0, cache);
       const prefillMs = performance.now() - t;
+      const prefillKernelMs = kernelMs?.stop();
       t = performance.now();
       for (let s = 0; s < decodeSteps; s++) logits = await m.decode(argmax(logits), seq.length + s, cache);
       loadAvg.push(loadavg()[0]);
-      reply({ prefillMs, decodeMs: performance.now() - t, prefillTokens: seq.length, decodeTokens: decodeSteps } satisfies UnitResult);
+      reply({ prefillMs, decodeMs: performance.now() - t, prefillTokens: seq.length, decodeTokens: decodeSteps, prefillKernelMs } satisfies UnitResult);
     } else if (cmd === "done") {
       cache.free();
       let mlpWeightBytes = 0, mlpCanonicalF32Bytes = 0;
@@ -289,6 +298,26 @@ async function serveCase(a: CaseArgs): Promise<void> {
   }
 }
 
+/** Times `rt.run` per kernel name between start() and stop(), which returns the sums (ms). */
+function timeKernels(rt: Runtime): { start(): void; stop(): Record<string, number> } {
+  let sums: Record<string, number> | null = null;
+  const run = rt.run.bind(rt);
+  rt.run = async (name, args, units, grain, work) => {
+    if (!sums) return run(name, args, units, grain, work);
+    const acc = sums;
+    const t = performance.now();
+    try {
+      return await run(name, args, units, grain, work);
+    } finally {
+      acc[name] = (acc[name] ?? 0) + performance.now() - t;
+    }
+  };
+  return {
+    start: () => { sums = {}; },
+    stop: () => { const s = sums ?? {}; sums = null; return s; },
+  };
+}
+
 async function pathBytes(p: string): Promise<number> {
   const st = await stat(p);
   if (!st.isDirectory()) return st.size;
@@ -316,6 +345,30 @@ function table(recs: ModelRecord[]): string {
         `${ratio(r.mlpWeightBytes, d?.mlpWeightBytes)} / ${ratio(r.mlpCanonicalF32Bytes, d?.mlpCanonicalF32Bytes)} | ${r.residentBlocks}/${r.blocks}${r.classifierResident ? "+cls" : ""} | ` +
         `${mib(r.streamedBytesPerToken)} | ${mib(r.peakWasmBytes)}${r.withinBudget ? "" : " (over!)"} | ${mib(r.peakRssBytes)} | ${r.loadAverage.toFixed(1)} |`,
     );
+  }
+  return lines.join("\n");
+}
+
+/** Where prefill time goes (records that timed kernels): ms per 512 prompt tokens, by kernel. */
+function kernelTable(recs: ModelRecord[]): string {
+  const timed = recs.filter((r) => r.prefillKernelMs);
+  if (!timed.length) return "";
+  const total = (r: ModelRecord) => Object.values(r.prefillKernelMs!).reduce((a, b) => a + b, 0);
+  const names = [...new Set(timed.flatMap((r) => Object.keys(r.prefillKernelMs!)))];
+  // Kernels that take at least 1% of some case's prefill get a column; the rest are summed.
+  const cols = names.filter((n) => timed.some((r) => (r.prefillKernelMs![n] ?? 0) >= 0.01 * total(r)))
+    .sort((a, b) => Math.max(...timed.map((r) => r.prefillKernelMs![b] ?? 0)) - Math.max(...timed.map((r) => r.prefillKernelMs![a] ?? 0)));
+  const per512 = (r: ModelRecord, ms: number) => ((ms * 512) / r.prefillTokens / 1000).toFixed(2);
+  const lines = [
+    "Prefill time by kernel (seconds per 512 prompt tokens; wall time of each kernel call):",
+    `| model | threads | variant | ${cols.join(" | ")} | other kernels | outside kernels |`,
+    `|---|---|---|${cols.map(() => "---|").join("")}---|---|`,
+  ];
+  for (const r of timed) {
+    const k = r.prefillKernelMs!;
+    const other = total(r) - cols.reduce((a, n) => a + (k[n] ?? 0), 0);
+    const prefillMs = (r.prefillTokens / r.prefillTokPerS) * 1000;
+    lines.push(`| ${r.model} | ${r.threads} | ${r.variant} | ${cols.map((n) => per512(r, k[n] ?? 0)).join(" | ")} | ${per512(r, other)} | ${per512(r, prefillMs - total(r))} |`);
   }
   return lines.join("\n");
 }
@@ -441,7 +494,7 @@ async function main(): Promise<void> {
           }
           const { nSeq } = protocol({ model, variant: "dense", path: "", threads: t, quick, seqs });
           for (const p of procs) await p.ask("warm");
-          const sums = procs.map(() => ({ prefillMs: 0, decodeMs: 0, prefillTokens: 0, decodeTokens: 0 }));
+          const sums = procs.map(() => ({ prefillMs: 0, decodeMs: 0, prefillTokens: 0, decodeTokens: 0, kernelMs: undefined as Record<string, number> | undefined }));
           const t1 = performance.now();
           // Small models: rounds until the measured time passes a second per variant (at least one round).
           for (let round = 0; round === 0 || (model === "stories260K" && performance.now() - t1 < 3000); round++) {
@@ -450,6 +503,10 @@ async function main(): Promise<void> {
                 const u = await p.ask<UnitResult>(`unit ${i}`);
                 const s = sums[k];
                 s.prefillMs += u.prefillMs; s.decodeMs += u.decodeMs; s.prefillTokens += u.prefillTokens; s.decodeTokens += u.decodeTokens;
+                if (u.prefillKernelMs) {
+                  s.kernelMs ??= {};
+                  for (const [name, ms] of Object.entries(u.prefillKernelMs)) s.kernelMs[name] = (s.kernelMs[name] ?? 0) + ms;
+                }
               }
             }
           }
@@ -462,6 +519,7 @@ async function main(): Promise<void> {
               decodeTokPerS: s.decodeTokens / (s.decodeMs / 1000),
               prefillTokens: s.prefillTokens,
               decodeTokens: s.decodeTokens,
+              ...(s.kernelMs ? { prefillKernelMs: s.kernelMs } : {}),
             };
             console.error(
               `    ${rec.variant}: prefill ${fmtRate(rec.prefillTokPerS)} tok/s, decode ${fmtRate(rec.decodeTokPerS)} tok/s, weights ${mib(rec.weightBytes)} MiB, ` +
@@ -480,6 +538,8 @@ async function main(): Promise<void> {
     if (!values.keep) await rm(dir, { recursive: true, force: true });
   }
   console.log(table(recs));
+  const prof = kernelTable(recs);
+  if (prof) console.log("\n" + prof);
   const tg = targets(recs);
   if (tg) console.log("\n" + tg);
   console.log(`\ntotal ${((performance.now() - t0) / 1000).toFixed(0)} s`);
