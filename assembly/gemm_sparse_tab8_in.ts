@@ -8,8 +8,8 @@
 // entry address is a shift and an add away, two value loads, then per token pair two table
 // loads (immediate offsets from the one address) and two multiply-adds. The kernel runs at
 // roughly a constant number of instructions per cycle, so instructions are what count: indexing
-// the pair table through a LUT per octet (6 more instructions of about 32) ran 1-17% slower on
-// the 7B shapes. The code table's 4.5-8.75 KiB per octet are built once per 8-token block for all
+// the pair table through a LUT per octet (6 more instructions of about 32) ran 2-10% slower on
+// the 7B and 1.1B shapes with random masks. The code table's 4.5-8.75 KiB per octet are built once per 8-token block for all
 // rows, and the panel's table (140-144 KiB) stays in L2.
 // (Measured slower: 16-token blocks, separate accumulators per kept pair (both spill in V8),
 // sub-panels smaller than the layout's panel (strided re-reads of the weights), and a chain
@@ -38,8 +38,8 @@ import { madd } from "./simd";
 }
 
 // The rows [r0, r1) over the panel of w octets at octet o0, given the panel's code table
-// (`stride` bytes per octet): per row one chain per token pair over the octets in order, added to the
-// row's partial sums (or starting them, in the first panel).
+// (`stride` bytes per octet): per row one chain per token pair over the octets in order, added
+// to the row's partial sums (or starting them, in the first panel).
 // @ts-ignore: decorator
 @inline function panelRows(vals: usize, codes: usize, tab: usize, part: usize, rows: i32, o0: i32, w: i32, r0: i32, r1: i32, stride: usize): void {
   const vbase = vals + (<usize>o0 * <usize>rows << 4);
