@@ -69,7 +69,7 @@
 import { ArgumentError } from "../errors.js";
 import { readMask, keptInGroup, type CompressedNM } from "./format.js";
 
-/** Octets per panel of the tab8 kernels (fixed in the kernels: the tables must fit L1). */
+/** Octets per panel of the tab8 kernels (fixed in the kernels: the GEMV's tables must fit L1). */
 export const TAB8_PANEL: Readonly<Record<"2:4" | "4:8", number>> = { "2:4": 32, "4:8": 16 };
 /** Table entries per octet. */
 export const TAB8_ENTRIES: Readonly<Record<"2:4" | "4:8", number>> = { "2:4": 36, "4:8": 70 };
