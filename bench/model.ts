@@ -349,7 +349,7 @@ function table(recs: ModelRecord[]): string {
   return lines.join("\n");
 }
 
-/** Where prefill time goes (records that timed kernels): ms per 512 prompt tokens, by kernel. */
+/** Where prefill time goes (records that timed kernels): seconds per 512 prompt tokens, by kernel. */
 function kernelTable(recs: ModelRecord[]): string {
   const timed = recs.filter((r) => r.prefillKernelMs);
   if (!timed.length) return "";
