@@ -58,7 +58,12 @@ function gemvScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols
   return 0;
 }
 function gemmScratch(kind: SparseLayoutKind, pattern: string, rows: number, cols: number): number {
-  if (kind === "tab8") return (pattern === "2:4" ? 32 * 36 * 128 + 768 : 16 * 70 * 128 + 1792) + 512 + 64 + rows * 32;
+  if (kind === "tab8") {
+    // Code table (128 bytes per code and octet of a panel), one octet's pair table (64 bytes per
+    // position pair: 12 for 2:4, 28 for 4:8), the code LUT, two padded rows, 8 sums per row.
+    const p = pattern as "2:4" | "4:8";
+    return TAB8_PANEL[p] * TAB8_ENTRIES[p] * 128 + (p === "2:4" ? 12 : 28) * 64 + 512 + 64 + rows * 32;
+  }
   if (kind === "cls") return clsGemmScratch(rows, cols);
   return gemvScratch(kind, pattern, rows, cols);
 }
