@@ -1,6 +1,7 @@
 // bench/kernels: dense vs N:M sparse GEMV/GEMM (both axes) side by side with the read-bandwidth
 // ceiling, a plain JavaScript loop and onnxruntime-web's MatMul, at 1 and 2 threads.
-// Usage: npm run bench:kernels -- [--json FILE] [--quick] [--threads 1,2]
+// Usage: npm run bench:kernels -- [--json FILE] [--quick] [--threads 1,2] [--shapes 4096x11008,...]
+//        [--tokens 1,8,64]
 // Each thread count runs in its own child process (onnxruntime-web fixes its thread count at
 // first use); within a process every variant of a shape is measured in the same run.
 import { spawn } from "node:child_process";
@@ -12,7 +13,7 @@ import { gemm, gemv, readSum } from "../src/kernels/dense.js";
 import { SparseMatrix } from "../src/sparse/index.js";
 import { createOrtMatMul } from "./ort-peer.js";
 import { childNodeArgs } from "./util/node-args.js";
-import { measure } from "./util/measure.js";
+import { measureInTurn } from "./util/measure.js";
 import { mulberry32 } from "./util/rng.js";
 
 /** One measured figure; the JSON output is an array of these. */
@@ -78,14 +79,31 @@ function jsGemv(W: Float32Array, x: Float32Array, y: Float32Array, dOut: number,
   }
 }
 
-async function runThreads(threads: number, quick: boolean): Promise<KernelRecord[]> {
+/** One function measured, what its record says, and its kept (non-zero) weights. */
+interface Case {
+  fn: () => Promise<void> | void;
+  rec: Omit<KernelRecord, "gbps" | "gflops" | "gflopsEffective" | "threads" | "relaxedSimd" | "medianMs">;
+  kept: number;
+}
+
+/** What one child process measures. */
+interface Plan {
+  threads: number;
+  quick: boolean;
+  /** [dOut, dIn] pairs; default: the 7B MLP shapes and 768x2048 (quick: two small ones). */
+  shapes?: Array<[number, number]>;
+  /** Token counts; default 1, 8, 64 (quick: 1, 8). */
+  tokens?: number[];
+}
+
+async function runThreads({ threads, quick, shapes: only, tokens }: Plan): Promise<KernelRecord[]> {
   const rt: Runtime = await createRuntime({ threads });
   if (rt.threads !== threads) throw new Error(`asked for ${threads} threads, got ${rt.threads}: ${rt.downgradeReason}`);
   const records: KernelRecord[] = [];
-  const shapes = quick ? QUICK_SHAPES : FULL_SHAPES;
-  const Ts = quick ? [1, 8] : [1, 8, 64];
-  const timing = quick ? { warmupMs: 200, maxTime: 0.3, minSamples: 3 } : { warmupMs: 800, maxTime: 1.5, minSamples: 5 };
-  const add = (r: Omit<KernelRecord, "gbps" | "gflops" | "gflopsEffective" | "threads" | "relaxedSimd">, kept: number) => {
+  const shapes = only ?? (quick ? QUICK_SHAPES : FULL_SHAPES);
+  const Ts = tokens ?? (quick ? [1, 8] : [1, 8, 64]);
+  const timing = quick ? { warmupMs: 200, maxTime: 0.3, minSamples: 3, rounds: 3 } : { warmupMs: 800, maxTime: 1.5, minSamples: 5, rounds: 5 };
+  const add = (r: Case["rec"] & { medianMs: number }, kept: number) => {
     const s = r.medianMs / 1000;
     const rec: KernelRecord = {
       ...r, threads, relaxedSimd: rt.relaxedSimd,
@@ -102,11 +120,6 @@ async function runThreads(threads: number, quick: boolean): Promise<KernelRecord
     for (let i = 0; i < Wjs.length; i++) Wjs[i] = rng() * 2 - 1;
     const W = rt.heap.from("f32", Wjs);
     const denseBytes = Wjs.byteLength;
-    // The ceiling: a plain read of the same bytes.
-    const acc = rt.heap.alloc("f32", 64 * rt.threads);
-    const tRead = await measure(() => readSum(rt, W, acc), timing);
-    add({ kernel: "read", layout: "bandwidth", pattern: "dense", dOut, dIn, T: 1, medianMs: tRead.medianMs, weightBytes: denseBytes }, 0);
-    acc.free();
     const sparse: Array<{ layout: "nm-input" | "nm-output"; pattern: string; mat: SparseMatrix; kept: number }> = [];
     for (const [n, m] of PATTERNS) for (const axis of ["input", "output"] as const) {
       const pruned = pruneRandom(Wjs, dOut, dIn, n, m, axis, n * 100 + m);
@@ -116,26 +129,30 @@ async function runThreads(threads: number, quick: boolean): Promise<KernelRecord
       sparse.push({ layout: axis === "input" ? "nm-input" : "nm-output", pattern: `${n}:${m}`, mat, kept });
     }
     for (const T of Ts) {
-      const kernel = T === 1 ? "gemv" : "gemm";
+      const kernel: KernelRecord["kernel"] = T === 1 ? "gemv" : "gemm";
       const Xjs = new Float32Array(T * dIn);
       for (let i = 0; i < Xjs.length; i++) Xjs[i] = rng() * 2 - 1;
       const X = rt.heap.from("f32", Xjs), Y = rt.heap.alloc("f32", T * dOut);
-      const tDense = await measure(() => (T === 1 ? gemv(rt, W, X, Y, dOut, dIn) : gemm(rt, W, X, Y, dOut, dIn, T)), timing);
-      add({ kernel, layout: "dense", pattern: "dense", dOut, dIn, T, medianMs: tDense.medianMs, weightBytes: denseBytes }, dOut * dIn);
-      for (const s of sparse) {
-        const t = await measure(() => (T === 1 ? s.mat.gemv(X, Y) : s.mat.gemm(X, Y, T)), timing);
-        add({ kernel, layout: s.layout, pattern: s.pattern, dOut, dIn, T, medianMs: t.medianMs, weightBytes: s.mat.bytes }, s.kept);
-      }
       const ort = await createOrtMatMul(Wjs, dOut, dIn, T, Xjs, threads);
-      const tOrt = await measure(() => ort.run(), timing);
-      await ort.release();
-      add({ kernel, layout: "ort", pattern: "dense", dOut, dIn, T, medianMs: tOrt.medianMs, weightBytes: denseBytes }, dOut * dIn);
+      // Everything compared on this shape and T, measured in turn.
+      const cases: Case[] = [
+        { fn: () => (T === 1 ? gemv(rt, W, X, Y, dOut, dIn) : gemm(rt, W, X, Y, dOut, dIn, T)), rec: { kernel, layout: "dense", pattern: "dense", dOut, dIn, T, weightBytes: denseBytes }, kept: dOut * dIn },
+        ...sparse.map((s) => ({ fn: () => (T === 1 ? s.mat.gemv(X, Y) : s.mat.gemm(X, Y, T)), rec: { kernel, layout: s.layout, pattern: s.pattern, dOut, dIn, T, weightBytes: s.mat.bytes }, kept: s.kept })),
+        { fn: () => ort.run(), rec: { kernel, layout: "ort", pattern: "dense", dOut, dIn, T, weightBytes: denseBytes }, kept: dOut * dIn },
+      ];
+      const acc = rt.heap.alloc("f32", 64 * rt.threads);
+      if (T === Ts[0]) {
+        // The ceiling: a plain read of the same bytes.
+        cases.push({ fn: () => readSum(rt, W, acc), rec: { kernel: "read", layout: "bandwidth", pattern: "dense", dOut, dIn, T: 1, weightBytes: denseBytes }, kept: 0 });
+      }
       if (T === 1 && threads === 1) {
         const yjs = new Float32Array(dOut);
-        const tJs = await measure(() => jsGemv(Wjs, Xjs, yjs, dOut, dIn), { ...timing, minSamples: 3 });
-        add({ kernel, layout: "js", pattern: "dense", dOut, dIn, T, medianMs: tJs.medianMs, weightBytes: denseBytes }, dOut * dIn);
+        cases.push({ fn: () => jsGemv(Wjs, Xjs, yjs, dOut, dIn), rec: { kernel, layout: "js", pattern: "dense", dOut, dIn, T, weightBytes: denseBytes }, kept: dOut * dIn });
       }
-      X.free(); Y.free();
+      const times = await measureInTurn(cases.map((c) => c.fn), timing);
+      cases.forEach((c, i) => add({ ...c.rec, medianMs: times[i].medianMs }, c.kept));
+      await ort.release();
+      acc.free(); X.free(); Y.free();
     }
     for (const s of sparse) s.mat.free();
     W.free();
@@ -180,26 +197,39 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       json: { type: "string" }, quick: { type: "boolean" }, threads: { type: "string" },
-      child: { type: "string" },
+      shapes: { type: "string" }, tokens: { type: "string" }, child: { type: "string" },
     },
   });
   if (values.child) {
-    const records = await runThreads(Number(values.child), !!values.quick);
+    const records = await runThreads(JSON.parse(values.child) as Plan);
     process.stdout.write(JSON.stringify(records) + "\n");
     return;
   }
-  const threadList = (values.threads ?? "1,2").split(",").map(Number);
+  const shapes = values.shapes?.split(",").map((s) => parseShape(s));
+  const tokens = values.tokens?.split(",").map((t) => positiveInt(t, "--tokens"));
+  const threadList = (values.threads ?? "1,2").split(",").map((t) => positiveInt(t, "--threads"));
   const all: KernelRecord[] = [];
   for (const threads of threadList) {
-    const args = [fileURLToPath(import.meta.url), "--child", String(threads)];
-    if (values.quick) args.push("--quick");
-    all.push(...(await child(args)));
+    const plan: Plan = { threads, quick: !!values.quick, shapes, tokens };
+    all.push(...(await child([fileURLToPath(import.meta.url), "--child", JSON.stringify(plan)])));
   }
   console.log(table(all));
   if (values.json) {
     await writeFile(values.json, JSON.stringify(all, null, 2) + "\n");
     console.log(`wrote ${all.length} records to ${values.json}`);
   }
+}
+
+function positiveInt(s: string, what: string): number {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${what}: expected positive integers, got "${s}"`);
+  return v;
+}
+
+function parseShape(s: string): [number, number] {
+  const parts = s.split("x");
+  if (parts.length !== 2) throw new Error(`--shapes: expected DOUTxDIN (e.g. 4096x11008), got "${s}"`);
+  return [positiveInt(parts[0], "--shapes"), positiveInt(parts[1], "--shapes")];
 }
 
 function child(args: string[]): Promise<KernelRecord[]> {

@@ -38,7 +38,7 @@ import { sparsegptFactor } from "../src/kernels/sparsegpt.js";
 import { hessianAccumulate } from "../src/kernels/stats.js";
 import { scoreMagnitude, scoreScaled } from "../src/kernels/scores.js";
 import { selectMask } from "../src/kernels/masks.js";
-import { measure } from "./util/measure.js";
+import { measureInTurn } from "./util/measure.js";
 import { mulberry32 } from "./util/rng.js";
 
 /** One line of the JSON output. */
@@ -202,19 +202,12 @@ async function speedSection(quick: boolean): Promise<PruneRecord[]> {
     const mask = rt.heap.alloc("u8", D * DFF);
     const methods = ["magnitude", "wanda", "dass"] as const;
     const rounds = quick ? 1 : 3;
-    const medians: Record<string, number[]> = { magnitude: [], wanda: [], dass: [] };
-    // Rounds of the three methods in turn, so that drifting machine load hits them alike.
-    for (let round = 0; round < rounds; round++) {
-      for (const m of methods) {
-        const t = await measure(async () => {
-          for (const name of ["gate", "up", "down"] as const) await scoreAndSelect(rt, m, name, blk, S, mask);
-        }, { warmupMs: quick ? 300 : 1000, maxTime: quick ? 1 : 3, minSamples: quick ? 3 : 5 });
-        medians[m].push(t.medianMs);
-        log(`  round ${round + 1}: ${m} ${t.medianMs.toFixed(1)} ms (median of ${t.samples})`);
-      }
-    }
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-    const ms: Record<string, number> = Object.fromEntries(methods.map((m) => [m, med(medians[m])]));
+    // The three methods in turn, round after round, so that drifting machine load hits them alike.
+    const times = await measureInTurn(methods.map((m) => async () => {
+      for (const name of ["gate", "up", "down"] as const) await scoreAndSelect(rt, m, name, blk, S, mask);
+    }), { warmupMs: quick ? 300 : 1000, maxTime: quick ? 1 : 9, minSamples: quick ? 3 : 15, rounds });
+    methods.forEach((m, i) => log(`  ${m} ${times[i].medianMs.toFixed(1)} ms (median of ${times[i].samples})`));
+    const ms: Record<string, number> = Object.fromEntries(methods.map((m, i) => [m, times[i].medianMs]));
     S.free();
     mask.free();
     for (const m of methods) {
@@ -239,7 +232,7 @@ async function speedSection(quick: boolean): Promise<PruneRecord[]> {
     const ok = (m: string) => ms[m] <= 1000 && ms[m] <= 1.2 * ms.magnitude;
     console.log(`\ntargets (DaSS and Wanda <= 1 s and <= 1.2x magnitude): DaSS ${ok("dass") ? "met" : "MISSED"}, Wanda ${ok("wanda") ? "met" : "MISSED"}.` +
       (sgpt ? ` SparseGPT takes ${(1000 * sgpt.total / ms.dass).toFixed(0)}x DaSS's time.` : " SparseGPT skipped (--quick)."));
-    console.log(`Medians of ${rounds} round(s) of side-by-side measurements; activation statistics are log-normal (sigma 1.5) with 0.5% outliers x20. The machine is shared: expect noise.`);
+    console.log(`Medians over the samples of ${rounds} round(s) measuring the methods in turn; activation statistics are log-normal (sigma 1.5) with 0.5% outliers x20. The machine is shared: expect noise.`);
   } finally {
     rt.close();
   }
