@@ -9,14 +9,18 @@
 // - when all of X fits in L2 (small T; scratch = 0), rows outermost: W streams once, in long runs
 //   that the prefetcher follows, and X is re-read from L2;
 // - otherwise k-blocks outermost within token blocks of TB tokens: a 4 x KC weight panel stays in
-//   L1 while it meets every token of the block, and the TB x KC slice of X stays in L2. That slice
-//   is first copied into a per-thread buffer: rows of X are dIn floats apart, and with dIn a power
-//   of two (4096) they all fall into a few L2 sets and evict each other.
+//   L1 while it meets every token of the block, and the TB x KC slice of X stays in L2. Both are
+//   first packed into a per-thread buffer, so that the tile loads everything at immediate offsets
+//   from two pointers: X's slice by token pairs (rows of X are dIn floats apart, and with dIn a
+//   power of two they also fall into a few L2 sets and evict each other), W's panel with its 4
+//   rows interleaved by k-quad.
 import { madd, hsum } from "./simd";
 import { KC, dotRow, dotTail } from "./gemv_dense";
 
 /** Tokens per block in the k-outer order: TB x KC x 4 B = 256 KiB of X. */
 const TB: i32 = 64;
+/** Bytes of the per-thread copy of X's block; the packed 4-row weight panel (16 KiB) follows. */
+const XBLOCK: usize = <usize>TB * <usize>KC * 4;
 
 // @ts-ignore: decorator
 @inline function acc(y: usize, h: f32, first: bool): void {
@@ -40,6 +44,45 @@ const TB: i32 = 64;
   acc(y, hsum(a00), first); acc(y + 4, hsum(a10), first); acc(y + 8, hsum(a20), first); acc(y + 12, hsum(a30), first);
   y += yb;
   acc(y, hsum(a01), first); acc(y + 4, hsum(a11), first); acc(y + 8, hsum(a21), first); acc(y + 12, hsum(a31), first);
+}
+
+// The same tile on packed operands (the k-outer order): w holds the 4 rows' k-quads interleaved
+// (64 bytes per quad step), x the two tokens' (32 bytes per step). Every load is then the one
+// pointer plus an immediate offset; with rows dIn floats apart, V8 computes each row's address
+// with its own lea (4 more instructions per 8 multiply-adds, about a sixth of the loop). Measured
+// against the unpacked tile at T = 64 on the 7B and 1.1B shapes: 0-23% faster (median about 5%).
+// @ts-ignore: decorator
+@inline function tile4x2p(w: usize, x: usize, y: usize, yb: usize, n: usize, first: bool): void {
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+  let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+  const xe = x + 2 * n;
+  while (x < xe) {
+    const u = v128.load(x), v = v128.load(x, 16);
+    let q = v128.load(w); a00 = madd(q, u, a00); a01 = madd(q, v, a01);
+    q = v128.load(w, 16); a10 = madd(q, u, a10); a11 = madd(q, v, a11);
+    q = v128.load(w, 32); a20 = madd(q, u, a20); a21 = madd(q, v, a21);
+    q = v128.load(w, 48); a30 = madd(q, u, a30); a31 = madd(q, v, a31);
+    x += 32; w += 64;
+  }
+  acc(y, hsum(a00), first); acc(y + 4, hsum(a10), first); acc(y + 8, hsum(a20), first); acc(y + 12, hsum(a30), first);
+  y += yb;
+  acc(y, hsum(a01), first); acc(y + 4, hsum(a11), first); acc(y + 8, hsum(a21), first); acc(y + 12, hsum(a31), first);
+}
+
+// One token on packed operands (an odd last token: its k-quads 32 bytes apart).
+// @ts-ignore: decorator
+@inline function tile4x1p(w: usize, x: usize, y: usize, n: usize, first: bool): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const xe = x + 2 * n;
+  while (x < xe) {
+    const u = v128.load(x);
+    a0 = madd(v128.load(w), u, a0);
+    a1 = madd(v128.load(w, 16), u, a1);
+    a2 = madd(v128.load(w, 32), u, a2);
+    a3 = madd(v128.load(w, 48), u, a3);
+    x += 32; w += 64;
+  }
+  acc(y, hsum(a0), first); acc(y + 4, hsum(a1), first); acc(y + 8, hsum(a2), first); acc(y + 12, hsum(a3), first);
 }
 
 // Rows i..i+3, one token.
@@ -87,8 +130,8 @@ const TB: i32 = 64;
 
 // Y[t, r] for rows r in [r0, r1) and all tokens. Rows are split in multiples of 4 (the grain) for
 // speed only: the arithmetic of every output is the same whichever path computes it. `scratch` is 0
-// for the row-outer order (the wrapper picks it when X fits in half of a 1 MiB L2), else TB * KC
-// floats per thread at scratch + tid * stride for the k-outer order.
+// for the row-outer order (the wrapper picks it when X fits in 256 KiB), else XBLOCK + 16 KiB per
+// thread at scratch + tid * stride for the k-outer order.
 export function gemm_f32(
   W: usize, X: usize, Y: usize, dOut: i32, dIn: i32, T: i32, scratch: usize, stride: usize, r0: i32, r1: i32, tid: i32,
 ): void {
@@ -102,21 +145,32 @@ export function gemm_f32(
     }
   } else {
     const xp = scratch + <usize>tid * stride;
+    const wp = xp + XBLOCK;
     for (let t0 = 0; t0 < T; t0 += TB) {
       const t1 = min(t0 + TB, T);
       for (let k0 = 0; k0 < d4; k0 += KC) {
         const k1 = min(k0 + KC, d4);
         const n = <usize>(k1 - k0) << 2;
+        // xp: tokens in pairs, pair p at p * 2n with the two tokens' k-quads interleaved.
         for (let t = t0; t < t1; t++) {
-          const src = X + <usize>t * rb + (<usize>k0 << 2), dst = xp + <usize>(t - t0) * n;
-          for (let o: usize = 0; o < n; o += 16) v128.store(dst + o, v128.load(src + o));
+          const src = X + <usize>t * rb + (<usize>k0 << 2);
+          const dst = xp + <usize>(t - t0) / 2 * 2 * n + (<usize>((t - t0) & 1) << 4);
+          for (let o: usize = 0; o < n; o += 16) v128.store(dst + 2 * o, v128.load(src + o));
         }
         const first = k0 == 0;
         for (let i = r0; i < r4; i += 4) {
+          // wp: the 4 rows' k-quads interleaved, 64 bytes per quad step.
           const w = W + <usize>i * rb + (<usize>k0 << 2);
+          for (let o: usize = 0; o < n; o += 16) {
+            v128.store(wp + 4 * o, v128.load(w + o));
+            v128.store(wp + 4 * o, v128.load(w + rb + o), 16);
+            v128.store(wp + 4 * o, v128.load(w + 2 * rb + o), 32);
+            v128.store(wp + 4 * o, v128.load(w + 3 * rb + o), 48);
+          }
+          const y = Y + (<usize>i << 2);
           let t = t0;
-          for (; t + 2 <= t1; t += 2) tile4x2(w, rb, xp + <usize>(t - t0) * n, n, Y + <usize>t * yb + (<usize>i << 2), yb, n, first);
-          if (t < t1) tile4x1(w, rb, xp + <usize>(t - t0) * n, Y + <usize>t * yb + (<usize>i << 2), n, first);
+          for (; t + 2 <= t1; t += 2) tile4x2p(wp, xp + <usize>(t - t0) * n, y + <usize>t * yb, yb, n, first);
+          if (t < t1) tile4x1p(wp, xp + <usize>(t - t0) * n, y + <usize>t * yb, n, first);
         }
       }
       for (let i = r0; i < r4; i += 4) tails(W, X, Y, dOut, dIn, i, t0, t1);
