@@ -2,7 +2,7 @@
 // host-managed memory and a work range [r0, r1) (plus the thread id, where it needs scratch).
 export { gemv_f32 } from "./gemv_dense";
 export { gemm_f32 } from "./gemm_dense";
-export { read_sum_f32 } from "./bandwidth";
+export { read_sum_f32, fma_peak_f32 } from "./ceilings";
 export { f16_to_f32, bf16_to_f32, f32_to_f16, f32_to_bf16 } from "./convert";
 export { colsumsq_f64, hessian_pack_f32, hessian_upper_f32, hessian_mirror_f32 } from "./stats";
 export * from "./norms";

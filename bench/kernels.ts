@@ -9,7 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createRuntime, type Runtime } from "../src/index.js";
-import { gemm, gemv, readSum } from "../src/kernels/dense.js";
+import { fmaPeak, gemm, gemv, readSum } from "../src/kernels/dense.js";
 import { SparseMatrix } from "../src/sparse/index.js";
 import { createOrtMatMul } from "./ort-peer.js";
 import { childNodeArgs } from "./util/node-args.js";
@@ -35,6 +35,11 @@ export interface KernelRecord {
   weightBytes: number;
   /** Whether the relaxed-SIMD build (fused multiply-add) ran. */
   relaxedSimd: boolean;
+  /**
+   * The arithmetic ceiling: GFLOP/s of a register-only multiply-add loop at this thread count,
+   * measured in turn with this record's kernel (GEMV and GEMM records).
+   */
+  peakGflops?: number;
 }
 
 const FULL_SHAPES: Array<[number, number]> = [[4096, 11008], [11008, 4096], [768, 2048]];
@@ -82,7 +87,7 @@ function jsGemv(W: Float32Array, x: Float32Array, y: Float32Array, dOut: number,
 /** One function measured, what its record says, and its kept (non-zero) weights. */
 interface Case {
   fn: () => Promise<void> | void;
-  rec: Omit<KernelRecord, "gbps" | "gflops" | "gflopsEffective" | "threads" | "relaxedSimd" | "medianMs">;
+  rec: Omit<KernelRecord, "gbps" | "gflops" | "gflopsEffective" | "threads" | "relaxedSimd" | "medianMs" | "peakGflops">;
   kept: number;
 }
 
@@ -103,7 +108,7 @@ async function runThreads({ threads, quick, shapes: only, tokens }: Plan): Promi
   const shapes = only ?? (quick ? QUICK_SHAPES : FULL_SHAPES);
   const Ts = tokens ?? (quick ? [1, 8] : [1, 8, 64]);
   const timing = quick ? { warmupMs: 200, maxTime: 0.3, minSamples: 3, rounds: 3 } : { warmupMs: 800, maxTime: 1.5, minSamples: 5, rounds: 5 };
-  const add = (r: Case["rec"] & { medianMs: number }, kept: number) => {
+  const add = (r: Case["rec"] & { medianMs: number; peakGflops?: number }, kept: number) => {
     const s = r.medianMs / 1000;
     const rec: KernelRecord = {
       ...r, threads, relaxedSimd: rt.relaxedSimd,
@@ -149,8 +154,13 @@ async function runThreads({ threads, quick, shapes: only, tokens }: Plan): Promi
         const yjs = new Float32Array(dOut);
         cases.push({ fn: () => jsGemv(Wjs, Xjs, yjs, dOut, dIn), rec: { kernel, layout: "js", pattern: "dense", dOut, dIn, T, weightBytes: denseBytes }, kept: dOut * dIn });
       }
-      const times = await measureInTurn(cases.map((c) => c.fn), timing);
-      cases.forEach((c, i) => add({ ...c.rec, medianMs: times[i].medianMs }, c.kept));
+      // The arithmetic ceiling, in the same rounds (about 20 ms a call).
+      const peakUnits = 200 * rt.threads;
+      let peakFlops = 0;
+      const fns = [...cases.map((c) => c.fn), async () => { peakFlops = await fmaPeak(rt, acc, peakUnits); }];
+      const times = await measureInTurn(fns, timing);
+      const peakGflops = peakFlops / (times[cases.length].medianMs / 1000) / 1e9;
+      cases.forEach((c, i) => add({ ...c.rec, medianMs: times[i].medianMs, ...(c.rec.kernel === "read" ? {} : { peakGflops }) }, c.kept));
       await ort.release();
       acc.free(); X.free(); Y.free();
     }
@@ -163,8 +173,8 @@ async function runThreads({ threads, quick, shapes: only, tokens }: Plan): Promi
 
 function table(records: KernelRecord[]): string {
   const lines = [
-    "| shape | T | threads | ceiling GB/s | dense ms (GB/s, GFLOP/s) | ort ms | 2:4 in ms (× dense, × ort) | 2:4 out ms (× dense, × ort) | 4:8 in ms (× dense) | 4:8 out ms (× dense) |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| shape | T | threads | ceiling GB/s | peak GFLOP/s | dense ms (GB/s, GFLOP/s) | ort ms | 2:4 in ms (× dense, × ort) | 2:4 out ms (× dense, × ort) | 4:8 in ms (× dense) | 4:8 out ms (× dense) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   const keyOf = (r: KernelRecord) => `${r.dOut}x${r.dIn}|${r.threads}`;
   const groups = new Map<string, KernelRecord[]>();
@@ -185,7 +195,7 @@ function table(records: KernelRecord[]): string {
       if (withOrt && ort) s += `, ${(ort.medianMs / r.medianMs).toFixed(2)}×`;
       return s + ")";
     };
-    lines.push(`| ${shape} | ${T} | ${threads} | ${bw ? bw.gbps.toFixed(1) : "–"} | ` +
+    lines.push(`| ${shape} | ${T} | ${threads} | ${bw ? bw.gbps.toFixed(1) : "–"} | ${dense?.peakGflops ? dense.peakGflops.toFixed(1) : "–"} | ` +
       `${dense ? `${dense.medianMs.toFixed(2)} (${dense.gbps.toFixed(1)}, ${dense.gflops.toFixed(1)})` : "–"} | ` +
       `${ort ? ort.medianMs.toFixed(2) : "–"} | ${cell(find("nm-input", "2:4"), true)} | ${cell(find("nm-output", "2:4"), true)} | ` +
       `${cell(find("nm-input", "4:8"), false)} | ${cell(find("nm-output", "4:8"), false)} |`);

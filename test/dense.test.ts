@@ -157,6 +157,21 @@ dense("readSum reads everything", async () => {
   }
 });
 
+dense("fmaPeak runs every unit and keeps its chains exact", async () => {
+  for (const threads of [1, 2]) {
+    const rt = rtFor(threads);
+    const s = rt.heap.scope();
+    try {
+      const out = s.alloc("f32", rt.threads);
+      const flops = await K.fmaPeak(rt, out, 3);
+      assert.is(flops, 3 * K.FMA_PEAK_STEPS * 64);
+      const sums = out.read();
+      assert.is(sums[0], R.fmaPeakSum(K.FMA_PEAK_STEPS));
+      for (const v of sums) assert.ok(v === 0 || v === 32, `thread sum ${v}`);
+    } finally { s.release(); }
+  }
+});
+
 dense("bad arguments throw ArgumentError naming the argument", async () => {
   const rt = rtFor(2);
   const s = rt.heap.scope();
@@ -179,6 +194,8 @@ dense("bad arguments throw ArgumentError naming the argument", async () => {
     await throwsArg(() => K.gemm(rt, W, X, X, 2, 4, 2), "Y");
     await throwsArg(() => K.readSum(rt, W, s.alloc("f32", 0)), "out");
     await throwsArg(() => K.readSum(rt, u, x), "src");
+    await throwsArg(() => K.fmaPeak(rt, x, 0), "units");
+    await throwsArg(() => K.fmaPeak(rt, s.alloc("f32", 1), 1), "out");
   } finally { s.release(); }
 });
 

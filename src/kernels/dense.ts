@@ -25,6 +25,8 @@ const GEMM_X_FIT = 256 * 1024;
 const GEMM_XBLOCK_BYTES = 64 * 1024 * 4 + 4 * 1024 * 4;
 /** Floats per work unit of `readSum` (64 KiB). */
 export const READ_CHUNK = 16384;
+/** Steps of 8 multiply-add chains per work unit of `fmaPeak`. */
+export const FMA_PEAK_STEPS = 65536;
 
 const BYTES: Record<DType, number> = { f32: 4, f64: 8, u8: 1, u16: 2, u32: 4, i32: 4 };
 
@@ -111,4 +113,19 @@ export async function readSum(rt: Runtime, src: WasmRef<"f32">, out: WasmRef<"f3
   checkDisjoint("out", out, rt.threads, "src", src, src.length);
   out.view().fill(0, 0, rt.threads);
   await rt.run("read_sum_f32", [src.ptr, src.length, out.ptr], Math.ceil(src.length / READ_CHUNK), 1);
+}
+
+/**
+ * Runs `units` x {@link FMA_PEAK_STEPS} steps of 8 independent f32x4 multiply-add chains held in
+ * registers (`a = a * 0.5 + 0.5` from 1, so every lane stays exactly 1): the arithmetic ceiling for
+ * benchmarks, in the build this runtime runs (fused multiply-add in the relaxed build). Thread
+ * `tid` stores its lanes' sum (32) in `out[tid]`. Returns the floating-point operations done
+ * (2 per lane per multiply-add).
+ */
+export async function fmaPeak(rt: Runtime, out: WasmRef<"f32">, units: number): Promise<number> {
+  checkDim("units", units);
+  checkArray("out", out, "f32", rt.threads, `${rt.threads} threads`);
+  out.view().fill(0, 0, rt.threads);
+  await rt.run("fma_peak_f32", [FMA_PEAK_STEPS, 0.5, 0.5, out.ptr], units, 1, units * FMA_PEAK_STEPS * 32);
+  return units * FMA_PEAK_STEPS * 8 * 4 * 2;
 }

@@ -30,3 +30,10 @@ export function readSum(src: ArrayLike<number>): number {
   for (let i = 0; i < src.length; i++) s += src[i];
   return s;
 }
+
+/** The lane sum one thread of `fmaPeak` stores: 8 chains x 4 lanes of `steps` times a = a * m + c from 1, in f32. */
+export function fmaPeakSum(steps: number, m = 0.5, c = 0.5): number {
+  let a = 1;
+  for (let i = 0; i < steps; i++) a = Math.fround(Math.fround(a * m) + c);
+  return 32 * a;
+}

@@ -1,5 +1,7 @@
-// Memory read ceiling for the benchmarks: the fastest plain read of a buffer this engine manages,
-// so kernels that stream weights can be judged as a fraction of it.
+// Ceilings for the benchmarks: the fastest plain read of a buffer this engine manages, so kernels
+// that stream weights can be judged as a fraction of it, and the multiply-add peak, for kernels
+// bound by arithmetic.
+import { madd, hsum } from "./simd";
 
 /** Floats per work unit of read_sum_f32 (64 KiB). */
 const CHUNK: i32 = 16384;
@@ -29,4 +31,21 @@ export function read_sum_f32(src: usize, n: i32, out: usize, r0: i32, r1: i32, t
   // The last, partial chunk (if this thread owns it).
   for (let i = max(r0, full) * CHUNK, e = min(n, r1 * CHUNK); i < e; i++) s += load<f32>(src + (<usize>i << 2));
   store<f32>(out + (<usize>tid << 2), s);
+}
+
+// `iters` steps of 8 independent multiply-add chains (a = a * m + c) per unit of [r0, r1), in
+// registers only: the f32 peak of this engine and build (fused in the relaxed build, mul + add in
+// the plain one). Eight chains cover the multiply-add latency on the machines we measured: twelve
+// ran no faster. Thread `tid` stores the sum of its chains' lanes in out[tid].
+export function fma_peak_f32(iters: i32, m: f32, c: f32, out: usize, r0: i32, r1: i32, tid: i32): void {
+  const vm = f32x4.splat(m), vc = f32x4.splat(c);
+  let a0 = f32x4.splat(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (let u = r0; u < r1; u++) {
+    for (let i = 0; i < iters; i++) {
+      a0 = madd(a0, vm, vc); a1 = madd(a1, vm, vc); a2 = madd(a2, vm, vc); a3 = madd(a3, vm, vc);
+      a4 = madd(a4, vm, vc); a5 = madd(a5, vm, vc); a6 = madd(a6, vm, vc); a7 = madd(a7, vm, vc);
+    }
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)));
+  store<f32>(out + (<usize>tid << 2), hsum(s));
 }
