@@ -16,9 +16,15 @@ export const GEMV_GRAIN = 8;
 /** Row grain of gemm: the kernel's 4-row register tile. */
 export const GEMM_GRAIN = 4;
 /**
- * Above this many bytes of X (half of this machine's 512 KiB L2), gemm runs k-blocks outermost on
- * per-thread packed copies of X's blocks and W's panels. (At 512 KiB, 64 tokens x 2048 inputs
- * re-read X from L3 and ran 10-15% slower.)
+ * gemm runs k-blocks outermost, on per-thread packed copies of X's blocks and W's panels, from
+ * this many tokens when X is larger than {@link GEMM_X_FIT}; otherwise rows outermost, streaming W
+ * once in long runs. Packing a 4-row panel pays off only over many tokens: at T = 8 on 4096x11008
+ * the k-outer order ran 1.5x slower, and at T = 16 no faster.
+ */
+const GEMM_KOUTER_T = 32;
+/**
+ * Bytes of X (half of this machine's 512 KiB L2) above which the row-outer order would re-read X
+ * from L3 for every 4-row tile (64 tokens x 2048 inputs ran 10-15% slower that way).
  */
 const GEMM_X_FIT = 256 * 1024;
 /** Bytes of that per-thread scratch: X's block (64 tokens x 1024 inputs), then 4 packed rows x 1024. */
@@ -93,7 +99,7 @@ export async function gemm(
     return rt.run("gemv_f32", [W.ptr, X.ptr, Y.ptr, dIn], dOut, GEMV_GRAIN, dOut * dIn);
   }
   const work = dOut * dIn * T;
-  if (T * dIn * 4 <= GEMM_X_FIT) return rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T, 0, 0], dOut, GEMM_GRAIN, work);
+  if (T < GEMM_KOUTER_T || T * dIn * 4 <= GEMM_X_FIT) return rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T, 0, 0], dOut, GEMM_GRAIN, work);
   const scratch = rt.heap.allocBytes(GEMM_XBLOCK_BYTES * rt.threads);
   try {
     await rt.run("gemm_f32", [W.ptr, X.ptr, Y.ptr, dOut, dIn, T, scratch, GEMM_XBLOCK_BYTES], dOut, GEMM_GRAIN, work);
