@@ -1,9 +1,11 @@
-// bench/kernels: dense vs N:M sparse GEMV/GEMM (both axes) side by side with the read-bandwidth
-// ceiling, a plain JavaScript loop and onnxruntime-web's MatMul, at 1 and 2 threads.
+// bench/kernels: dense vs N:M sparse GEMV/GEMM (both axes) side by side with two ceilings (a plain
+// read of the weights, a register-only multiply-add loop), a plain JavaScript loop and
+// onnxruntime-web's MatMul, at 1 and 2 threads.
 // Usage: npm run bench:kernels -- [--json FILE] [--quick] [--threads 1,2] [--shapes 4096x11008,...]
 //        [--tokens 1,8,64]
 // Each thread count runs in its own child process (onnxruntime-web fixes its thread count at
-// first use); within a process every variant of a shape is measured in the same run.
+// first use); within a process everything compared on one shape and T is measured in turn, round
+// after round (bench/util/measure.ts).
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
