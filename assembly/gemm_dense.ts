@@ -6,8 +6,8 @@
 // token depends neither on T, nor on the tile that computed it, nor on the thread split. Register
 // tile: 4 rows x 2 tokens (8 chains; each k step loads 4 weight and 2 token vectors for 8 madds).
 // Loop order only moves data, never changes the arithmetic:
-// - when all of X fits in L2 (small T; scratch = 0), rows outermost: W streams once, in long runs
-//   that the prefetcher follows, and X is re-read from L2;
+// - for few tokens, or when all of X fits in L2 (scratch = 0), rows outermost: W streams once, in
+//   long runs that the prefetcher follows, and X is re-read from cache;
 // - otherwise k-blocks outermost within token blocks of TB tokens: a 4 x KC weight panel stays in
 //   L1 while it meets every token of the block, and the TB x KC slice of X stays in L2. Both are
 //   first packed into a per-thread buffer, so that the tile loads everything at immediate offsets
@@ -130,7 +130,7 @@ const XBLOCK: usize = <usize>TB * <usize>KC * 4;
 
 // Y[t, r] for rows r in [r0, r1) and all tokens. Rows are split in multiples of 4 (the grain) for
 // speed only: the arithmetic of every output is the same whichever path computes it. `scratch` is 0
-// for the row-outer order (the wrapper picks it when X fits in 256 KiB), else XBLOCK + 16 KiB per
+// for the row-outer order (the wrapper picks it below 32 tokens or when X fits in 256 KiB), else XBLOCK + 16 KiB per
 // thread at scratch + tid * stride for the k-outer order.
 export function gemm_f32(
   W: usize, X: usize, Y: usize, dOut: i32, dIn: i32, T: i32, scratch: usize, stride: usize, r0: i32, r1: i32, tid: i32,
