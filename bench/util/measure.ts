@@ -26,11 +26,6 @@ export interface MeasureOptions {
 
 type Fn = () => Promise<void> | void;
 
-/** Median time per call of an async function. */
-export async function measure(fn: Fn, opts: MeasureOptions = {}): Promise<Timing> {
-  return (await measureInTurn([fn], opts))[0];
-}
-
 /** Median time per call of each function, measured in turn, round after round. */
 export async function measureInTurn(fns: Fn[], opts: MeasureOptions = {}): Promise<Timing[]> {
   const warmupMs = opts.warmupMs ?? 600;
