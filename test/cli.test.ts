@@ -336,6 +336,23 @@ c("usage errors exit with 2 and a clear message", async () => {
   }
 });
 
+c("bench:kernels refuses malformed --shapes, --tokens and --threads before measuring anything", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const script = fileURLToPath(new URL("../bench/kernels.js", import.meta.url));
+  for (const [flags, re] of [
+    [["--shapes", "4096"], /--shapes: expected DOUTxDIN \(e\.g\. 4096x11008\), got "4096"/],
+    [["--shapes", "4096x0"], /--shapes: expected positive integers, got "0"/],
+    [["--tokens", "8,x"], /--tokens: expected positive integers, got "x"/],
+    [["--threads", "1.5"], /--threads: expected positive integers, got "1\.5"/],
+  ] as Array<[string[], RegExp]>) {
+    const r = spawnSync(process.execPath, [script, ...flags], { encoding: "utf8", timeout: 30000 });
+    assert.is.not(r.status, 0, flags.join(" "));
+    assert.match(r.stderr, re, flags.join(" "));
+    assert.is(r.stdout, "", `${flags.join(" ")}: nothing measured`);
+  }
+});
+
 c("library errors print `error: message` without a stack and exit with 1", async () => {
   const r = await dass(["inspect", "--model", join(cliRoot, "missing.bin")]);
   assert.is(r.code, 1);
