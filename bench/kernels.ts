@@ -1,19 +1,17 @@
 // bench/kernels: dense vs N:M sparse GEMV/GEMM (both axes) side by side with two ceilings (a plain
 // read of the weights, a register-only multiply-add loop), a plain JavaScript loop and
-// onnxruntime-web's MatMul, at 1 and 2 threads.
-// Usage: npm run bench:kernels -- [--json FILE] [--quick] [--threads 1,2] [--shapes 4096x11008,...]
-//        [--tokens 1,8,64]
+// onnxruntime-web's MatMul, at 1 and 2 threads. Flags: `--help`.
 // Each thread count runs in its own child process (onnxruntime-web fixes its thread count at
 // first use); within a process everything compared on one shape and T is measured in turn, round
 // after round (bench/util/measure.ts).
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { createRuntime, type Runtime } from "../src/index.js";
 import { fmaPeak, gemm, gemv, readSum } from "../src/kernels/dense.js";
 import { SparseMatrix } from "../src/sparse/index.js";
 import { createOrtMatMul } from "./ort-peer.js";
+import { benchFlags, BenchUsageError, positiveInt, positiveInts, runBench } from "./util/cli.js";
 import { childNodeArgs } from "./util/node-args.js";
 import { measureInTurn } from "./util/measure.js";
 import { mulberry32 } from "./util/rng.js";
@@ -205,12 +203,16 @@ function table(records: KernelRecord[]): string {
   return lines.join("\n");
 }
 
+const USAGE =
+  "Usage: npm run bench:kernels -- [--json FILE] [--quick] [--threads 1,2] [--shapes 4096x11008,...] [--tokens 1,8,64]\n" +
+  "  --shapes  DOUTxDIN list (default: the 7B MLP shapes and 768x2048)\n" +
+  "  --tokens  token counts T (default 1,8,64; T = 1 is the GEMV)\n" +
+  "  --quick   two small shapes, T = 1 and 8, short samples (a smoke run, not figures to quote)";
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      json: { type: "string" }, quick: { type: "boolean" }, threads: { type: "string" },
-      shapes: { type: "string" }, tokens: { type: "string" }, child: { type: "string" },
-    },
+  const values = benchFlags("bench:kernels", USAGE, {
+    json: { type: "string" }, quick: { type: "boolean" }, threads: { type: "string" },
+    shapes: { type: "string" }, tokens: { type: "string" }, child: { type: "string" },
   });
   if (values.child) {
     const records = await runThreads(JSON.parse(values.child) as Plan);
@@ -218,8 +220,8 @@ async function main(): Promise<void> {
     return;
   }
   const shapes = values.shapes?.split(",").map((s) => parseShape(s));
-  const tokens = values.tokens?.split(",").map((t) => positiveInt(t, "--tokens"));
-  const threadList = (values.threads ?? "1,2").split(",").map((t) => positiveInt(t, "--threads"));
+  const tokens = values.tokens !== undefined ? positiveInts(values.tokens, "--tokens") : undefined;
+  const threadList = positiveInts(values.threads ?? "1,2", "--threads");
   const all: KernelRecord[] = [];
   for (const threads of threadList) {
     const plan: Plan = { threads, quick: !!values.quick, shapes, tokens };
@@ -232,15 +234,9 @@ async function main(): Promise<void> {
   }
 }
 
-function positiveInt(s: string, what: string): number {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${what}: expected positive integers, got "${s}"`);
-  return v;
-}
-
 function parseShape(s: string): [number, number] {
   const parts = s.split("x");
-  if (parts.length !== 2) throw new Error(`--shapes: expected DOUTxDIN (e.g. 4096x11008), got "${s}"`);
+  if (parts.length !== 2) throw new BenchUsageError(`--shapes: expected DOUTxDIN (e.g. 4096x11008), got "${s}"`);
   return [positiveInt(parts[0], "--shapes"), positiveInt(parts[1], "--shapes")];
 }
 
@@ -257,4 +253,4 @@ function child(args: string[]): Promise<KernelRecord[]> {
   });
 }
 
-await main();
+await runBench(main);

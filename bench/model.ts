@@ -1,8 +1,7 @@
 // bench/model: whole-model prefill and decode tokens/s, weight bytes and memory for dense vs
 // compressed N:M variants, at 1 and 2 threads, on a synthetic TinyLlama-1.1B-shaped model and on
 // stories260K.
-//
-// Usage: npm run bench:model -- [--json FILE] [--quick] [--seqs N] [--threads 1,2] [--models stories260K,synthetic-1.1b] [--keep DIR]
+// Flags: `--help`.
 //
 // Variants (each stored compressed, then loaded: sparse matrices run on the sparse kernels):
 //   dense          the model as is
@@ -34,11 +33,11 @@ import { loadavg, tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { createRuntime, type Runtime } from "../src/runtime/runtime.js";
 import { openModel, readAllTensors, writeGGUF, writeSafetensors, type RawTensor } from "../src/formats/index.js";
 import { expectedTensors, Transformer, type LinearName, type ModelConfig } from "../src/model/index.js";
 import { nmStorageInfo, type NMPatternSpec } from "../src/sparse/storage.js";
+import { benchFlags, BenchUsageError, positiveInt, positiveInts, runBench } from "./util/cli.js";
 import { childNodeArgs } from "./util/node-args.js";
 import { mulberry32 } from "./util/rng.js";
 
@@ -427,38 +426,31 @@ class CaseProcess {
   }
 }
 
+const USAGE =
+  "Usage: npm run bench:model -- [--json FILE] [--quick] [--seqs N] [--threads 1,2] [--models stories260K,synthetic-1.1b] [--keep DIR]\n" +
+  "  --seqs N  synthetic model: N prompts of 512 tokens per case (default 2; 4 is the full 4 x 512 protocol)\n" +
+  "  --quick   synthetic model: 1 x 128 prompt tokens and 4 decode steps per case, 2 threads only (unless --threads)\n" +
+  "  --keep    write the model files into DIR (reusing those already there) and leave them (default: a temp dir, deleted after)";
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      json: { type: "string" },
-      quick: { type: "boolean" },
-      seqs: { type: "string" },
-      threads: { type: "string" },
-      models: { type: "string" },
-      keep: { type: "string" },
-      child: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
+  const values = benchFlags("bench:model", USAGE, {
+    json: { type: "string" },
+    quick: { type: "boolean" },
+    seqs: { type: "string" },
+    threads: { type: "string" },
+    models: { type: "string" },
+    keep: { type: "string" },
+    child: { type: "string" },
   });
-  if (values.help) {
-    console.log(
-      "Usage: npm run bench:model -- [--json FILE] [--quick] [--seqs N] [--threads 1,2] [--models stories260K,synthetic-1.1b] [--keep DIR]\n" +
-        "  --seqs N  synthetic model: N prompts of 512 tokens per case (default 2; 4 is the full 4 x 512 protocol)\n" +
-        "  --quick   synthetic model: 1 x 128 prompt tokens and 4 decode steps per case, 2 threads only (unless --threads)\n" +
-        "  --keep    write the model files into DIR (reusing those already there) and leave them (default: a temp dir, deleted after)",
-    );
-    return;
-  }
   if (values.child) {
     await serveCase(JSON.parse(values.child) as CaseArgs);
     return;
   }
   const quick = !!values.quick;
-  const threads = (values.threads ?? (quick ? "2" : "1,2")).split(",").map(Number);
-  const seqs = Number(values.seqs ?? 2);
-  if (!Number.isInteger(seqs) || seqs < 1) throw new Error(`--seqs must be a positive integer, got ${values.seqs}`);
+  const threads = positiveInts(values.threads ?? (quick ? "2" : "1,2"), "--threads");
+  const seqs = positiveInt(values.seqs ?? "2", "--seqs");
   const models = (values.models ?? "stories260K,synthetic-1.1b").split(",") as ModelName[];
-  for (const m of models) if (m !== "stories260K" && m !== "synthetic-1.1b") throw new Error(`unknown model ${m}`);
+  for (const m of models) if (m !== "stories260K" && m !== "synthetic-1.1b") throw new BenchUsageError(`--models: unknown model "${m}"; choose from stories260K, synthetic-1.1b`);
   const dir = values.keep ?? (await mkdtemp(join(tmpdir(), "dass-bench-model-")));
   const t0 = performance.now();
   const recs: ModelRecord[] = [];
@@ -549,4 +541,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+await runBench(main);

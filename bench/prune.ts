@@ -28,7 +28,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import {
   calibrationWindows, createRuntime, expectedTensors, layerPlan, loadTokenizer, maskSpec, numel, openModel,
   parsePattern, perplexityOfTokens, prune, pruneLinear, readCalibrationFile, Transformer, writeSafetensors,
@@ -38,6 +37,7 @@ import { sparsegptFactor } from "../src/kernels/sparsegpt.js";
 import { hessianAccumulate } from "../src/kernels/stats.js";
 import { scoreMagnitude, scoreScaled } from "../src/kernels/scores.js";
 import { selectMask } from "../src/kernels/masks.js";
+import { benchFlags, positiveInt, runBench } from "./util/cli.js";
 import { measureInTurn } from "./util/measure.js";
 import { mulberry32 } from "./util/rng.js";
 
@@ -379,8 +379,14 @@ async function memorySection(threads: number | undefined): Promise<PruneRecord[]
 
 // ---------------------------------------------------------------------------------------- main
 
-const { values } = parseArgs({
-  options: {
+const USAGE =
+  "Usage: npm run bench:prune -- [--json FILE] [--quick] [--threads N] [--data DIR] [--no-table] [--no-speed] [--no-memory]\n" +
+  "  --quick    a smoke run (fewer windows and samples, no SparseGPT speed, no memory section); not for the README\n" +
+  "  --threads  threads of the table and memory runs (the speed section is single-threaded)\n" +
+  "  --data     the shared data folder (default ../shared/data)";
+
+async function main(): Promise<void> {
+  const values = benchFlags("bench:prune", USAGE, {
     json: { type: "string" },
     quick: { type: "boolean" },
     threads: { type: "string" },
@@ -388,25 +394,21 @@ const { values } = parseArgs({
     "no-table": { type: "boolean" },
     "no-speed": { type: "boolean" },
     "no-memory": { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  },
-});
-if (values.help) {
-  console.log("Usage: npm run bench:prune -- [--json FILE] [--quick] [--threads N] [--data DIR] [--no-table] [--no-speed] [--no-memory]");
-  process.exit(0);
+  });
+  const threads = values.threads !== undefined ? positiveInt(values.threads, "--threads") : undefined;
+  const dataDir = values.data ?? fileURLToPath(new URL("../../../shared/data/", import.meta.url));
+  const quick = values.quick ?? false;
+  const t0 = now();
+  const records: PruneRecord[] = [];
+  if (!values["no-table"]) records.push(...(await tableSection(dataDir, quick, threads)));
+  if (!values["no-speed"]) records.push(...(await speedSection(quick)));
+  if (!values["no-memory"] && !quick) records.push(...(await memorySection(threads)));
+  else console.log("\n(memory section not run: --quick or --no-memory)");
+  if (values.json) {
+    await writeFile(values.json, JSON.stringify(records, null, 2) + "\n");
+    log(`wrote ${records.length} records to ${values.json}`);
+  }
+  log(`bench:prune done in ${((now() - t0) / 60000).toFixed(1)} min`);
 }
-const threads = values.threads !== undefined ? Number(values.threads) : undefined;
-if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads must be a positive integer, got ${values.threads}`);
-const dataDir = values.data ?? fileURLToPath(new URL("../../../shared/data/", import.meta.url));
-const quick = values.quick ?? false;
-const t0 = now();
-const records: PruneRecord[] = [];
-if (!values["no-table"]) records.push(...(await tableSection(dataDir, quick, threads)));
-if (!values["no-speed"]) records.push(...(await speedSection(quick)));
-if (!values["no-memory"] && !quick) records.push(...(await memorySection(threads)));
-else console.log("\n(memory section not run: --quick or --no-memory)");
-if (values.json) {
-  await writeFile(values.json, JSON.stringify(records, null, 2) + "\n");
-  log(`wrote ${records.length} records to ${values.json}`);
-}
-log(`bench:prune done in ${((now() - t0) / 60000).toFixed(1)} min`);
+
+await runBench(main);

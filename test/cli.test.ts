@@ -336,21 +336,35 @@ c("usage errors exit with 2 and a clear message", async () => {
   }
 });
 
-c("bench:kernels refuses malformed --shapes, --tokens and --threads before measuring anything", async () => {
+c("benchmarks refuse malformed flags before measuring anything: one `error:` line, exit code 2", async () => {
   const { spawnSync } = await import("node:child_process");
   const { fileURLToPath } = await import("node:url");
-  const script = fileURLToPath(new URL("../bench/kernels.js", import.meta.url));
-  for (const [flags, re] of [
-    [["--shapes", "4096"], /--shapes: expected DOUTxDIN \(e\.g\. 4096x11008\), got "4096"/],
-    [["--shapes", "4096x0"], /--shapes: expected positive integers, got "0"/],
-    [["--tokens", "8,x"], /--tokens: expected positive integers, got "x"/],
-    [["--threads", "1.5"], /--threads: expected positive integers, got "1\.5"/],
-  ] as Array<[string[], RegExp]>) {
+  const cases: Array<[string, string[], RegExp]> = [
+    ["kernels", ["--shapes", "4096"], /--shapes: expected DOUTxDIN \(e\.g\. 4096x11008\), got "4096"/],
+    ["kernels", ["--shapes", "4096x0"], /--shapes: expected positive integers, got "0"/],
+    ["kernels", ["--tokens", "8,x"], /--tokens: expected positive integers, got "x"/],
+    ["kernels", ["--threads", "1.5"], /--threads: expected positive integers, got "1\.5"/],
+    ["kernels", ["--threds", "2"], /unknown flag --threds for bench:kernels \(did you mean --threads\?\)/],
+    ["model", ["--seqs", "0"], /--seqs: expected positive integers, got "0"/],
+    ["model", ["--models", "llama"], /--models: unknown model "llama"; choose from stories260K, synthetic-1\.1b/],
+    ["model", ["--threads", "1,two"], /--threads: expected positive integers, got "two"/],
+    ["prune", ["--threads=-1"], /--threads: expected positive integers, got "-1"/],
+    ["prune", ["--json"], /--json needs a value/],
+    ["prune", ["--quick=yes"], /--quick takes no value/],
+  ];
+  for (const [bench, flags, re] of cases) {
+    const what = `bench:${bench} ${flags.join(" ")}`;
+    const script = fileURLToPath(new URL(`../bench/${bench}.js`, import.meta.url));
     const r = spawnSync(process.execPath, [script, ...flags], { encoding: "utf8", timeout: 30000 });
-    assert.is.not(r.status, 0, flags.join(" "));
-    assert.match(r.stderr, re, flags.join(" "));
-    assert.is(r.stdout, "", `${flags.join(" ")}: nothing measured`);
+    assert.is(r.status, 2, `${what}: ${r.stderr}`);
+    assert.match(r.stderr, /^error: /, what);
+    assert.match(r.stderr, re, what);
+    assert.not.match(r.stderr, /\n\s+at /, `${what}: no stack`);
+    assert.is(r.stdout, "", `${what}: nothing measured`);
   }
+  const h = spawnSync(process.execPath, [fileURLToPath(new URL("../bench/model.js", import.meta.url)), "--help"], { encoding: "utf8", timeout: 30000 });
+  assert.is(h.status, 0);
+  assert.match(h.stdout, /^Usage: npm run bench:model -- /);
 });
 
 c("library errors print `error: message` without a stack and exit with 1", async () => {

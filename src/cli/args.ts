@@ -118,13 +118,21 @@ export function parseCommandArgs(spec: CommandSpec, argv: string[]): ParsedArgs 
 }
 
 function cleanParseMessage(err: unknown, spec: CommandSpec): string {
+  return parseArgsMessage(err, [...spec.options, ...COMMON_OPTIONS].map((o) => o.name), `dass ${spec.name}`);
+}
+
+/**
+ * node:util parseArgs's error as one line that names the flag, with a "did you mean" among `known`
+ * (flag names without dashes) for an unknown one. `owner` names the command in that message.
+ */
+export function parseArgsMessage(err: unknown, known: readonly string[], owner: string): string {
   const e = err as { code?: string; message?: string };
   const msg = String(e.message ?? err);
   if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
     const m = /Unknown option '([^']+)'/.exec(msg);
     const flag = m ? m[1] : "?";
-    const near = closest(flag.replace(/^-+/, "").split("=")[0], [...spec.options, ...COMMON_OPTIONS].map((o) => o.name));
-    return `unknown flag ${flag} for dass ${spec.name}${near ? ` (did you mean --${near}?)` : ""}`;
+    const near = closest(flag.replace(/^-+/, "").split("=")[0], known);
+    return `unknown flag ${flag} for ${owner}${near ? ` (did you mean --${near}?)` : ""}`;
   }
   if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
     const m = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument missing/.exec(msg);
