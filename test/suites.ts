@@ -4,6 +4,7 @@
  */
 export const SUITES: readonly string[] = [
   "smoke",
+  "runtime",
   "elementwise",
   "forward",
   "eval",

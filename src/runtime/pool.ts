@@ -167,14 +167,15 @@ export class ThreadPool {
     }
   }
 
-  /** Stops the workers. The pool cannot be used afterwards. */
+  /** Stops the workers. The pool cannot be used afterwards, with or without workers. */
   close(): void {
-    if (this.workers.length === 0) return;
-    Atomics.store(this.ctl, SHUTDOWN, 1);
-    Atomics.add(this.ctl, SEQ, 1);
-    Atomics.notify(this.ctl, SEQ);
-    for (const w of this.workers) w.terminate();
-    this.workers = [];
+    if (this.workers.length) {
+      Atomics.store(this.ctl, SHUTDOWN, 1);
+      Atomics.add(this.ctl, SEQ, 1);
+      Atomics.notify(this.ctl, SEQ);
+      for (const w of this.workers) w.terminate();
+      this.workers = [];
+    }
     this.fail(new KernelError("the runtime is closed"));
   }
 }

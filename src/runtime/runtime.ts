@@ -63,7 +63,7 @@ export interface Runtime {
   scratch(bytesPerThread: number): { ptr: number; stride: number };
   /** Whether the module exports a kernel of this name. */
   hasKernel(name: string): boolean;
-  /** Stops the worker threads. */
+  /** Stops the worker threads; every later `run` rejects with KernelError (single-thread runtimes too). */
   close(): void;
 }
 
