@@ -8,14 +8,7 @@ import { loadTokenizer, type Tokenizer } from "../src/tokenizers/index.js";
 import { Transformer } from "../src/model/index.js";
 import { generate, Sampler, XorShiftRng, type GeneratedPiece } from "../src/generate/index.js";
 import { readSharedData, skipNote } from "./util/data.js";
-
-const REF_TEXT =
-  "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. " +
-  "She wanted to play with it, but it was too high.\nLily\n";
-const REF_IDS = (
-  "403 407 261 378 432 383 286 261 376 298 315 421 395 317 426 338 401 396 267 337 410 408 419 292 411 322 265 282 295 433 426 385 " +
-  "328 432 358 394 261 370 432 352 266 268 388 426 338 391 266 267 337 335 312 432 398 312 286 267 414 270 333 415 426 13 438 310"
-).split(" ").map(Number);
+import { REF_IDS, REF_TEXT } from "./util/reference.js";
 
 async function expectError(f: () => unknown, cls: new (...a: never[]) => Error, what: string): Promise<void> {
   let err: unknown;

@@ -10,21 +10,13 @@
  *   DASS_TEST_DEADLINE=<unix seconds>                   hard end for the whole run (CI time limit)
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Counts } from "./util/harness.js";
+import { denoCommand } from "./util/deno.js";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const dist = fileURLToPath(new URL("./", import.meta.url));
 const only = process.argv.slice(2);
-
-/** The Deno binary from the `deno` npm package; its bin.cjs wrapper is the fallback. */
-function denoCommand(): string[] {
-  for (const exe of ["node_modules/deno/deno", `node_modules/@deno/linux-${process.arch}-glibc/deno`]) {
-    if (existsSync(repo + exe)) return [repo + exe];
-  }
-  return [process.execPath, repo + "node_modules/deno/bin.cjs"];
-}
 
 const ENVS: Record<string, () => string[]> = {
   node: () => [process.execPath, dist + "run-node.js"],

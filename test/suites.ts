@@ -24,6 +24,7 @@ export const SUITES: readonly string[] = [
   "sparsegpt",
   "pruning",
   "prune-cli",
+  "examples",
 ];
 
 /**
