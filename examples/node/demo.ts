@@ -5,13 +5,15 @@
  * seconds, with the dense model's row on top.
  *
  * Works offline on a fresh machine:
- * - Model: stories260K from the `dass pull` cache; else from `$DASS_DEMO_DATA/models` when that
- *   folder has it; else downloaded with `pull` (offline: said plainly); else a synthetic model with
+ * - Data folder: `$DASS_DEMO_DATA`, else `../shared/data` when it sits next to the repository (the
+ *   project's own workspace and CI have it; a fresh clone does not, and then there is none).
+ * - Model: stories260K from the `dass pull` cache; else from the data folder's `models/` when it
+ *   has it; else downloaded with `pull` (offline: said plainly); else a synthetic model with
  *   stories260K's shapes and seeded random weights (no tokenizer: everything below works on tokens).
  * - Calibration: no bundled text. Token streams are sampled from the model itself (temperature 1,
- *   seeds 0 and 1): one for the calibration windows, one held out for perplexity. With
- *   `DASS_DEMO_DATA` pointing at a folder holding `text/tinystories_valid_first1000.txt` (e.g.
- *   ../shared/data) and a model with a tokenizer, perplexity is measured on that text instead.
+ *   seeds 0 and 1): one for the calibration windows, one held out for perplexity. With a data
+ *   folder holding `text/tinystories_valid_first1000.txt` and a model with a tokenizer, perplexity
+ *   is measured on that text instead.
  *
  * Sizes are modest so that the whole run takes about a minute on 2 cores; they are printed.
  * `bench/prune.ts` runs the full-size version (128 x 512 calibration on C4, whole test texts).
@@ -23,6 +25,7 @@ import {
 } from "../../src/index.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const METHODS: readonly PruneMethod[] = ["magnitude", "wanda", "sparsegpt", "dass"];
 const PATTERNS = ["0.5", "4:8", "2:4"] as const;
@@ -30,7 +33,7 @@ const PATTERNS = ["0.5", "4:8", "2:4"] as const;
 const NSAMPLES = 64, SEQLEN = 256, STREAM = 16384;
 /** Evaluation: paper protocol, windows of EVAL_SEQLEN tokens over EVAL_TOKENS held-out tokens. */
 const EVAL_SEQLEN = 256, EVAL_TOKENS = 8192;
-/** With DASS_DEMO_DATA: the first this many tokens of the TinyStories validation text. */
+/** With a data folder: the first this many tokens of the TinyStories validation text. */
 const DATA_EVAL_TOKENS = 64 * EVAL_SEQLEN;
 
 const log = (s: string) => process.stderr.write(s + "\n");
@@ -43,7 +46,7 @@ interface DemoModel {
   tokenizer: Tokenizer | null;
 }
 
-/** stories260K from the cache, DASS_DEMO_DATA, or the network; null when none of them has it. */
+/** stories260K from the cache, the data folder, or the network; null when none of them has it. */
 async function findStories(dataDir: string | undefined): Promise<DemoModel | null> {
   const fromFiles = async (model: string, tok: string | undefined, origin: string): Promise<DemoModel> => {
     const reader = await openModel(model);
@@ -54,7 +57,7 @@ async function findStories(dataDir: string | undefined): Promise<DemoModel | nul
   if (cached) return fromFiles(cached.modelPath, cached.tokenizerPath, `pull cache (${cached.modelPath})`);
   if (dataDir) {
     const m = join(dataDir, "models", "stories260K.bin"), t = join(dataDir, "models", "tok512.bin");
-    if (existsSync(m) && existsSync(t)) return fromFiles(m, t, `DASS_DEMO_DATA (${m})`);
+    if (existsSync(m) && existsSync(t)) return fromFiles(m, t, `data folder (${m})`);
   }
   log("stories260K is not in the pull cache: trying to download it (1 MiB)...");
   try {
@@ -143,7 +146,9 @@ async function main(): Promise<void> {
   const t0 = now();
   const dataDir = process.env.DASS_DEMO_DATA || undefined;
   if (dataDir && !existsSync(dataDir)) log(`DASS_DEMO_DATA=${dataDir} does not exist: ignored`);
-  const data = dataDir && existsSync(dataDir) ? dataDir : undefined;
+  // dist/examples/node/demo.js -> the folder next to the repository.
+  const sibling = fileURLToPath(new URL("../../../../shared/data", import.meta.url));
+  const data = dataDir ? (existsSync(dataDir) ? dataDir : undefined) : existsSync(sibling) ? sibling : undefined;
   const demo = (await findStories(data)) ?? syntheticStories(0);
   const rt: Runtime = await createRuntime();
   try {
@@ -161,7 +166,7 @@ async function main(): Promise<void> {
       text = (await readCalibrationFile(evalText)).text;
       evalDesc = `the first ${DATA_EVAL_TOKENS} tokens (${DATA_EVAL_TOKENS / EVAL_SEQLEN} windows x ${EVAL_SEQLEN}) of ${evalText}`;
     } else if (data) {
-      log(demo.tokenizer ? `${evalText} not found: evaluating on sampled text` : "the synthetic model has no tokenizer: evaluating on sampled text, not on DASS_DEMO_DATA");
+      log(demo.tokenizer ? `${evalText} not found: evaluating on sampled text` : "the synthetic model has no tokenizer: evaluating on sampled text, not on the data folder's");
     }
     const perplexity = async (m: Transformer): Promise<number> =>
       (text !== undefined
