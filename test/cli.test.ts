@@ -6,6 +6,7 @@ import { createProgressReporter, resolveProgressMode, type Progress } from "../s
 import { isNode } from "./util/env.js";
 import { readSharedData, skipNote } from "./util/data.js";
 import { makeTempDir, type TempDir } from "./util/temp-dir.js";
+import { REF_TEXT } from "./util/reference.js";
 
 // ---------------------------------------------------------------------------------------------------------
 const progress = suite("cli: progress reporter");
@@ -443,15 +444,26 @@ const withModels = !!(model && tok);
   await fs.writeFile(tp, tok!);
   const r = await dass(["generate", "--model", mp, "--tokenizer", tp, "--prompt", "Once upon a time", "--steps", "64", "--threads", "1"]);
   assert.is(r.code, 0, r.err);
-  assert.is(
-    r.out,
-    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily\n",
-  );
+  assert.is(r.out, REF_TEXT);
   const j = await dass(["generate", "--model", mp, "--tokenizer", tp, "--prompt", "Once upon a time", "--steps", "8", "--json"]);
   assert.is(j.code, 0, j.err);
   assert.is(j.err, "");
   const parsed = JSON.parse(j.out) as { text: string; tokens: number[] };
   assert.equal(parsed.tokens, [403, 407, 261, 378, 432, 383, 286, 261]);
+});
+
+(withModels ? c : cli.skip)("convert to safetensors writes tokenizer.json from tokenizer.bin; generate from the folder prints the story", async () => {
+  const mp = join(cliRoot, "cv-stories260K.bin");
+  const tp = join(cliRoot, "cv-tok512.bin");
+  const folder = join(cliRoot, "cv-hf");
+  await fs.writeFile(mp, model!);
+  await fs.writeFile(tp, tok!);
+  const cv = await dass(["convert", "--model", mp, "--tokenizer", tp, "--to", "safetensors", "--out", folder]);
+  assert.is(cv.code, 0, cv.err);
+  assert.equal((await fs.readdir(folder)).sort(), ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+  const r = await dass(["generate", "--model", folder, "--prompt", "Once upon a time", "--steps", "64", "--threads", "1"]);
+  assert.is(r.code, 0, r.err);
+  assert.is(r.out, REF_TEXT);
 });
 
 (withModels ? c : cli.skip)("eval --json prints { ppl, meanNll, tokens, windows }", async () => {

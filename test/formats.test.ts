@@ -9,6 +9,7 @@ import {
   safetensorsHeader, writeGGUF, writeLlama2c, writeSafetensors, type ModelReader,
 } from "../src/formats/index.js";
 import { ARCHS, expectedTensors, type Arch, type ModelConfig } from "../src/model/config.js";
+import { loadTokenizer } from "../src/tokenizers/index.js";
 import { isBrowser } from "./util/env.js";
 import { readSharedData, skipNote } from "./util/data.js";
 import { mulberry32 } from "./util/random.js";
@@ -218,6 +219,19 @@ realTest("converting the .bin to GGUF with the tok512 vocabulary reproduces the 
   let maxErr = 0;
   for (let i = 0; i < fc.length; i++) maxErr = Math.max(maxErr, Math.abs(fc[i] - fo[i]));
   assert.ok(maxErr < 1e-3, `freq_cis max error ${maxErr}`);
+});
+
+realTest("GGUF -> safetensors carries the GGUF's vocabulary as tokenizer.json", async () => {
+  const g = await openModel({ files: { "stories260K.gguf": gguf! } });
+  const out = new MemoryFolder();
+  await convertModel(g, "safetensors", out);
+  assert.ok(out.files.has("tokenizer.json") && out.files.has("tokenizer_config.json"));
+  const hf = await openModel({ files: Object.fromEntries(out.files), name: "hf" });
+  const t = await loadTokenizer(hf);
+  assert.is(t.kind, "hf");
+  assert.equal(t.encode("Once upon a time", { bos: true }), [1, 403, 407, 261, 378]);
+  await hf.close();
+  await g.close();
 });
 
 const baby = await readSharedData("models/babyllama105/model5000.bin");

@@ -5,8 +5,8 @@ import * as assert from "uvu/assert";
 import { ArgumentError, FormatError } from "../src/errors.js";
 import { ggufVocab, MemoryFolder, openModel, writeGGUF } from "../src/formats/index.js";
 import {
-  GGUFTokenizer, HFTokenizer, Llama2cTokenizer, loadLlama2cTokenizer, loadTokenizer, SentencePieceTokenizer, toGGUFVocab,
-  type Tokenizer,
+  GGUFTokenizer, HFTokenizer, Llama2cTokenizer, loadHFTokenizer, loadLlama2cTokenizer, loadTokenizer, SentencePieceTokenizer,
+  toGGUFVocab, toHFTokenizerFiles, type Tokenizer,
 } from "../src/tokenizers/index.js";
 import { isBrowser } from "./util/env.js";
 import { readSharedData, readSharedText, skipNote } from "./util/data.js";
@@ -268,42 +268,49 @@ gg.run();
 // ---------------------------------------------------------------------------------------------------------
 const hf = suite("tokenizers: HF tokenizer.json");
 
-/** A Llama-style tokenizer.json (BPE with byte fallback, merges ordered by merged-piece score) from a llama2.c vocabulary. */
-function llamaTokenizerJson(t: Llama2cTokenizer): Record<string, unknown> {
-  const pieces = t.pieces.map((p, i) => (i === 1 ? "<s>" : i === 2 ? "</s>" : /^<0x/.test(p) ? p : p.replace(/ /g, "\u2581")));
-  const vocab: Record<string, number> = {};
-  pieces.forEach((p, i) => { if (!(p in vocab)) vocab[p] = i; });
-  const merges: [number, number, number, string][] = [];
-  pieces.forEach((p, id) => {
-    if (id < 3 || /^<0x/.test(p)) return;
-    const cps = [...p];
-    for (let k = 1; k < cps.length; k++) {
-      const a = cps.slice(0, k).join(""), b = cps.slice(k).join("");
-      if (a in vocab && b in vocab) merges.push([-t.scores[id], vocab[a], vocab[b], `${a} ${b}`]);
-    }
-  });
-  merges.sort((x, y) => x[0] - y[0] || x[1] - y[1] || x[2] - y[2]);
-  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  return {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: [special(0, "<unk>"), special(1, "<s>"), special(2, "</s>")],
-    normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "\u2581" }, { type: "Replace", pattern: { String: " " }, content: "\u2581" }] },
-    pre_tokenizer: null,
-    post_processor: null,
-    decoder: {
-      type: "Sequence",
-      decoders: [
-        { type: "Replace", pattern: { String: "\u2581" }, content: " " },
-        { type: "ByteFallback" },
-        { type: "Fuse" },
-        { type: "Strip", content: " ", start: 1, stop: 0 },
-      ],
-    },
-    model: { type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, vocab, merges: merges.map((m) => m[3]) },
-  };
+/** The tokenizer.json toHFTokenizerFiles writes for `t`, parsed. */
+function llamaTokenizerJson(t: SentencePieceTokenizer): Record<string, unknown> {
+  return JSON.parse(new TextDecoder().decode(toHFTokenizerFiles(t)["tokenizer.json"])) as Record<string, unknown>;
 }
+
+/** Texts that exercise the encoders: real text of three kinds, then edge cases. */
+async function sampleTexts(): Promise<string[]> {
+  const texts: string[] = [];
+  const stories = await readSharedText("text/tinystories_valid_first1000.txt");
+  if (stories) texts.push(...stories.split("\n").slice(0, 400), stories.slice(0, 30000));
+  const c4 = await readSharedText("text/c4_sample_200docs.jsonl");
+  if (c4) texts.push(...c4.split("\n").slice(0, 20).map((l) => (JSON.parse(l) as { text: string }).text));
+  const wiki = await readSharedText("text/wikitext2_test.tokens.txt");
+  if (wiki) texts.push(wiki.slice(0, 20000));
+  texts.push("", " ", "  two leading", "trailing  ", "\n", "\n\nx\n", "a\tb", "héllo wörld 😀 日本語", "< s> <un k>");
+  // Spelled-out control tokens (WikiText's "<unk>") are matched as those tokens by HF tokenizers, as
+  // in every HF LLaMA tokenizer (see tokenizer-json.ts): compared separately below.
+  return texts.map((t) => t.replace(/<\/?s>|<unk>/g, ""));
+}
+
+(tok512 && tok105 && ggufBytes ? hf : hf.skip)("toHFTokenizerFiles: tokenizer.json encodes and decodes as the SentencePiece original", async () => {
+  const g = await loadTokenizer(ggufBytes!);
+  const texts = await sampleTexts();
+  for (const [name, t] of [["tok512", tok512!], ["tok105 (no byte tokens)", tok105!], ["stories260K.gguf", g as SentencePieceTokenizer]] as const) {
+    const files = toHFTokenizerFiles(t);
+    const h = loadHFTokenizer(files["tokenizer.json"], files["tokenizer_config.json"], { name });
+    assert.is(h.vocabSize, t.vocabSize, name);
+    assert.is(h.bosId, t.bosId, name);
+    assert.is(h.eosId, t.eosId, name);
+    for (const text of texts) {
+      const want = t.encode(text, { bos: true });
+      const got = h.encode(text, { bos: true });
+      if (want.join() !== got.join()) assert.unreachable(`${name}: ${JSON.stringify(text.slice(0, 60))}: ${got.slice(0, 16)} vs ${want.slice(0, 16)}`);
+      // <unk> is lossy either way: HF drops it as a special token, llama2.c prints its piece.
+      if (!want.includes(t.unkId)) assert.is(h.decode(got), t.decode(want), `${name} decode`);
+    }
+  }
+  const h512 = loadHFTokenizer(toHFTokenizerFiles(tok512!)["tokenizer.json"]);
+  assert.ok(h512.encode("a <s> b").includes(1), "a spelled <s> is the control token");
+  assert.not.ok(tok512!.encode("a <s> b").includes(1), "and text to llama2.c");
+  const cfg = JSON.parse(new TextDecoder().decode(toHFTokenizerFiles(tok512!)["tokenizer_config.json"])) as Record<string, unknown>;
+  assert.equal([cfg.bos_token, cfg.eos_token, cfg.unk_token, cfg.add_bos_token], ["<s>", "</s>", "<unk>", true]);
+});
 
 (tok512 ? hf : hf.skip)("a Llama-style tokenizer.json built from tok512 works behind the common interface", async () => {
   const json = llamaTokenizerJson(tok512!);

@@ -10,6 +10,7 @@ export { convertModel } from "../formats/convert.js";
 export type { ModelFormat, ModelReader } from "../formats/reader.js";
 export { loadTokenizer } from "../tokenizers/index.js";
 export { toGGUFVocab } from "../tokenizers/gguf.js";
+export { toHFTokenizerFiles } from "../tokenizers/tokenizer-json.js";
 export { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
 export type { Tokenizer } from "../tokenizers/types.js";
 export { createRuntime } from "../runtime/runtime.js";

@@ -10,6 +10,8 @@ import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
 import type { ModelFormat, ModelReader } from "./reader.js";
 import { permuteQK, type PermuteDirection } from "./rope-permute.js";
 import { hfUnsupported, writeSafetensors } from "./safetensors.js";
+import { GGUFTokenizer } from "../tokenizers/gguf.js";
+import { toHFTokenizerFiles } from "../tokenizers/tokenizer-json.js";
 import type { TensorData, TensorSource } from "./writer.js";
 import type { CompressSpec, NMPatternSpec } from "../sparse/storage.js";
 
@@ -19,7 +21,10 @@ export interface ConvertOptions {
   dtype?: TensorDType;
   /** Vocabulary for a GGUF output (default: the source GGUF's own). */
   vocab?: GGUFVocab;
-  /** Side files for an HF output (default: tokenizer files copied from a source HF folder). */
+  /**
+   * Side files for an HF output (default: the tokenizer files of a source HF folder, or tokenizer.json
+   * converted from a source GGUF's SentencePiece vocabulary).
+   */
   extraFiles?: Record<string, Uint8Array>;
   /** File name when `out` is an in-memory folder (single-file formats). */
   fileName?: string;
@@ -122,6 +127,11 @@ export async function convertModel(
       const b = await reader.readAuxFile(f);
       if (b) extraFiles[f] = b;
     }
+  }
+  if (!extraFiles && reader.format === "gguf") {
+    // A GGUF's own SentencePiece vocabulary goes along as tokenizer.json, as GGUF outputs keep it.
+    const v = ggufVocab(reader);
+    if (v && (v.model ?? "llama") === "llama") extraFiles = toHFTokenizerFiles(new GGUFTokenizer(v));
   }
   const hfConfig = reader.format === "safetensors" ? (reader.metadata.hfConfig as Record<string, unknown>) : undefined;
   return writeSafetensors(out, target, source, { ...common, dtype, extraFiles, hfConfig });

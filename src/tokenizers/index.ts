@@ -13,6 +13,7 @@ export * from "./sentencepiece.js";
 export * from "./llama2c.js";
 export * from "./gguf.js";
 export * from "./hf.js";
+export * from "./tokenizer-json.js";
 
 /** Options of `loadTokenizer`. */
 export interface LoadTokenizerOptions {

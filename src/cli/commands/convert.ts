@@ -9,8 +9,9 @@ export const convertCommand: CommandSpec = {
   usage: "--model M --to gguf|safetensors|llama2c --out PATH [--tokenizer T] [--dtype f32|f16|bf16] [--json]",
   description:
     "The output is written atomically (nothing appears under PATH until it is complete) and never over the\n" +
-    "input. For --to safetensors, PATH is a folder. --tokenizer embeds a vocabulary into a GGUF output, or\n" +
-    "copies a tokenizer.json into a safetensors folder.",
+    "input. For --to safetensors, PATH is a folder. --tokenizer embeds a vocabulary into a GGUF output; into a\n" +
+    "safetensors folder it copies a tokenizer.json, or writes one (and tokenizer_config.json) converted from a\n" +
+    "llama2.c or GGUF vocabulary. A GGUF input's own vocabulary goes along the same way.",
   options: [
     MODEL_OPTION,
     { name: "to", type: "string", value: "FORMAT", required: true, choices: ["gguf", "safetensors", "llama2c"], help: "output format" },
@@ -27,7 +28,7 @@ export const convertCommand: CommandSpec = {
     const to = str(args, "to") as ModelFormat;
     const out = str(args, "out")!;
     const dtype = str(args, "dtype") as "f32" | "f16" | "bf16" | undefined;
-    const { convertModel, loadTokenizer, SentencePieceTokenizer, toGGUFVocab } = await import("../lib.js");
+    const { convertModel, loadTokenizer, SentencePieceTokenizer, toGGUFVocab, toHFTokenizerFiles } = await import("../lib.js");
     const { reader, modelPath } = await openModelArgs(ctx, args, false);
     try {
       const tokPath = str(args, "tokenizer");
@@ -44,7 +45,11 @@ export const convertCommand: CommandSpec = {
           const st = await fs.stat(tokPath);
           const file = st.isDirectory() ? path.join(tokPath, "tokenizer.json") : tokPath;
           if (/\.json$/i.test(file)) extraFiles = { "tokenizer.json": new Uint8Array(await fs.readFile(file)) };
-          else ctx.note(`note: a safetensors folder carries tokenizer.json; ${tokPath} is not copied`);
+          else {
+            const tok = await loadTokenizer(tokPath, { vocabSize: reader.config.vocabSize });
+            if (tok instanceof SentencePieceTokenizer) extraFiles = toHFTokenizerFiles(tok);
+            else ctx.note(`note: ${tokPath} is not a SentencePiece-style vocabulary; the folder gets no tokenizer.json`);
+          }
         } else {
           ctx.note("note: llama2.c checkpoints carry no tokenizer; keep using your tokenizer.bin beside the output");
         }
