@@ -10,10 +10,11 @@
  * - Model: stories260K from the `dass pull` cache; else from the data folder's `models/` when it
  *   has it; else downloaded with `pull` (offline: said plainly); else a synthetic model with
  *   stories260K's shapes and seeded random weights (no tokenizer: everything below works on tokens).
- * - Calibration: no bundled text. Token streams are sampled from the model itself (temperature 1,
- *   seeds 0 and 1): one for the calibration windows, one held out for perplexity. With a data
- *   folder holding `text/tinystories_valid_first1000.txt` and a model with a tokenizer, perplexity
- *   is measured on that text instead.
+ * - Text: with a data folder and a model with a tokenizer, calibration windows come from the
+ *   folder's `text/c4_sample_200docs.jsonl` (as in the paper) and perplexity is measured on
+ *   `text/tinystories_valid_first1000.txt`. Without them (no text is bundled), token streams are
+ *   sampled from the model itself (temperature 1, seeds 0 and 1): one for the calibration windows,
+ *   one held out for perplexity.
  *
  * Sizes are modest so that the whole run takes about a minute on 2 cores; they are printed.
  * `bench/prune.ts` runs the full-size version (128 x 512 calibration on C4, whole test texts).
@@ -154,10 +155,19 @@ async function main(): Promise<void> {
   try {
     const load = () => Transformer.load(demo.reader, rt);
     const dense = await load();
-    log(`sampling ${STREAM} calibration tokens and ${EVAL_TOKENS} held-out tokens from the model...`);
-    const calibStream = await sampleTokens(dense, STREAM, 0);
-    const heldOut = await sampleTokens(dense, EVAL_TOKENS, 1);
-    const windows = sampleWindows(calibStream, { nsamples: NSAMPLES, seqlen: SEQLEN, seed: 0, source: "text sampled from the model (seed 0)" });
+    const calibText = data && demo.tokenizer ? join(data, "text", "c4_sample_200docs.jsonl") : undefined;
+    let calibDesc: string;
+    let calibStream: ArrayLike<number>;
+    if (calibText && existsSync(calibText)) {
+      // Calibration as the paper draws it: windows of a C4 sample, tokenized as one stream.
+      calibStream = demo.tokenizer!.encode((await readCalibrationFile(calibText)).text);
+      calibDesc = `${calibText} (${calibStream.length} tokens)`;
+    } else {
+      log(`sampling ${STREAM} calibration tokens from the model...`);
+      calibStream = await sampleTokens(dense, STREAM, 0);
+      calibDesc = `${STREAM} tokens sampled from the model (temperature 1, seed 0)`;
+    }
+    const windows = sampleWindows(calibStream, { nsamples: NSAMPLES, seqlen: SEQLEN, seed: 0, source: calibDesc });
 
     const evalText = data && demo.tokenizer ? join(data, "text", "tinystories_valid_first1000.txt") : undefined;
     let evalDesc = `${Math.floor((EVAL_TOKENS + 1) / EVAL_SEQLEN)} windows x ${EVAL_SEQLEN} tokens of held-out text sampled from the model (temperature 1, seed 1)`;
@@ -168,6 +178,7 @@ async function main(): Promise<void> {
     } else if (data) {
       log(demo.tokenizer ? `${evalText} not found: evaluating on sampled text` : "the synthetic model has no tokenizer: evaluating on sampled text, not on the data folder's");
     }
+    const heldOut = text === undefined ? await sampleTokens(dense, EVAL_TOKENS, 1) : [];
     const perplexity = async (m: Transformer): Promise<number> =>
       (text !== undefined
         ? await evaluatePerplexity(m, demo.tokenizer!, text, { seqLen: EVAL_SEQLEN, maxTokens: DATA_EVAL_TOKENS })
@@ -197,7 +208,7 @@ async function main(): Promise<void> {
     out.push("", "dass-wasm demo: prune with every method, evaluate each pruned model", "");
     out.push(`model:       ${demo.name}, ${demo.origin}`);
     out.push(`runtime:     ${rt.threads} thread${rt.threads > 1 ? "s" : ""}, Wasm SIMD${rt.relaxedSimd ? " + relaxed SIMD" : ""}`);
-    out.push(`calibration: ${NSAMPLES} windows x ${SEQLEN} tokens (window seed 0) from ${STREAM} tokens sampled from the model (temperature 1, seed 0)`);
+    out.push(`calibration: ${NSAMPLES} windows x ${SEQLEN} tokens (window seed 0) from ${calibDesc}`);
     out.push(`evaluation:  perplexity, paper protocol, on ${evalDesc}`);
     out.push("targets:     mlp (gate, up, down of every block); sparsity = zeros / weights of those matrices");
     out.push("");
