@@ -1,7 +1,7 @@
-// The examples in examples/ run as their comments say and print the REFERENCE.md greedy story:
-// the Node quickstart (then prunes with DaSS 2:4), the Deno quickstart, and the browser page with
-// files picked in its form, served with and without cross-origin isolation. Driven from Node (it
-// starts Deno and Chromium), so the suite runs in the Node environment only.
+// The examples in examples/ run as their comments say: the Node quickstart (the REFERENCE.md greedy
+// story, then DaSS 2:4), the demo behind `npm run demo`, the Deno quickstart and the browser page
+// with files picked in its form, served with and without cross-origin isolation (the story again).
+// Driven from Node (it starts Deno and Chromium), so the suite runs in the Node environment only.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { isNode } from "./util/env.js";
@@ -49,6 +49,20 @@ async function run(cmd: string, args: string[], cwd: string): Promise<string> {
   assert.match(lines[0], /^runtime: \d thread\(s\), \S+ build/);
   assert.ok(out.includes("\n" + REF_TEXT), `story:\n${out}`);
   assert.match(out, /\nperplexity \d+\.\d{3} dense -> \d+\.\d{3} DaSS 2:4 \(MLP sparsity 50\.0%, pruned in \d+\.\d\d s\)\n$/);
+});
+
+(haveData ? examples : examples.skip)("npm run demo (its script): every method and pattern, on the data beside the repository", async () => {
+  const { repo } = await paths();
+  const out = await run(process.execPath, ["dist/examples/node/demo.js"], repo);
+  assert.match(out, /\nmodel: +stories260K, /);
+  assert.match(out, /\ncalibration: 64 windows x 256 tokens \(window seed 0\) from .*c4_sample_200docs\.jsonl/);
+  assert.match(out, /\| dense +\| - +\| +4\.190 \|/);
+  const rows = out.split("\n").filter((l) => /^\| (magnitude|wanda|sparsegpt|dass) /.test(l));
+  assert.is(rows.length, 12);
+  for (const r of rows) {
+    assert.match(r, /\| +50\.00% \|/, r);
+    assert.match(r, /\| 0\.5 /.test(r) ? /\| +- \|/ : /\| +yes \|/, r);
+  }
 });
 
 (haveData ? examples : examples.skip)("deno quickstart: the same story, with threads where there are cores", async () => {
