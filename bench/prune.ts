@@ -14,14 +14,9 @@
 //            calibration windows, run as a child process: peak Wasm memory and peak RSS from its
 //            report. About 5-9 minutes on 2 cores (writing the model takes 2 of them).
 //
-// Usage: npm run bench:prune -- [--json FILE] [--quick] [--threads N] [--data DIR]
-//                               [--no-table] [--no-speed] [--no-memory]
-//   --quick  table: 16 x 512 calibration windows and the first 32 windows of each text; speed:
-//            fewer samples, SparseGPT skipped; no memory section. For a smoke run, not for the README.
-//   --threads  threads of the table and memory runs (the speed section is single-threaded).
-//   --json   an array of records { model, method, pattern, targets, pplTinyStories, pplWikitext,
-//            sparsity, pruneSeconds } (dense row: method and pattern "dense"); speed and memory
-//            records carry the same fields (perplexities null) plus their own measurements.
+// Flags: `--help`. --json FILE writes an array of records { model, method, pattern, targets,
+// pplTinyStories, pplWikitext, sparsity, pruneSeconds } (dense row: method and pattern "dense");
+// speed and memory records carry the same fields (perplexities null) plus their own measurements.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -381,7 +376,8 @@ async function memorySection(threads: number | undefined): Promise<PruneRecord[]
 
 const USAGE =
   "Usage: npm run bench:prune -- [--json FILE] [--quick] [--threads N] [--data DIR] [--no-table] [--no-speed] [--no-memory]\n" +
-  "  --quick    a smoke run (fewer windows and samples, no SparseGPT speed, no memory section); not for the README\n" +
+  "  --quick    table: 16 x 512 calibration windows, the first 32 windows of each text; speed: fewer samples, no\n" +
+  "             SparseGPT; no memory section. A smoke run, not for the README\n" +
   "  --threads  threads of the table and memory runs (the speed section is single-threaded)\n" +
   "  --data     the shared data folder (default ../shared/data)";
 
