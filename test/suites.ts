@@ -25,6 +25,7 @@ export const SUITES: readonly string[] = [
   "pruning",
   "prune-cli",
   "examples",
+  "package",
 ];
 
 /**
