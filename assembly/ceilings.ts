@@ -26,8 +26,7 @@ export function read_sum_f32(src: usize, n: i32, out: usize, r0: i32, r1: i32, t
       p += 16;
     }
   }
-  const v = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
-  let s = (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
   // The last, partial chunk (if this thread owns it).
   for (let i = max(r0, full) * CHUNK, e = min(n, r1 * CHUNK); i < e; i++) s += load<f32>(src + (<usize>i << 2));
   store<f32>(out + (<usize>tid << 2), s);

@@ -9,8 +9,8 @@
 // loads (immediate offsets from the one address) and two multiply-adds. The kernel runs at
 // roughly a constant number of instructions per cycle, so instructions are what count: indexing
 // the pair table through a LUT per octet (6 more instructions of about 32) ran 2-10% slower on
-// the 7B and 1.1B shapes with random masks. The code table's 4.5-8.75 KiB per octet are built once per 8-token block for all
-// rows, and the panel's table (140-144 KiB) stays in L2.
+// the 7B and 1.1B shapes with random masks. The code table's 4.5-8.75 KiB per octet are built
+// once per 8-token block for all rows, and the panel's table (140-144 KiB) stays in L2.
 // (Measured slower: 16-token blocks, separate accumulators per kept pair (both spill in V8),
 // sub-panels smaller than the layout's panel (strided re-reads of the weights), and a chain
 // split as a += (v0 * x + v1 * y) (0-5%).)
