@@ -464,6 +464,21 @@ const withModels = !!(model && tok);
   const r = await dass(["generate", "--model", folder, "--prompt", "Once upon a time", "--steps", "64", "--threads", "1"]);
   assert.is(r.code, 0, r.err);
   assert.is(r.out, REF_TEXT);
+  // An HF tokenizer.json is copied as it is.
+  const copy = join(cliRoot, "cv-hf-copy");
+  const cp = await dass(["convert", "--model", mp, "--tokenizer", join(folder, "tokenizer.json"), "--to", "safetensors", "--out", copy]);
+  assert.is(cp.code, 0, cp.err);
+  assert.equal(await fs.readFile(join(copy, "tokenizer.json")), await fs.readFile(join(folder, "tokenizer.json")));
+  // A missing or malformed tokenizer: a one-line error, and nothing written.
+  await fs.writeFile(join(cliRoot, "cv-bad.json"), "{ nope");
+  for (const [tokArg, re] of [[join(cliRoot, "cv-missing.bin"), /^error: .*cv-missing\.bin: cannot open/], [join(cliRoot, "cv-bad.json"), /^error: .*cv-bad\.json: invalid JSON/]] as const) {
+    const out = join(cliRoot, "cv-none");
+    const bad = await dass(["convert", "--model", mp, "--tokenizer", tokArg, "--to", "safetensors", "--out", out]);
+    assert.is(bad.code, 1, bad.err);
+    assert.match(bad.err, re);
+    assert.not.match(bad.err, /\n\s+at /);
+    assert.not.ok(await fs.stat(out).then(() => true, () => false), "no output folder");
+  }
 });
 
 (withModels ? c : cli.skip)("eval --json prints { ppl, meanNll, tokens, windows }", async () => {

@@ -34,24 +34,22 @@ export const convertCommand: CommandSpec = {
       const tokPath = str(args, "tokenizer");
       let vocab;
       let extraFiles: Record<string, Uint8Array> | undefined;
-      if (tokPath) {
-        if (to === "gguf") {
-          const tok = await loadTokenizer(tokPath, { vocabSize: reader.config.vocabSize });
-          if (tok instanceof SentencePieceTokenizer) vocab = toGGUFVocab(tok);
-          else ctx.note(`note: ${tokPath} is not a SentencePiece-style vocabulary; the GGUF gets no tokenizer`);
+      if (tokPath && to === "llama2c") {
+        ctx.note("note: llama2.c checkpoints carry no tokenizer; keep using your tokenizer.bin beside the output");
+      } else if (tokPath) {
+        // Loaded first: a missing or malformed tokenizer is a clear error before anything is written.
+        const tok = await loadTokenizer(tokPath, { vocabSize: reader.config.vocabSize });
+        if (tok instanceof SentencePieceTokenizer) {
+          if (to === "gguf") vocab = toGGUFVocab(tok);
+          else extraFiles = toHFTokenizerFiles(tok);
         } else if (to === "safetensors") {
+          // An HF tokenizer: its own tokenizer.json, copied as it is.
           const fs = await import("node:fs/promises");
           const path = await import("node:path");
-          const st = await fs.stat(tokPath);
-          const file = st.isDirectory() ? path.join(tokPath, "tokenizer.json") : tokPath;
-          if (/\.json$/i.test(file)) extraFiles = { "tokenizer.json": new Uint8Array(await fs.readFile(file)) };
-          else {
-            const tok = await loadTokenizer(tokPath, { vocabSize: reader.config.vocabSize });
-            if (tok instanceof SentencePieceTokenizer) extraFiles = toHFTokenizerFiles(tok);
-            else ctx.note(`note: ${tokPath} is not a SentencePiece-style vocabulary; the folder gets no tokenizer.json`);
-          }
+          const file = (await fs.stat(tokPath)).isDirectory() ? path.join(tokPath, "tokenizer.json") : tokPath;
+          extraFiles = { "tokenizer.json": new Uint8Array(await fs.readFile(file)) };
         } else {
-          ctx.note("note: llama2.c checkpoints carry no tokenizer; keep using your tokenizer.bin beside the output");
+          ctx.note(`note: ${tokPath} is not a SentencePiece-style vocabulary; the GGUF gets no tokenizer`);
         }
       }
       const written = await convertModel(reader, to, out, { dtype, vocab, extraFiles, signal: ctx.signal });
