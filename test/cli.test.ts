@@ -437,11 +437,16 @@ if (isNode && !(model && tok)) skipNote("models/stories260K.bin, models/tok512.b
 // Wiring of eval/generate to the library (skipped, with the note above, when the model data is absent).
 const withModels = !!(model && tok);
 
-(withModels ? c : cli.skip)("generate: stdout is exactly llama2.c's text (REFERENCE.md greedy run)", async () => {
-  const mp = join(cliRoot, "g-stories260K.bin");
-  const tp = join(cliRoot, "g-tok512.bin");
+/** stories260K and tok512 written into the test folder as `<prefix>-stories260K.bin`, `<prefix>-tok512.bin`. */
+async function modelFiles(prefix: string): Promise<{ mp: string; tp: string }> {
+  const mp = join(cliRoot, `${prefix}-stories260K.bin`), tp = join(cliRoot, `${prefix}-tok512.bin`);
   await fs.writeFile(mp, model!);
   await fs.writeFile(tp, tok!);
+  return { mp, tp };
+}
+
+(withModels ? c : cli.skip)("generate: stdout is exactly llama2.c's text (REFERENCE.md greedy run)", async () => {
+  const { mp, tp } = await modelFiles("g");
   const r = await dass(["generate", "--model", mp, "--tokenizer", tp, "--prompt", "Once upon a time", "--steps", "64", "--threads", "1"]);
   assert.is(r.code, 0, r.err);
   assert.is(r.out, REF_TEXT);
@@ -453,11 +458,8 @@ const withModels = !!(model && tok);
 });
 
 (withModels ? c : cli.skip)("convert to safetensors writes tokenizer.json from tokenizer.bin; generate from the folder prints the story", async () => {
-  const mp = join(cliRoot, "cv-stories260K.bin");
-  const tp = join(cliRoot, "cv-tok512.bin");
+  const { mp, tp } = await modelFiles("cv");
   const folder = join(cliRoot, "cv-hf");
-  await fs.writeFile(mp, model!);
-  await fs.writeFile(tp, tok!);
   const cv = await dass(["convert", "--model", mp, "--tokenizer", tp, "--to", "safetensors", "--out", folder]);
   assert.is(cv.code, 0, cv.err);
   assert.equal((await fs.readdir(folder)).sort(), ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
@@ -482,11 +484,8 @@ const withModels = !!(model && tok);
 });
 
 (withModels ? c : cli.skip)("eval --json prints { ppl, meanNll, tokens, windows }", async () => {
-  const mp = join(cliRoot, "e-stories260K.bin");
-  const tp = join(cliRoot, "e-tok512.bin");
+  const { mp, tp } = await modelFiles("e");
   const text = join(cliRoot, "e.txt");
-  await fs.writeFile(mp, model!);
-  await fs.writeFile(tp, tok!);
   await fs.writeFile(text, "Once upon a time, there was a little girl named Lily. She loved to play outside.\n".repeat(20));
   const r = await dass(["eval", "--model", mp, "--tokenizer", tp, "--text", text, "--seqlen", "64", "--json", "--threads", "1"]);
   assert.is(r.code, 0, r.err);
