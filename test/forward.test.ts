@@ -327,6 +327,7 @@ synth("bad arguments and abort", async () => {
   await expectError(() => m.nll(new Float32Array(c.config.dim), [V]), ArgumentError, "bad target");
   await expectError(() => Transformer.load(tensorReader(c.config, c.tensors), rt(1), { budgetBytes: -1 }), ArgumentError, "bad budget");
   await expectError(() => Transformer.load(tensorReader(c.config, c.tensors), rt(1), { maxBatchTokens: 0 }), ArgumentError, "bad batch");
+  await expectError(() => Transformer.load(tensorReader(c.config, c.tensors), rt(1), { spill: {} as never }), ArgumentError, "bad spill");
   const ac = new AbortController();
   ac.abort();
   await expectError(() => m.forward([1, 2], 0, cache, { signal: ac.signal }), AbortError, "aborted forward");

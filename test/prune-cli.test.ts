@@ -223,6 +223,7 @@ interface ReportJson {
   nmValid: boolean | null;
   pruneSeconds: number;
   calibration: { nsamples: number; seqlen: number; starts: number[] } | null;
+  memory: { wasmPeakBytes: number; rssPeakBytes: number; spillBytes: number };
 }
 
 /**
@@ -294,6 +295,8 @@ test("llama2.c: every method at 2:4, 4:8 and 0.5 writes a valid model, the repor
       }
       assert.is(rep.calibration === null, method === "magnitude");
       if (rep.calibration) assert.is(rep.calibration.starts.length, 4);
+      assert.is(rep.memory.spillBytes, 0, "a resident model spills nothing");
+      assert.ok(rep.memory.wasmPeakBytes > 0);
       await checkOutput(inputs.bin, out, rep);
     }
   }
@@ -456,6 +459,8 @@ test("bad input: a clear error, the exit code, no output left, the input untouch
     { argv: pruneArgs(inputs.bin, out, "dass", "2:4", ["--compress"]), code: 1, re: /llama2\.c checkpoints cannot hold compressed N:M matrices|compressed N:M storage .* is not available/ },
     { argv: pruneArgs(gpt2, out, "dass", "2:4"), code: 1, re: /unsupported architecture "GPT2LMHeadModel"/ },
     { argv: pruneArgs(join(d, "missing.bin"), out, "magnitude", "2:4"), code: 1, re: /missing\.bin: no such file or folder/ },
+    // The OS refuses the output (here: a path through a file): its message, not "a bug".
+    { argv: pruneArgs(inputs.bin, join(inputs.calib, "x.bin"), "magnitude", "2:4"), code: 1, re: /^error: E[A-Z]+: .*calib\.txt/ },
   ];
   for (const c of cases) {
     const r = await dass(c.argv);

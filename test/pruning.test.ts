@@ -3,17 +3,25 @@
 // bad input, abort and restore.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { AbortError, ArgumentError, createRuntime, type Runtime } from "../src/index.js";
+import { AbortError, ArgumentError, createRuntime, DassError, type Runtime } from "../src/index.js";
 import { openModel } from "../src/formats/index.js";
-import { tensorReader, Transformer, type LinearName, type ModelConfig } from "../src/model/index.js";
+import { FileSpill, tensorReader, Transformer, type LinearName, type ModelConfig } from "../src/model/index.js";
 import { layerPlan, parsePattern, prune, pruneLinear, type Pattern, type PruneMethod, type PruneOptions } from "../src/pruning/index.js";
 import { loadTokenizer } from "../src/tokenizers/index.js";
 import { isBrowser } from "./util/env.js";
 import { readSharedData, readSharedText, skipNote } from "./util/data.js";
 import { mulberry32, randInt, randnF32, type Rng } from "./util/random.js";
 import { syntheticModel } from "./util/synthetic-model.js";
+import { makeTempDir } from "./util/temp-dir.js";
 
 const rts = new Map<number, Runtime>();
+async function expectError(f: () => unknown, cls: new (...a: never[]) => Error, what: string): Promise<Error> {
+  let err: unknown;
+  try { await f(); } catch (e) { err = e; }
+  assert.instance(err, cls, `${what}: expected ${cls.name}, got ${String(err)}`);
+  return err as Error;
+}
+
 async function rt(threads: number): Promise<Runtime> {
   let r = rts.get(threads);
   if (!r) {
@@ -375,6 +383,76 @@ seq("large activation sets spill to a temporary file with identical results", as
   assert.is(rb.report.calibration!.activationStore, isBrowser ? "memory" : "file");
   sameWeights(ra.weights!, rb.weights!, "spill");
   a.close(); b.close();
+});
+
+seq("a streamed model keeps its pruned matrices in a FileSpill: same weights and logits, nothing left on disk", async () => {
+  if (isBrowser) return; // no filesystem
+  const win = tokenWindows(3, 10, 45, 8);
+  const tmp = await makeTempDir("dass-spill-test-");
+  try {
+    for (const method of ["dass", "sparsegpt"] as PruneMethod[]) {
+      const heap = await loadTiny(2);
+      const rh = await prune(heap, { method, pattern: "2:4", calib: win, targets: "all", returnWeights: true });
+      const m = tinyModel(3);
+      const spill = new FileSpill(tmp.path);
+      const streamed = await Transformer.load(tensorReader(m.config, m.tensors), await rt(2), { maxBatchTokens: 7, budgetBytes: 0, streamFrom: "reader", spill });
+      assert.is(streamed.residency.mode, "streamed");
+      const rs = await prune(streamed, { method, pattern: "2:4", calib: win, targets: "all", returnWeights: true });
+      sameWeights(rh.weights!, rs.weights!, `${method}: returned`);
+      sameWeights(await modelWeights(heap, TARGETS_ALL), await modelWeights(streamed, TARGETS_ALL), `${method}: model`);
+      const c = m.config, q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
+      assert.is(spill.fileBytes, 4 * c.nLayers * (2 * q * c.dim + 2 * kv * c.dim + 3 * c.hiddenDim * c.dim), `${method}: one extent per pruned matrix`);
+      const tokens = [1, 5, 9, 2, 44, 3];
+      const [a, b] = [await heap.forward(tokens, 0, heap.newCache(), { logits: "all" }), await streamed.forward(tokens, 0, streamed.newCache(), { logits: "all" })];
+      for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.unreachable(`${method}: logit ${i} ${a[i]} vs ${b[i]}`);
+      // Setting a matrix again reuses its extent; a Linear in its place frees it for the next one.
+      await streamed.setLinear(0, "gate", await streamed.getLinearWeights(0, "gate"));
+      assert.is(spill.fileBytes, 4 * c.nLayers * (2 * q * c.dim + 2 * kv * c.dim + 3 * c.hiddenDim * c.dim));
+      streamed.close();
+      heap.close();
+      spill.close();
+      // POSIX unlinks the file once open; close() removes it elsewhere.
+      assert.equal(await tmp.fs.readdir(tmp.path), [], `${method}: files left`);
+      await expectError(() => spill.get("layers.0.mlp.gate"), DassError, "spill used after close");
+    }
+  } finally {
+    await tmp.remove();
+  }
+});
+
+seq("FileSpill: replace, delete, reuse; a folder that cannot hold it is a DassError", async () => {
+  if (isBrowser) return;
+  const tmp = await makeTempDir("dass-spill-test-");
+  try {
+    const spill = new FileSpill(tmp.path);
+    assert.is(await spill.get("a"), undefined);
+    await spill.put("a", Float32Array.of(1, 2, 3));
+    await spill.put("b", Float32Array.of(4, 5));
+    assert.equal(Array.from((await spill.get("a"))!), [1, 2, 3]);
+    await spill.put("a", Float32Array.of(7, 8, 9)); // same size: in place
+    assert.is(spill.fileBytes, 20);
+    await spill.put("a", Float32Array.of(6)); // new size: a new extent, the old one freed
+    assert.is(spill.fileBytes, 24);
+    await spill.put("c", Float32Array.of(1, 1, 1)); // takes a's freed extent
+    assert.is(spill.fileBytes, 24);
+    spill.delete("b");
+    await spill.put("d", Float32Array.of(NaN, -0));
+    assert.is(spill.fileBytes, 24);
+    assert.equal(Array.from((await spill.get("a"))!), [6]);
+    assert.equal(Array.from((await spill.get("c"))!), [1, 1, 1]);
+    const d = (await spill.get("d"))!;
+    assert.ok(Number.isNaN(d[0]) && Object.is(d[1], -0));
+    assert.is(await spill.get("b"), undefined);
+    spill.close();
+    assert.equal(await tmp.fs.readdir(tmp.path), []);
+    await expectError(() => spill.put("a", Float32Array.of(1)), DassError, "put after close");
+    const nowhere = new FileSpill(tmp.join(tmp.path, "missing", "folder"));
+    const e = await expectError(() => nowhere.put("a", Float32Array.of(1)), DassError, "missing folder");
+    assert.match(e.message, /temporary file .*missing.*cannot create it/);
+    nowhere.close();
+  } finally {
+    await tmp.remove();
+  }
 });
 
 seq.after(closeAll);

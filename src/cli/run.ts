@@ -110,14 +110,21 @@ export async function runCli(argv: readonly string[], opts: RunCliOptions): Prom
       io.stderr(`error: ${generic ? "interrupted" : err.message}\n`);
       return signal.aborted ? EXIT.interrupted : EXIT.error;
     }
-    if (err instanceof DassError) {
-      io.stderr(`error: ${err.message}\n`);
+    // The machine said no (no space, no permission, a path through a file): the user's to fix, not a bug.
+    if (err instanceof DassError || isSystemError(err)) {
+      io.stderr(`error: ${(err as Error).message}\n`);
       return EXIT.error;
     }
     const e = err as Error;
     io.stderr(`unexpected error (a bug in dass-wasm; please report it):\n${e?.stack ?? String(err)}\n`);
     return EXIT.error;
   }
+}
+
+/** An error from the operating system through Node's fs (ENOSPC, EACCES, ENOTDIR, ...). */
+function isSystemError(e: unknown): boolean {
+  const x = e as { code?: unknown; syscall?: unknown } | null;
+  return e instanceof Error && typeof x!.code === "string" && /^E[A-Z0-9]+$/.test(x!.code) && typeof x!.syscall === "string";
 }
 
 function unknownCommand(name: string): string {

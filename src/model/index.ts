@@ -4,3 +4,4 @@ export * from "./linear.js";
 export * from "./kv-cache.js";
 export * from "./transformer.js";
 export * from "./memory-reader.js";
+export * from "./spill.js";

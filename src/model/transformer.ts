@@ -8,7 +8,9 @@
  * activation buffers, RoPE tables and one full KV cache); otherwise as many blocks as fit stay
  * resident and the rest are streamed: kept on the JS heap (or re-read from the model file) and
  * copied one block at a time into a reusable "block slot" when they run. Peak Wasm memory is then
- * the budget plus one slot. A streamed classifier goes through the same slot in row chunks.
+ * the budget plus one slot. A streamed classifier goes through the same slot in row chunks. Weights
+ * of streamed blocks set after load (pruned matrices) are kept on the JS heap, or in a `spill`
+ * (src/model/spill.ts) so that host memory too stays near one block.
  *
  * Batches. The core primitive runs one block on T <= maxBatchTokens token rows at positions
  * pos0 .. pos0+T-1 against a layer KV cache (prefill when T > 1, decode when T = 1). Longer inputs
@@ -44,6 +46,7 @@ import { configProblem, layerTensor, type LayerTensorSuffix, type ModelConfig } 
 import { KVCache, type KVLayer } from "./kv-cache.js";
 import { checkLinearShape, DenseLinear, isLinear, LINEAR_NAMES, linearTensorSuffix, type Linear, type LinearName } from "./linear.js";
 
+import type { WeightSpill } from "./spill.js";
 /** Default Wasm memory budget: 1 GiB. */
 export const DEFAULT_BUDGET_BYTES = 1 << 30;
 /** Default cap on token rows per batch (prefill chunk). */
@@ -67,6 +70,12 @@ export interface TransformerOptions {
    * "reader" re-reads them from the model file for every use (least memory, needs the reader open).
    */
   streamFrom?: "host" | "reader";
+  /**
+   * Where dense weights set after load (`setLinear`, e.g. pruned matrices) are kept for blocks that are
+   * streamed: on the JS heap (default), or in this spill (e.g. a `FileSpill`, so that pruning a model
+   * larger than memory holds about one block). Owned by the caller: close it after the model.
+   */
+  spill?: WeightSpill;
   /**
    * Substitutes a Linear (e.g. a sparse matrix on this runtime) for a block linear at load time;
    * return undefined to keep the default (dense weights, or a SparseLinear for a matrix the file
@@ -197,7 +206,7 @@ interface BoundBlock {
 interface BlockState {
   /** Resident: one Wasm array per dense tensor. */
   resident: Map<LayerTensorSuffix, WasmArray<"f32">> | null;
-  /** Streamed from host: the dense tensors on the JS heap. In "reader" mode only replaced ones. */
+  /** Streamed from host: the dense tensors on the JS heap. In "reader" mode only replaced ones (without a spill). */
   host: Map<LayerTensorSuffix, Float32Array>;
   /** Linears replaced by Linear objects. */
   custom: Map<LinearName, Linear>;
@@ -221,6 +230,7 @@ export class Transformer {
 
   private readonly reader: ModelReader | null;
   private readonly streamFrom: "host" | "reader";
+  private readonly spill: WeightSpill | null;
   private readonly dims: { dim: number; qDim: number; kvDim: number; hidden: number; vocab: number };
   /** Token embeddings [vocab, dim] on the JS heap. */
   private readonly embedding: Float32Array;
@@ -263,7 +273,7 @@ export class Transformer {
 
   private constructor(init: {
     config: ModelConfig; runtime: Runtime; contextLength: number; maxBatchTokens: number; reader: ModelReader | null;
-    streamFrom: "host" | "reader"; embedding: Float32Array; residency: Residency; logitRows: number;
+    streamFrom: "host" | "reader"; spill: WeightSpill | null; embedding: Float32Array; residency: Residency; logitRows: number;
   }) {
     this.config = init.config;
     this.runtime = init.runtime;
@@ -271,6 +281,7 @@ export class Transformer {
     this.maxBatchTokens = init.maxBatchTokens;
     this.reader = init.reader;
     this.streamFrom = init.streamFrom;
+    this.spill = init.spill;
     this.embedding = init.embedding;
     this.residency = init.residency;
     this.logitRows = init.logitRows;
@@ -315,6 +326,10 @@ export class Transformer {
     if (typeof budget !== "number" || !(budget >= 0)) throw new ArgumentError("budgetBytes", `must be a number >= 0, got ${budget}`);
     const streamFrom = options.streamFrom ?? "host";
     if (streamFrom !== "host" && streamFrom !== "reader") throw new ArgumentError("streamFrom", `must be "host" or "reader", got ${String(streamFrom)}`);
+    const spill = options.spill;
+    if (spill !== undefined && !(spill && typeof spill.put === "function" && typeof spill.get === "function" && typeof spill.delete === "function")) {
+      throw new ArgumentError("spill", "must be a WeightSpill (put, get and delete), e.g. a FileSpill");
+    }
     const compressedMode = options.compressed ?? "sparse";
     if (compressedMode !== "sparse" && compressedMode !== "dense") {
       throw new ArgumentError("compressed", `must be "sparse" or "dense", got ${String(compressedMode)}`);
@@ -436,7 +451,7 @@ export class Transformer {
     try {
       const embedding = await reader.readTensor("tok_embeddings");
       progress();
-      m = new Transformer({ config, runtime, contextLength, maxBatchTokens: B, reader, streamFrom, embedding, residency, logitRows });
+      m = new Transformer({ config, runtime, contextLength, maxBatchTokens: B, reader, streamFrom, spill: spill ?? null, embedding, residency, logitRows });
     } catch (e) {
       for (const l of owned) l.free();
       throw e;
@@ -720,6 +735,7 @@ export class Transformer {
       st.resident?.get(suffix)?.free();
       st.resident?.delete(suffix);
       st.host.delete(suffix);
+      this.spill?.delete(layerTensor(layer, suffix));
       return;
     }
     if (!(weights instanceof Float32Array) || weights.length !== dOut * dIn) {
@@ -731,6 +747,9 @@ export class Transformer {
       const arr = st.resident.get(suffix);
       if (arr) arr.set(weights);
       else st.resident.set(suffix, this.alloc("f32", weights.length).set(weights));
+    } else if (this.spill) {
+      st.host.delete(suffix);
+      await this.spill.put(layerTensor(layer, suffix), weights);
     } else {
       st.host.set(suffix, weights.slice());
     }
@@ -865,7 +884,7 @@ export class Transformer {
     const st = this.blocks[layer];
     const r = st.resident?.get(suffix);
     if (r) return r.view();
-    const h = st.host.get(suffix);
+    const h = st.host.get(suffix) ?? (await this.spill?.get(layerTensor(layer, suffix)));
     if (h) return h;
     if (!this.reader) throw new ArgumentError("model", `no source for layers.${layer}.${suffix}`);
     return this.reader.readTensor(layerTensor(layer, suffix));

@@ -4,7 +4,7 @@
  * filesystem exists: Node, Deno) are spilled to a temporary file and streamed through in chunks,
  * so the process only holds one chunk at a time.
  */
-import { ArgumentError } from "../errors.js";
+import { TempFile } from "../util/temp-file.js";
 
 /** The hidden states of every calibration window, visited chunk by chunk. */
 export interface ActivationStore {
@@ -32,42 +32,18 @@ class MemoryStore implements ActivationStore {
   async close(): Promise<void> { this.seqs = []; }
 }
 
-type Fs = typeof import("node:fs");
-
 class FileStore implements ActivationStore {
   readonly kind = "file" as const;
-  private constructor(
-    private readonly fs: Fs, private readonly fd: number, private readonly folder: string, readonly path: string,
-    readonly count: number, readonly seqFloats: number, private readonly chunk: number,
-  ) {}
+  private constructor(private readonly file: TempFile, readonly count: number, readonly seqFloats: number, private readonly chunk: number) {}
 
   static async create(count: number, seqFloats: number, chunkBytes: number, dir?: string): Promise<FileStore> {
-    const fs = await import("node:fs");
-    const os = await import("node:os");
-    const pathMod = await import("node:path");
-    const base = dir ?? os.tmpdir();
-    const folder = fs.mkdtempSync(pathMod.join(base, "dass-calib-"));
-    const path = pathMod.join(folder, "activations.f32");
-    const fd = fs.openSync(path, "w+");
     const chunk = Math.max(1, Math.floor(chunkBytes / (4 * seqFloats)));
-    return new FileStore(fs, fd, folder, path, count, seqFloats, chunk);
+    return new FileStore(await TempFile.create("dass-calib", dir), count, seqFloats, chunk);
   }
 
   /** Writes sequence `i`. */
   write(i: number, data: Float32Array): void {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    let off = 0;
-    while (off < bytes.length) off += this.fs.writeSync(this.fd, bytes, off, bytes.length - off, i * this.seqFloats * 4 + off);
-  }
-
-  private read(i: number, into: Float32Array): void {
-    const bytes = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
-    let off = 0;
-    while (off < bytes.length) {
-      const n = this.fs.readSync(this.fd, bytes, off, bytes.length - off, i * this.seqFloats * 4 + off);
-      if (n <= 0) throw new ArgumentError("activations", `temporary file ${this.path} is truncated`);
-      off += n;
-    }
+    this.file.write(data, i * this.seqFloats * 4);
   }
 
   async forEachChunk(fn: (seqs: Float32Array[], first: number) => Promise<void>, writeBack: boolean): Promise<void> {
@@ -76,15 +52,14 @@ class FileStore implements ActivationStore {
       const n = Math.min(this.chunk, this.count - first);
       while (bufs.length < n) bufs.push(new Float32Array(this.seqFloats));
       const seqs = bufs.slice(0, n);
-      for (let s = 0; s < n; s++) this.read(first + s, seqs[s]);
+      for (let s = 0; s < n; s++) this.file.read(seqs[s], (first + s) * this.seqFloats * 4);
       await fn(seqs, first);
       if (writeBack) for (let s = 0; s < n; s++) this.write(first + s, seqs[s]);
     }
   }
 
   async close(): Promise<void> {
-    try { this.fs.closeSync(this.fd); } catch { /* already closed */ }
-    try { this.fs.rmSync(this.folder, { recursive: true, force: true }); } catch { /* best effort */ }
+    this.file.close();
   }
 }
 

@@ -12,8 +12,9 @@ import type { Runtime } from "../../runtime/runtime.js";
 import { flag, int, num, str, UsageError, type CommandSpec } from "../args.js";
 import { fmt, JSON_OPTION, MODEL_OPTION, openModelArgs, THREADS_OPTION, TOKENIZER_OPTION, withRuntime } from "../common.js";
 import type { CommandContext } from "../context.js";
-import type { CalibrationWindows, ModelReader, PruneMethod, PruneReport, SavedModel, Transformer } from "../lib.js";
+import type { CalibrationWindows, ModelReader, PruneMethod, PruneReport, SavedModel, Transformer, WeightSpill } from "../lib.js";
 import { assertNotInput, writeFileAtomic } from "../../util/atomic-write.js";
+import { dirname, resolve } from "node:path";
 
 const METHODS = ["dass", "wanda", "sparsegpt", "magnitude"] as const;
 
@@ -32,7 +33,9 @@ export const pruneCommand: CommandSpec = {
     "pruned; N < M <= 32). Calibration windows are drawn with --seed from --calib (plain text or JSON lines);\n" +
     "magnitude needs no calibration (given one, it reports reconstruction errors). The output has the input's\n" +
     "format (llama2.c file, GGUF file, or Hugging Face folder), is written atomically and never over an input;\n" +
-    "Ctrl-C leaves nothing half-written. --json prints the report on stdout.",
+    "Ctrl-C leaves nothing half-written. A model larger than the Wasm budget (1 GiB) is pruned block by block;\n" +
+    "its pruned matrices, and calibration activations above 2 GiB, wait in temporary files beside --out.\n" +
+    "--json prints the report on stdout.",
   options: [
     MODEL_OPTION,
     TOKENIZER_OPTION,
@@ -111,11 +114,17 @@ export const pruneCommand: CommandSpec = {
       let saved!: SavedModel;
       let threads = 0;
       let memory!: ResourceFigures;
+      let spillBytes = 0;
+      // What does not fit in RAM (pruned matrices of streamed blocks until the write, large calibration
+      // activations) goes to temporary files beside the output: that disk must hold the output anyway,
+      // and the OS temp folder may be RAM.
+      const tempDir = dirname(resolve(out));
+      const spill = new lib.FileSpill(tempDir);
       try {
         await withRuntime(ctx, args, async (rt) => {
           threads = rt.threads;
           await ctx.withProgress(async (p) => {
-            const model = await loadForPruning(ctx, lib.Transformer, reader, rt, windows ? seqlen : 1, targets, p.onProgress);
+            const model = await loadForPruning(ctx, lib.Transformer, reader, rt, windows ? seqlen : 1, targets, spill, p.onProgress);
             try {
               const r = await lib.prune(model, {
                 method,
@@ -125,6 +134,7 @@ export const pruneCommand: CommandSpec = {
                 alpha,
                 // The CLI discards the model on failure: keeping dense copies would only cost memory.
                 restoreOnFailure: false,
+                activations: { dir: tempDir },
                 signal: ctx.signal,
                 onProgress: p.onProgress,
               });
@@ -137,12 +147,15 @@ export const pruneCommand: CommandSpec = {
               });
             } finally {
               model.close();
+              spillBytes = spill.fileBytes;
             }
           });
-          memory = resources(rt, reader.config);
+          memory = resources(rt, reader.config, spillBytes);
         });
       } catch (e) {
         throw explain(e, modelPath);
+      } finally {
+        spill.close();
       }
       const full = {
         model: modelPath,
@@ -184,6 +197,7 @@ async function loadForPruning(
   runtime: Runtime,
   contextLength: number,
   targets: "mlp" | "all",
+  spill: WeightSpill,
   onProgress: (p: { phase: string; done: number; total: number; message?: string }) => void,
 ): Promise<Transformer> {
   const c = reader.config;
@@ -197,6 +211,7 @@ async function loadForPruning(
     contextLength,
     budgetBytes: Math.max(0, WASM_BUDGET - workspace),
     streamFrom: "reader",
+    spill,
     signal: ctx.signal,
     onProgress: (p) => onProgress({ phase: "load", done: p.done, total: p.total }),
   });
@@ -212,9 +227,11 @@ interface ResourceFigures {
   blockBytes: number;
   /** Peak resident set size of this process (0 where the runtime cannot tell). */
   rssPeakBytes: number;
+  /** Size the temporary file holding the pruned matrices of streamed blocks reached (0: none streamed). */
+  spillBytes: number;
 }
 
-function resources(rt: Runtime, c: ModelReader["config"]): ResourceFigures {
+function resources(rt: Runtime, c: ModelReader["config"], spillBytes: number): ResourceFigures {
   const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
   const linear = 2 * qDim * c.dim + 2 * kvDim * c.dim + 3 * c.hiddenDim * c.dim;
   const bias = c.qkvBias ? qDim + 2 * kvDim : 0;
@@ -224,7 +241,7 @@ function resources(rt: Runtime, c: ModelReader["config"]): ResourceFigures {
   } catch {
     rss = 0;
   }
-  return { wasmPeakBytes: rt.heap.peakBytes, wasmMemoryBytes: rt.heap.memoryBytes, blockBytes: 4 * (linear + bias + 2 * c.dim), rssPeakBytes: rss };
+  return { wasmPeakBytes: rt.heap.peakBytes, wasmMemoryBytes: rt.heap.memoryBytes, blockBytes: 4 * (linear + bias + 2 * c.dim), rssPeakBytes: rss, spillBytes };
 }
 
 /** Errors from the library speak of the in-memory model; on the command line what matters is the files. */
@@ -273,6 +290,7 @@ function printSummary(write: (s: string) => void, report: PruneReport, saved: Sa
   if (c) write(`calibration: ${c.nsamples} windows x ${c.seqlen} tokens from ${c.source} (${c.streamLength ?? "?"} tokens, seed ${c.seed ?? "-"})\n`);
   else write("calibration: none (magnitude)\n");
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  write(`memory: peak Wasm ${mib(mem.wasmPeakBytes)} in use (memory ${mib(mem.wasmMemoryBytes)}), peak RSS ${mem.rssPeakBytes ? mib(mem.rssPeakBytes) : "-"}\n`);
+  write(`memory: peak Wasm ${mib(mem.wasmPeakBytes)} in use (memory ${mib(mem.wasmMemoryBytes)}), peak RSS ${mem.rssPeakBytes ? mib(mem.rssPeakBytes) : "-"}` +
+    `${mem.spillBytes ? `, pruned matrices held on disk until the write ${mib(mem.spillBytes)}` : ""}\n`);
   write(`wrote ${saved.path} (${saved.format}, ${saved.bytes} bytes)${reportPath ? ` and ${reportPath}` : ""}\n`);
 }
