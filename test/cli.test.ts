@@ -483,6 +483,40 @@ async function modelFiles(prefix: string): Promise<{ mp: string; tp: string }> {
   }
 });
 
+(withModels ? c : cli.skip)("pull org/name from a Hub endpoint with a token, then generate by that name prints the story", async () => {
+  const { mp, tp } = await modelFiles("hub");
+  const folder = join(cliRoot, "hub-hf");
+  const cv = await dass(["convert", "--model", mp, "--tokenizer", tp, "--to", "safetensors", "--out", folder]);
+  assert.is(cv.code, 0, cv.err);
+  const files: Record<string, Uint8Array> = {};
+  for (const n of await fs.readdir(folder)) files[n] = new Uint8Array(await fs.readFile(join(folder, n)));
+  const { startLoopbackServer, serveHubRepo } = await import("./util/loopback-server.js");
+  const server = await startLoopbackServer();
+  try {
+    await serveHubRepo(server, "karpathy/stories260K-hf", "main", "a".repeat(40), files, { auth: "Bearer hf_test" });
+    const env = { HF_ENDPOINT: server.url, HF_TOKEN: "hf_test" };
+    const p = await dass(["pull", "karpathy/stories260K-hf", "--json"], env);
+    assert.is(p.code, 0, p.err);
+    const pulled = JSON.parse(p.out) as { modelPath: string; format: string };
+    assert.is(pulled.format, "safetensors");
+    assert.ok(pulled.modelPath.endsWith(join("models", "karpathy", "stories260K-hf")));
+    const r = await dass(["generate", "--model", "karpathy/stories260K-hf", "--prompt", "Once upon a time", "--steps", "64", "--threads", "1"]);
+    assert.is(r.code, 0, r.err);
+    assert.is(r.out, REF_TEXT);
+    const noToken = await dass(["pull", "karpathy/stories260K-hf", "--force"], { HF_ENDPOINT: server.url });
+    assert.is(noToken.code, 1);
+    assert.match(noToken.err, /^error: karpathy\/stories260K-hf@main: HTTP 401.*HF_TOKEN/);
+    const mirror = await dass(["pull", "karpathy/stories260K-hf", "--base-url", server.url], env);
+    assert.is(mirror.code, 2);
+    assert.match(mirror.err, /HF_ENDPOINT/);
+    const notPulled = await dass(["generate", "--model", "karpathy/other", "--prompt", "x", "--steps", "4"]);
+    assert.is(notPulled.code, 1);
+    assert.match(notPulled.err, /karpathy\/other: no such file or folder, nor a Hugging Face model in the cache \(`dass pull karpathy\/other` downloads it\)/);
+  } finally {
+    await server.close();
+  }
+});
+
 (withModels ? c : cli.skip)("eval --json prints { ppl, meanNll, tokens, windows }", async () => {
   const { mp, tp } = await modelFiles("e");
   const text = join(cliRoot, "e.txt");

@@ -6,6 +6,7 @@ import { cacheDirFor } from "../src/pull/cache.js";
 import { isNode } from "./util/env.js";
 import { readSharedData, skipNote } from "./util/data.js";
 import type { LoopbackServer } from "./util/loopback-server.js";
+import { ArgumentError } from "../src/errors.js";
 import type { RegistryModel } from "../src/pull/registry.js";
 import { makeTempDir, type TempDir } from "./util/temp-dir.js";
 
@@ -41,6 +42,7 @@ let fs: Fs;
 let join: (...p: string[]) => string;
 let sha256: (b: Uint8Array) => string;
 let server: LoopbackServer;
+let serveHubRepo: typeof import("./util/loopback-server.js").serveHubRepo;
 let rootDir: TempDir | undefined;
 let root: string;
 let caseNo = 0;
@@ -117,8 +119,9 @@ t.before(async () => {
   ({ fs, join, path: root } = rootDir);
   const crypto = await import("node:crypto");
   sha256 = (b) => crypto.createHash("sha256").update(b).digest("hex");
-  const { startLoopbackServer } = await import("./util/loopback-server.js");
+  const { startLoopbackServer, serveHubRepo: serve } = await import("./util/loopback-server.js");
   server = await startLoopbackServer();
+  serveHubRepo = serve;
 });
 
 t.after(async () => {
@@ -366,6 +369,101 @@ it("cache lock: a live owner blocks, a dead owner's lock is taken over", async (
   ]);
   assert.is(a.modelPath, b.modelPath);
   assert.equal(new Uint8Array(await fs.readFile(a.modelPath)), MODEL);
+});
+
+// ---------------------------------------------------------------- Hugging Face Hub
+
+const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+const COMMIT2 = "89abcdef0123456789abcdef0123456789abcdef";
+const enc = (s: string) => new TextEncoder().encode(s);
+const HUB_FILES = (): Record<string, Uint8Array> => ({
+  "config.json": enc('{"model_type":"llama"}'),
+  "model-00001-of-00002.safetensors": bytes(40_000, 5),
+  "model-00002-of-00002.safetensors": bytes(30_000, 6),
+  "model.safetensors.index.json": enc('{"weight_map":{}}'),
+  "tokenizer.json": enc('{"model":{}}'),
+  "generation_config.json": enc("{}"),
+  // Never fetched: pickled weights, the model card, other folders.
+  "pytorch_model.bin": bytes(1000, 7),
+  "README.md": enc("# card"),
+  "onnx/model.onnx": bytes(100, 8),
+});
+const hubEnv = (): Record<string, string> => ({ HF_ENDPOINT: server.url });
+
+it("Hub: org/name resolves to a commit; weights verified by sha256, side files by size; the cache answers next time", async () => {
+  const cacheDir = await fresh();
+  const files = HUB_FILES();
+  await serveHubRepo(server, "org/tiny-llama", "main", COMMIT, files, { auth: "Bearer hf_secret" });
+  const m = await P.pull("org/tiny-llama", { cacheDir, env: { ...hubEnv(), HF_TOKEN: "hf_secret" } });
+  const dir = join(cacheDir, "models", "org", "tiny-llama");
+  assert.is(m.name, "org/tiny-llama");
+  assert.is(m.format, "safetensors");
+  assert.is(m.modelPath, dir, "a Hugging Face model is its folder");
+  assert.is(m.tokenizerPath, join(dir, "tokenizer.json"));
+  const names = ["config.json", "generation_config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json"];
+  assert.equal(m.files.map((f) => f.name).sort(), names);
+  assert.equal((await fs.readdir(dir)).filter((n) => !n.startsWith(".")).sort(), names);
+  for (const f of m.files) {
+    assert.equal(new Uint8Array(await fs.readFile(f.path)), files[f.name], f.name);
+    assert.is(f.sha256 !== undefined, f.name.endsWith(".safetensors"), `${f.name}: sha256 only for LFS files`);
+    assert.match(f.url, `/org/tiny-llama/resolve/${COMMIT}/`);
+  }
+  assert.ok(server.requests.every((r) => r.authorization === "Bearer hf_secret"), "the token goes with every request");
+  assert.ok(!server.requests.some((r) => /pytorch_model|README|onnx/.test(r.path)));
+  server.requests.length = 0;
+  const again = await P.pull("org/tiny-llama", { cacheDir, env: { ...hubEnv(), HF_TOKEN: "hf_secret" } });
+  assert.ok(again.files.every((f) => !f.downloaded));
+  assert.equal(server.requests.map((r) => r.path), ["/api/models/org/tiny-llama/revision/main"], "only the listing");
+  assert.is(await P.modelCacheDir("org/tiny-llama@main", { cacheDir }), dir);
+});
+
+it("Hub: a new commit re-fetches changed side files (same size too), keeps unchanged weights, drops stale files", async () => {
+  const cacheDir = await fresh();
+  const files = HUB_FILES();
+  await serveHubRepo(server, "org/tiny-llama", "main", COMMIT, files);
+  await P.pull("org/tiny-llama", { cacheDir, env: hubEnv() });
+  const next: Record<string, Uint8Array> = {
+    "config.json": enc('{"model_type":"mistr"}'), // same length, other content
+    "model.safetensors": files["model-00001-of-00002.safetensors"],
+    "tokenizer.json": files["tokenizer.json"],
+  };
+  assert.is(next["config.json"].byteLength, files["config.json"].byteLength);
+  server.files.clear();
+  server.requests.length = 0;
+  await serveHubRepo(server, "org/tiny-llama", "v2", COMMIT2, next);
+  const m = await P.pull("org/tiny-llama@v2", { cacheDir, env: hubEnv() });
+  const dir = join(cacheDir, "models", "org", "tiny-llama");
+  assert.equal((await fs.readdir(dir)).filter((n) => !n.startsWith(".")).sort(), ["config.json", "model.safetensors", "tokenizer.json"]);
+  assert.equal(new Uint8Array(await fs.readFile(join(dir, "config.json"))), next["config.json"]);
+  const got = Object.fromEntries(m.files.map((f) => [f.name, f.downloaded]));
+  assert.equal(got, { "config.json": true, "model.safetensors": true, "tokenizer.json": false });
+});
+
+it("Hub: gated without a token, missing repos, repos without safetensors, wrong sha256, bad ids", async () => {
+  const cacheDir = await fresh();
+  await serveHubRepo(server, "org/gated", "main", COMMIT, HUB_FILES(), { auth: "Bearer ok" });
+  let e = await rejects(P.pull("org/gated", { cacheDir, env: hubEnv() }), (x) => x instanceof P.DownloadError, "gated");
+  assert.is((e as InstanceType<Pull["DownloadError"]>).status, 401);
+  assert.match((e as Error).message, /org\/gated@main: HTTP 401: Access to this model is restricted\. \(a gated or private model needs HF_TOKEN/);
+  e = await rejects(P.pull("org/gated", { cacheDir, env: { ...hubEnv(), HF_TOKEN: "wrong" } }), (x) => x instanceof P.DownloadError, "wrong token");
+  assert.match((e as Error).message, /the token in HF_TOKEN has no access/);
+  e = await rejects(P.pull("org/missing@v9", { cacheDir, env: hubEnv() }), (x) => x instanceof P.DownloadError, "missing");
+  assert.match((e as Error).message, /org\/missing@v9: HTTP 404 \(no such model or revision\)/);
+  const { "model-00001-of-00002.safetensors": _a, "model-00002-of-00002.safetensors": _b, ...noWeights } = HUB_FILES();
+  await serveHubRepo(server, "org/pickle", "main", COMMIT, noWeights);
+  e = await rejects(P.pull("org/pickle", { cacheDir, env: hubEnv() }), (x) => x instanceof P.DownloadError, "no safetensors");
+  assert.match((e as Error).message, /org\/pickle@main has no safetensors weights \(only pytorch_model\.bin\)/);
+  await serveHubRepo(server, "org/tampered", "main", COMMIT, HUB_FILES(), { sha256: { "model-00002-of-00002.safetensors": "0".repeat(64) } });
+  await rejects(P.pull("org/tampered", { cacheDir, env: hubEnv() }), (x) => x instanceof P.ChecksumError, "sha256");
+  server.files.set("/api/models/org/html/revision/main", { body: enc("<html>login</html>") });
+  e = await rejects(P.pull("org/html", { cacheDir, env: hubEnv() }), (x) => x instanceof P.DownloadError, "not a listing");
+  assert.match((e as Error).message, /no commit id and file list/);
+  for (const bad of ["a/b/c", "org/na me", "org/", "/x", "org/x@", "org/a..b"]) {
+    await rejects(P.pull(bad, { cacheDir, env: hubEnv() }), (x) => x instanceof ArgumentError && /not a Hugging Face model id/.test((x as Error).message), bad);
+  }
+  await rejects(P.pull("org/x", { cacheDir, env: { HF_ENDPOINT: "ftp://nope" } }), (x) => x instanceof ArgumentError && (x as ArgumentError).arg === "HF_ENDPOINT", "endpoint");
+  assert.equal(P.parseHubSpec("org/x-1.5B@refs/pr/3"), { repo: "org/x-1.5B", revision: "refs/pr/3" });
+  assert.is(P.parseHubSpec("stories260K"), null);
 });
 
 const realModel = isNode ? await readSharedData("models/stories260K.bin") : null;

@@ -1,6 +1,6 @@
 /** Helpers shared by the model commands: model/tokenizer resolution, runtime lifetime, shared flags. */
 import { DassError, FormatError } from "../errors.js";
-import { findCachedModel, findModel } from "../pull/index.js";
+import { findCachedModel, findModel, modelCacheDir, parseHubSpec, type HubSpec } from "../pull/index.js";
 import { int, str, type OptionSpec, type ParsedArgs } from "./args.js";
 import type { CommandContext } from "./context.js";
 // lib.js (formats, tokenizers, runtime) is loaded when a command runs, keeping `dass --help` and `dass pull` light.
@@ -41,7 +41,10 @@ export interface ResolvedModel {
   tokenizerPath?: string;
 }
 
-/** Resolves `--model`: an existing path, else the name of a model in the `dass pull` cache. */
+/**
+ * Resolves `--model`: an existing path, else the name of a model in the `dass pull` cache (a registry
+ * name, or a Hugging Face `org/name`, whichever revision was pulled last).
+ */
 export async function resolveModel(ctx: CommandContext, value: string): Promise<ResolvedModel> {
   const fs = await import("node:fs/promises");
   try {
@@ -49,6 +52,20 @@ export async function resolveModel(ctx: CommandContext, value: string): Promise<
     return { path: value };
   } catch {
     // Not a path: maybe a pulled model's name.
+  }
+  let hub: HubSpec | null = null;
+  try {
+    hub = parseHubSpec(value);
+  } catch {
+    // A path with a "/" that is no Hub id either.
+  }
+  if (hub) {
+    const dir = await modelCacheDir(value, { env: ctx.io.env });
+    const ok = await fs.stat(`${dir}/config.json`).then(() => true, () => false);
+    if (!ok) {
+      throw new DassError("ERR_NOT_CACHED", `${value}: no such file or folder, nor a Hugging Face model in the cache (\`dass pull ${value}\` downloads it)`);
+    }
+    return { path: dir };
   }
   if (findModel(value)) {
     const m = await findCachedModel(value, { env: ctx.io.env, signal: ctx.signal });

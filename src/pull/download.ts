@@ -25,6 +25,8 @@ export interface DownloadOptions {
   retryDelayMs?: number;
   /** Name used in messages and progress (default: the destination's file name). */
   label?: string;
+  /** Extra request headers (e.g. a Hub token). */
+  headers?: Record<string, string>;
 }
 
 /** What `downloadFile` did. */
@@ -118,6 +120,23 @@ async function sizeOf(fs: Fs, p: string): Promise<number> {
 }
 
 /**
+ * GET `url`, following redirects. OfflineError when the host cannot be reached (`what` was not
+ * downloaded), DownloadError for any other failure to get an answer; any HTTP status is returned.
+ */
+export async function httpGet(url: string, headers: Record<string, string>, signal: AbortSignal | undefined, what: string): Promise<Response> {
+  try {
+    return await fetch(url, { headers, signal, redirect: "follow" });
+  } catch (err) {
+    if (signal?.aborted) throw abortError(signal);
+    const c = causeOf(err);
+    if (c.code && OFFLINE_CODES.has(c.code)) {
+      throw new OfflineError(url, `cannot reach ${new URL(url).host} (${c.code}): offline? ${what} was not downloaded`);
+    }
+    throw new DownloadError(url, `cannot fetch ${url}: ${c.message}`);
+  }
+}
+
+/**
  * Hashes a file on disk in a streaming fashion. Reports phase "verify" with bytes.
  */
 export async function hashFile(
@@ -201,18 +220,9 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
 
     let res: Response | null = null;
     if (!(opts.bytes !== undefined && start === opts.bytes && start > 0)) {
-      const headers: Record<string, string> = { "accept-encoding": "identity" };
+      const headers: Record<string, string> = { ...opts.headers, "accept-encoding": "identity" };
       if (start > 0) headers.range = `bytes=${start}-`;
-      try {
-        res = await fetch(url, { headers, signal, redirect: "follow" });
-      } catch (err) {
-        if (signal?.aborted) throw abortError(signal);
-        const c = causeOf(err);
-        if (c.code && OFFLINE_CODES.has(c.code)) {
-          throw new OfflineError(url, `cannot reach ${new URL(url).host} (${c.code}): offline? ${label} was not downloaded`);
-        }
-        throw new DownloadError(url, `cannot fetch ${url}: ${c.message}`);
-      }
+      res = await httpGet(url, headers, signal, label);
 
       if (res.status === 416 && start > 0) {
         // The kept part cannot be continued (already complete, or the remote file changed): let the size

@@ -1,24 +1,29 @@
 /**
- * `dass pull`: downloads registered public checkpoints into a local cache, verified and resumable.
+ * `dass pull`: downloads registered public checkpoints, or Hugging Face Hub models (`org/name[@revision]`,
+ * src/pull/hub.ts), into a local cache, verified and resumable.
  *
  * ```ts
  * const m = await pull("stories260K", { onProgress, signal });
  * const reader = await openModel(m.modelPath);   // m.tokenizerPath: the matching tokenizer
+ * const hf = await pull("TinyLlama/TinyLlama-1.1B-Chat-v1.0");  // m.modelPath: the model's folder
  * ```
  *
- * Cache layout: `<cacheDir>/models/<name>/<file>` (partial downloads as `<file>.part`). Node and Deno only.
+ * Cache layout: `<cacheDir>/models/<name>/<file>`, `<cacheDir>/models/<org>/<name>/<file>` for the Hub
+ * (partial downloads as `<file>.part`). Node and Deno only.
  */
 import { ArgumentError } from "../errors.js";
 import type { OnProgress } from "../util/progress.js";
 import { defaultCacheDir } from "./cache.js";
 import { checkFile, downloadFile, nodeDeps } from "./download.js";
 import { CacheLockedError } from "./errors.js";
+import { hubModel, parseHubSpec, type HubModel } from "./hub.js";
 import { findModel, MODELS, type RegistryFile, type RegistryModel } from "./registry.js";
 
 export { cacheDirFor, defaultCacheDir, type CacheDirContext } from "./cache.js";
 export { checkFile, downloadFile, hashFile, type DownloadOptions, type DownloadResult } from "./download.js";
 export { CacheLockedError, ChecksumError, DownloadError, OfflineError } from "./errors.js";
 export { findModel, MODELS, type RegistryFile, type RegistryModel } from "./registry.js";
+export { HUB_ENDPOINT, hubModel, parseHubSpec, type HubModel, type HubOptions, type HubSpec } from "./hub.js";
 
 /** Options of `pull` and `findCachedModel`. */
 export interface PullOptions {
@@ -40,8 +45,12 @@ export interface PullOptions {
   retryDelayMs?: number;
   /** Models to choose from (default `MODELS`); lets tests and private mirrors register their own. */
   registry?: readonly RegistryModel[];
-  /** Environment consulted for DASS_CACHE / DASS_PULL_BASE_URL (default `process.env`). */
+  /** Environment consulted for DASS_CACHE / DASS_PULL_BASE_URL / HF_ENDPOINT / HF_TOKEN (default `process.env`). */
   env?: Record<string, string | undefined>;
+  /** Hub models: the endpoint (default `HF_ENDPOINT`, else https://huggingface.co). */
+  hubEndpoint?: string;
+  /** Hub models: an access token for gated or private models (default `HF_TOKEN`). */
+  token?: string;
 }
 
 /** One file of a pulled model. */
@@ -65,7 +74,7 @@ export interface PulledModel {
   format: RegistryModel["format"];
   /** Folder holding the files. */
   dir: string;
-  /** The model file. */
+  /** The model file (the folder, for a Hugging Face model). */
   modelPath: string;
   /** The tokenizer file, when the model has one. */
   tokenizerPath: string | undefined;
@@ -101,12 +110,13 @@ async function resolveDirs(opts: PullOptions): Promise<{ cacheDir: string; baseU
   return { cacheDir, baseUrl };
 }
 
-/** The folder a model is cached in. */
+/** The folder a model is cached in (a registry name, or a Hub `org/name[@revision]`). */
 export async function modelCacheDir(name: string, opts: Pick<PullOptions, "cacheDir" | "env" | "registry"> = {}): Promise<string> {
   const { path } = await nodeDeps();
-  const model = lookup(name, opts.registry ?? MODELS);
+  const hub = parseHubSpec(name);
+  const model = hub ? hub.repo : lookup(name, opts.registry ?? MODELS).name;
   const { cacheDir } = await resolveDirs(opts);
-  return path.join(cacheDir, "models", model.name);
+  return path.join(cacheDir, "models", ...model.split("/"));
 }
 
 function toPulled(model: RegistryModel, dir: string, files: PulledFile[]): PulledModel {
@@ -114,7 +124,7 @@ function toPulled(model: RegistryModel, dir: string, files: PulledFile[]): Pulle
     name: model.name,
     format: model.format,
     dir,
-    modelPath: files.find((f) => f.role === "model")!.path,
+    modelPath: model.format === "safetensors" ? dir : files.find((f) => f.role === "model")!.path,
     tokenizerPath: files.find((f) => f.role === "tokenizer")?.path,
     files,
   };
@@ -149,22 +159,26 @@ export async function findCachedModel(name: string, opts: PullOptions = {}): Pro
  */
 export async function pull(name: string, opts: PullOptions = {}): Promise<PulledModel> {
   const { fs, path } = await nodeDeps();
-  const registry = opts.registry ?? MODELS;
-  const model = lookup(name, registry);
+  const env = opts.env ?? (typeof process !== "undefined" ? process.env : {});
+  const hub = typeof name === "string" ? parseHubSpec(name) : null;
+  const model = hub
+    ? await hubModel(hub, { endpoint: opts.hubEndpoint, token: opts.token, env, signal: opts.signal })
+    : lookup(name, opts.registry ?? MODELS);
   for (const f of model.files) {
     if (f.sha256 === undefined && f.bytes === undefined) {
       throw new ArgumentError("registry", `${model.name}/${f.name} has neither sha256 nor bytes: it cannot be verified`);
     }
   }
   const { cacheDir, baseUrl } = await resolveDirs(opts);
-  const dir = path.join(cacheDir, "models", model.name);
+  const dir = path.join(cacheDir, "models", ...model.name.split("/"));
   await fs.mkdir(dir, { recursive: true });
   const release = await lock(path.join(dir, ".lock"), model.name);
   try {
     const files: PulledFile[] = [];
     for (const f of model.files) {
       const p = path.join(dir, f.name);
-      const url = sourceUrl(model, f, baseUrl);
+      // A Hub model comes from its endpoint (HF_ENDPOINT is its mirror setting), with its token.
+      const url = hub ? f.url : sourceUrl(model, f, baseUrl);
       const cached = !opts.force && (await verifiedCopy(dir, p, f, opts));
       if (!cached) {
         if (opts.force) await fs.rm(`${p}.part`, { force: true });
@@ -177,12 +191,14 @@ export async function pull(name: string, opts: PullOptions = {}): Promise<Pulled
           retries: opts.retries,
           retryDelayMs: opts.retryDelayMs,
           label: f.name,
+          headers: hub ? (model as HubModel).headers : undefined,
         });
-        await rememberVerified(dir, p, f.name, got.sha256);
+        await rememberVerified(dir, p, f.name, got.sha256, f.blob);
       }
       const bytes = (await fs.stat(p)).size;
       files.push({ name: f.name, role: f.role, path: p, bytes, sha256: f.sha256, url, downloaded: !cached });
     }
+    if (hub) await removeStale(dir, model.files);
     return toPulled(model, dir, files);
   } finally {
     await release();
@@ -193,7 +209,7 @@ export async function pull(name: string, opts: PullOptions = {}): Promise<Pulled
 // remembered in <dir>/.verified as {file: {size, mtimeMs, sha256}}; a file whose size or mtime changed since
 // is hashed again. `force` bypasses all of it.
 const STAMP = ".verified";
-type Stamps = Record<string, { size: number; mtimeMs: number; sha256: string }>;
+type Stamps = Record<string, { size: number; mtimeMs: number; sha256: string; blob?: string }>;
 
 async function readStamps(dir: string): Promise<Stamps> {
   const { fs, path } = await nodeDeps();
@@ -211,11 +227,11 @@ async function writeStamps(dir: string, stamps: Stamps): Promise<void> {
   await writeFileAtomic(path.join(dir, STAMP), JSON.stringify(stamps, null, 1) + "\n").catch(() => {});
 }
 
-async function rememberVerified(dir: string, p: string, name: string, sha256: string): Promise<void> {
+async function rememberVerified(dir: string, p: string, name: string, sha256: string, blob?: string): Promise<void> {
   const { fs } = await nodeDeps();
   const st = await fs.stat(p);
   const stamps = await readStamps(dir);
-  stamps[name] = { size: st.size, mtimeMs: st.mtimeMs, sha256 };
+  stamps[name] = { size: st.size, mtimeMs: st.mtimeMs, sha256, ...(blob ? { blob } : {}) };
   await writeStamps(dir, stamps);
 }
 
@@ -233,6 +249,8 @@ async function verifiedCopy(dir: string, p: string, f: RegistryFile, opts: PullO
   if (!st?.isFile()) return false;
   if (f.bytes !== undefined && st.size !== f.bytes) return false;
   const stamp = (await readStamps(dir))[f.name];
+  // Size alone cannot tell two versions of a small file apart: only a copy of the same blob counts.
+  if (f.blob !== undefined) return stamp?.blob === f.blob && stamp.size === st.size && stamp.mtimeMs === st.mtimeMs;
   if (stamp && stamp.size === st.size && stamp.mtimeMs === st.mtimeMs && (f.sha256 === undefined || stamp.sha256 === f.sha256)) {
     return true;
   }
@@ -240,6 +258,25 @@ async function verifiedCopy(dir: string, p: string, f: RegistryFile, opts: PullO
   if (problem) return false;
   if (f.sha256 !== undefined) await rememberVerified(dir, p, f.name, f.sha256);
   return true;
+}
+
+/**
+ * Removes what an earlier revision of a Hub model left in its folder (weights, JSON side files, partial
+ * downloads) that this revision does not have, so the folder holds exactly one model.
+ */
+async function removeStale(dir: string, keep: readonly RegistryFile[]): Promise<void> {
+  const { fs, path } = await nodeDeps();
+  const names = new Set(keep.map((f) => f.name));
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    if (!e.isFile() || e.name.startsWith(".") || names.has(e.name)) continue;
+    if (/\.(safetensors|json|part)$/.test(e.name)) await fs.rm(path.join(dir, e.name), { force: true });
+  }
+  const stamps = await readStamps(dir);
+  const stale = Object.keys(stamps).filter((n) => !names.has(n));
+  if (stale.length) {
+    for (const n of stale) delete stamps[n];
+    await writeStamps(dir, stamps);
+  }
 }
 
 /**

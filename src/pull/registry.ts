@@ -16,14 +16,19 @@
 export interface RegistryFile {
   /** File name in the cache folder (and the last path segment under a base-URL override). */
   name: string;
-  /** What the file is. */
-  role: "model" | "tokenizer";
+  /** What the file is: weights, the tokenizer, or another file the model's folder needs (config.json). */
+  role: "model" | "tokenizer" | "config";
   /** Canonical download URL. */
   url: string;
   /** Exact size in bytes, when known. */
   bytes?: number;
   /** Lower-case hex sha256; undefined = unknown, verify by size only. */
   sha256?: string;
+  /**
+   * For a file verified by size only: an id of its content (a Hub file's Git blob id). A cached copy is
+   * reused only when it was downloaded for the same id.
+   */
+  blob?: string;
 }
 
 /** A registered model. */

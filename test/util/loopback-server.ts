@@ -16,8 +16,10 @@ export interface LoopbackFile {
   cutTimes?: number;
   /** Send this many body bytes, then stop sending without closing (until the client gives up or close()). */
   stallAfter?: number;
-  /** Answer with this status and no body. */
+  /** Answer with this status, and `body` unless it is empty. */
   status?: number;
+  /** Answer 401 (with a JSON error) unless the request's Authorization header is exactly this. */
+  auth?: string;
   /** Omit Content-Length (chunked encoding). */
   noLength?: boolean;
 }
@@ -27,6 +29,7 @@ export interface LoopbackRequest {
   path: string;
   range: string | undefined;
   status: number;
+  authorization: string | undefined;
 }
 
 /** A running server. */
@@ -55,15 +58,22 @@ export async function startLoopbackServer(files: Record<string, LoopbackFile | U
     const path = decodeURIComponent((req.url ?? "/").split("?")[0]);
     const range = typeof req.headers.range === "string" ? req.headers.range : undefined;
     const file = table.get(path);
-    const log = (status: number) => requests.push({ path, range, status });
+    const authorization = typeof req.headers.authorization === "string" ? req.headers.authorization : undefined;
+    const log = (status: number) => requests.push({ path, range, status, authorization });
     if (!file) {
       log(404);
       res.writeHead(404, { "content-length": "0" }).end();
       return;
     }
+    if (file.auth !== undefined && authorization !== file.auth) {
+      log(401);
+      const body = JSON.stringify({ error: "Access to this model is restricted." });
+      res.writeHead(401, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }).end(body);
+      return;
+    }
     if (file.status !== undefined) {
       log(file.status);
-      res.writeHead(file.status, { "content-length": "0" }).end();
+      res.writeHead(file.status, { "content-length": String(file.body.byteLength) }).end(file.body);
       return;
     }
     const size = file.body.byteLength;
@@ -122,4 +132,37 @@ export async function startLoopbackServer(files: Record<string, LoopbackFile | U
         server.close(() => resolve());
       }),
   };
+}
+
+/** How serveHubRepo() lists and serves a repository. */
+export interface HubRepoOptions {
+  /** Files stored in Git LFS (listed with their sha256); the rest are plain Git files. Default: *.safetensors. */
+  lfs?: (name: string) => boolean;
+  /** Authorization header required for the listing and every file (a gated model). */
+  auth?: string;
+  /** Replace listed sha256 values (a listing that disagrees with the files). */
+  sha256?: Record<string, string>;
+}
+
+/**
+ * Serves `files` as Hugging Face Hub model `repo`: the listing `GET /api/models/<repo>/revision/<revision>`
+ * (as `?blobs=true` answers: commit id, siblings with size, Git blob id, and LFS sha256) and each file at
+ * `/<repo>/resolve/<commit>/<name>`. Names with a "/" are listed but not served.
+ */
+export async function serveHubRepo(
+  server: LoopbackServer, repo: string, revision: string, commit: string, files: Record<string, Uint8Array>, opts: HubRepoOptions = {},
+): Promise<void> {
+  const crypto = await import("node:crypto");
+  const lfs = opts.lfs ?? ((n: string) => n.endsWith(".safetensors"));
+  const siblings = Object.entries(files).map(([name, body]) => {
+    const blobId = crypto.createHash("sha1").update(`blob ${body.byteLength}\0`).update(body).digest("hex");
+    if (!lfs(name)) return { rfilename: name, blobId, size: body.byteLength };
+    const sha256 = opts.sha256?.[name] ?? crypto.createHash("sha256").update(body).digest("hex");
+    return { rfilename: name, blobId, size: body.byteLength, lfs: { sha256, size: body.byteLength, pointerSize: 134 } };
+  });
+  const listing = { id: repo, modelId: repo, sha: commit, private: false, cardData: { license: "mit" }, siblings };
+  server.files.set(`/api/models/${repo}/revision/${revision}`, { body: new TextEncoder().encode(JSON.stringify(listing)), auth: opts.auth });
+  for (const [name, body] of Object.entries(files)) {
+    if (!name.includes("/")) server.files.set(`/${repo}/resolve/${commit}/${name}`, { body, auth: opts.auth });
+  }
 }

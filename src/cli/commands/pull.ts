@@ -1,19 +1,22 @@
-/** `dass pull NAME`: download a registered checkpoint into the cache. */
+/** `dass pull NAME`: download a registered checkpoint, or a Hugging Face Hub model, into the cache. */
 import { AbortError, formatBytes } from "../../errors.js";
-import { defaultCacheDir, listModels, modelCacheDir, OfflineError, pull, type PulledModel } from "../../pull/index.js";
+import { defaultCacheDir, listModels, modelCacheDir, OfflineError, parseHubSpec, pull, type PulledModel } from "../../pull/index.js";
 import { flag, str, UsageError, type CommandSpec } from "../args.js";
 import { JSON_OPTION } from "../common.js";
 
 export const pullCommand: CommandSpec = {
   name: "pull",
-  summary: "Download a small public checkpoint (and its tokenizer) into the local cache, verified by sha256.",
-  usage: "NAME [--cache DIR] [--base-url URL] [--force] [--json]\n       dass pull --list [--json]",
+  summary: "Download a public checkpoint, or a Hugging Face model (org/name), into the local cache, verified.",
+  usage: "NAME [--cache DIR] [--base-url URL] [--force] [--json]\n       dass pull ORG/NAME[@REVISION] [--cache DIR] [--force] [--json]\n       dass pull --list [--json]",
   description:
     "Downloads resume where they stopped (run the same command again) and only appear in the cache once\n" +
     "complete and verified. Cache: $DASS_CACHE, else ~/.cache/dass-wasm (Linux, $XDG_CACHE_HOME),\n" +
     "~/Library/Caches/dass-wasm (macOS), %LOCALAPPDATA%\\dass-wasm (Windows). A pulled model can be used by\n" +
     "name: `dass generate --model stories260K ...`. $DASS_PULL_BASE_URL (or --base-url) fetches from a\n" +
-    "mirror laid out as <URL>/<NAME>/<FILE> instead.",
+    "mirror laid out as <URL>/<NAME>/<FILE> instead.\n" +
+    "ORG/NAME is a Hugging Face Hub model: its config.json, safetensors weights (sha256 from the Hub) and\n" +
+    "tokenizer files at the commit REVISION (default main) points to, into <cache>/models/ORG/NAME; then\n" +
+    "`--model ORG/NAME` uses it. $HF_TOKEN is sent for gated or private models; $HF_ENDPOINT picks a mirror.",
   positionals: [{ name: "NAME", help: "model to download (see --list)" }],
   options: [
     { name: "list", type: "boolean", help: "list the models that can be pulled" },
@@ -22,7 +25,7 @@ export const pullCommand: CommandSpec = {
     { name: "force", type: "boolean", help: "download again even if a verified copy is cached" },
     JSON_OPTION,
   ],
-  examples: ["dass pull stories260K", "dass pull --list", "dass pull stories15M --cache ./models"],
+  examples: ["dass pull stories260K", "dass pull --list", "dass pull stories15M --cache ./models", "dass pull TinyLlama/TinyLlama-1.1B-Chat-v1.0"],
   async run(ctx, args) {
     const env = ctx.io.env;
     const cacheDir = str(args, "cache") ?? (await defaultCacheDir(env));
@@ -53,6 +56,9 @@ export const pullCommand: CommandSpec = {
     }
     const name = args.positionals[0];
     if (!name) throw new UsageError("missing NAME (see `dass pull --list`)", "pull");
+    if (parseHubSpec(name) && str(args, "base-url") !== undefined) {
+      throw new UsageError("--base-url is for the models of `dass pull --list`; a Hugging Face model's mirror is set with $HF_ENDPOINT", "pull");
+    }
     let m: PulledModel;
     try {
       m = await ctx.withProgress((r) =>
@@ -67,7 +73,8 @@ export const pullCommand: CommandSpec = {
       );
     } catch (err) {
       if (err instanceof OfflineError) {
-        throw new OfflineError(err.url, `${err.message} (dass pull needs network access to the model hosts, or DASS_PULL_BASE_URL set to a mirror)`);
+        const mirror = parseHubSpec(name) ? "HF_ENDPOINT" : "DASS_PULL_BASE_URL";
+        throw new OfflineError(err.url, `${err.message} (dass pull needs network access to the model hosts, or ${mirror} set to a mirror)`);
       }
       if (err instanceof AbortError) {
         throw new AbortError(`interrupted; the partial download is kept: \`dass pull ${name}\` resumes it`);
@@ -86,6 +93,7 @@ export const pullCommand: CommandSpec = {
       ctx.io.stdout(`  ${f.role.padEnd(9)}  ${f.name.padEnd(w)}  ${formatBytes(f.bytes).padStart(10)}  ${how}, ${check}\n`);
     }
     ctx.note(`\nuse it: dass generate --model ${m.name} --prompt "Once upon a time" --steps 64`);
+    if (m.format === "safetensors") ctx.note(`or prune it: dass prune --model ${m.name} --method dass --pattern 2:4 --calib FILE --out pruned`);
     return 0;
   },
 };

@@ -1,0 +1,146 @@
+/**
+ * Models on the Hugging Face Hub, for `dass pull org/name[@revision]`: the repository's file listing
+ * (`GET <endpoint>/api/models/<repo>/revision/<rev>?blobs=true`) becomes a registry entry pinned to the
+ * commit the revision points at, so every file comes from that one commit. Weights are Git LFS files
+ * whose sha256 the listing gives; the small Git files (config.json, tokenizer.json) are verified by
+ * size, and a cached copy of one is reused only if it was downloaded for the same Git blob.
+ *
+ * What is fetched: the top-level `config.json`, every top-level `*.safetensors` with
+ * `model.safetensors.index.json`, and the tokenizer and generation side files. Pickled PyTorch weights
+ * (`*.bin`) are never fetched: dass reads safetensors.
+ *
+ * The endpoint is `HF_ENDPOINT` (default https://huggingface.co); a token for gated or private models
+ * comes from `HF_TOKEN` and is sent to the endpoint only (fetch drops it on the redirect to the CDN).
+ */
+import { ArgumentError } from "../errors.js";
+import { DownloadError } from "./errors.js";
+import { httpGet } from "./download.js";
+import type { RegistryFile, RegistryModel } from "./registry.js";
+
+/** The Hub's default endpoint. */
+export const HUB_ENDPOINT = "https://huggingface.co";
+
+/** A parsed `org/name[@revision]`. */
+export interface HubSpec {
+  repo: string;
+  revision: string;
+}
+
+// Hub repository ids: a namespace and a name of letters, digits, "-", "_", "."; no "--" or ".." runs.
+const REPO_PART = /^(?!.*(--|\.\.))[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+
+/**
+ * `org/name` or `org/name@revision` as a Hub model; null for a name without "/" (a registry name).
+ * ArgumentError for something with a "/" that is not a valid repository id.
+ */
+export function parseHubSpec(name: string): HubSpec | null {
+  if (!name.includes("/")) return null;
+  const at = name.indexOf("@");
+  const repo = at < 0 ? name : name.slice(0, at);
+  const revision = at < 0 ? "main" : name.slice(at + 1);
+  const parts = repo.split("/");
+  if (parts.length !== 2 || !parts.every((p) => REPO_PART.test(p)) || revision === "" || /[\s]/.test(revision)) {
+    throw new ArgumentError("name", `${JSON.stringify(name)} is not a Hugging Face model id (expected org/name or org/name@revision)`);
+  }
+  return { repo, revision };
+}
+
+/** Options of hubModel(). */
+export interface HubOptions {
+  /** Default: `HF_ENDPOINT`, else https://huggingface.co. */
+  endpoint?: string;
+  /** Default: `HF_TOKEN` (or the older `HUGGING_FACE_HUB_TOKEN`). */
+  token?: string;
+  env?: Record<string, string | undefined>;
+  signal?: AbortSignal;
+}
+
+/** A Hub model resolved to a commit: a registry entry plus where it came from. */
+export interface HubModel extends RegistryModel {
+  /** The commit the revision pointed at. */
+  commit: string;
+  /** Headers to send with each download (the token), for the endpoint's host only. */
+  headers: Record<string, string>;
+}
+
+const SIDE_FILES = new Set(["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]);
+
+interface Sibling {
+  rfilename: string;
+  size?: number;
+  blobId?: string;
+  lfs?: { sha256?: string; size?: number };
+}
+
+/** Lists `spec` on the Hub and builds its registry entry (see the module comment). */
+export async function hubModel(spec: HubSpec, opts: HubOptions = {}): Promise<HubModel> {
+  const env = opts.env ?? (typeof process !== "undefined" ? process.env : {});
+  const endpoint = (opts.endpoint ?? (env.HF_ENDPOINT || HUB_ENDPOINT)).replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/]/i.test(endpoint)) {
+    throw new ArgumentError(opts.endpoint !== undefined ? "endpoint" : "HF_ENDPOINT", `expected an http(s) URL, got ${JSON.stringify(endpoint)}`);
+  }
+  const token = opts.token ?? (env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined);
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const url = `${endpoint}/api/models/${spec.repo}/revision/${encodeURIComponent(spec.revision)}?blobs=true`;
+  const what = `${spec.repo}@${spec.revision}`;
+  const res = await httpGet(url, headers, opts.signal, what);
+  const text = await res.text();
+  let info: unknown;
+  try {
+    info = JSON.parse(text);
+  } catch {
+    info = null;
+  }
+  if (!res.ok) {
+    const said = typeof (info as { error?: unknown } | null)?.error === "string" ? `: ${(info as { error: string }).error}` : "";
+    const hint = res.status === 401 || res.status === 403
+      ? token ? " (the token in HF_TOKEN has no access: accept the model's terms on its page, or check the token)" : " (a gated or private model needs HF_TOKEN set to an access token; a misspelt name answers the same)"
+      : res.status === 404 ? " (no such model or revision)" : "";
+    throw new DownloadError(url, `${what}: HTTP ${res.status}${said}${hint}`, res.status);
+  }
+  const commit = (info as { sha?: unknown } | null)?.sha;
+  const siblings = (info as { siblings?: unknown } | null)?.siblings;
+  if (typeof commit !== "string" || !/^[0-9a-f]{40}$/.test(commit) || !Array.isArray(siblings)) {
+    throw new DownloadError(url, `${what}: the Hub's answer has no commit id and file list; is ${endpoint} a Hugging Face endpoint?`);
+  }
+  const top = (siblings as Sibling[]).filter((s) => s && typeof s.rfilename === "string" && !s.rfilename.includes("/"));
+  const names = top.map((s) => s.rfilename);
+  if (!names.includes("config.json")) throw new DownloadError(url, `${what} has no config.json: not a transformers model`);
+  const weights = names.filter((n) => n.endsWith(".safetensors"));
+  if (!weights.length) {
+    const other = names.filter((n) => /\.(bin|pt|pth|gguf|ckpt)$/.test(n));
+    throw new DownloadError(
+      url,
+      `${what} has no safetensors weights${other.length ? ` (only ${other.slice(0, 4).join(", ")}${other.length > 4 ? ", ..." : ""})` : ""}; dass reads Hugging Face models as safetensors`,
+    );
+  }
+  const files: RegistryFile[] = [];
+  for (const s of top) {
+    const n = s.rfilename;
+    const isWeights = n.endsWith(".safetensors") || n === "model.safetensors.index.json";
+    if (!(isWeights || n === "config.json" || SIDE_FILES.has(n))) continue;
+    const bytes = s.lfs?.size ?? s.size;
+    const sha256 = typeof s.lfs?.sha256 === "string" ? s.lfs.sha256.toLowerCase() : undefined;
+    if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 0 || (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256))) {
+      throw new DownloadError(url, `${what}: the Hub's listing of ${n} has no usable size${sha256 === undefined ? "" : " or sha256"}`);
+    }
+    files.push({
+      name: n,
+      role: n.endsWith(".safetensors") ? "model" : n === "tokenizer.json" ? "tokenizer" : "config",
+      url: `${endpoint}/${spec.repo}/resolve/${commit}/${encodeURIComponent(n)}`,
+      bytes,
+      sha256,
+      blob: sha256 === undefined && typeof s.blobId === "string" ? s.blobId : undefined,
+    });
+  }
+  const license = (info as { cardData?: { license?: unknown } }).cardData?.license;
+  return {
+    name: spec.repo,
+    description: `${spec.repo} at ${commit.slice(0, 12)} (${spec.revision}) from ${endpoint}`,
+    format: "safetensors",
+    license: typeof license === "string" ? license : "see the model card",
+    files,
+    commit,
+    headers,
+  };
+}
