@@ -530,6 +530,15 @@ async function modelFiles(prefix: string): Promise<{ mp: string; tp: string }> {
   assert.ok(res.windows >= 1 && res.tokens >= res.windows);
 });
 
+c("eval and generate hold streamed blocks in memory up to half the RAM, else re-read them from the file", async () => {
+  const { streamSource } = await import("../src/cli/common.js");
+  const GiB = 2 ** 30;
+  assert.is(streamSource(0.004 * GiB, GiB, 24 * GiB), "host", "stories260K");
+  assert.is(streamSource(4.1 * GiB, GiB, 24 * GiB), "host", "1.1B");
+  assert.is(streamSource(25.1 * GiB, GiB, 24 * GiB), "reader", "7B");
+  assert.is(streamSource(4.1 * GiB, GiB, 4 * GiB), "reader", "1.1B on a 4 GiB machine");
+});
+
 c("inspect's N:M check follows the tail rule along both axes", async () => {
   const { nmHolds } = await import("../src/cli/commands/inspect.js");
   // 3 x 6, every row [0 0 1 1 | 0 1]: a full group of 4 with 2 zeros, then a tail of 2 that needs floor(2*2/4) = 1.

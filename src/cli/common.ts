@@ -1,5 +1,5 @@
 /** Helpers shared by the model commands: model/tokenizer resolution, runtime lifetime, shared flags. */
-import { DassError, FormatError } from "../errors.js";
+import { DassError, FormatError, formatBytes } from "../errors.js";
 import { findCachedModel, findModel, modelCacheDir, parseHubSpec, type HubSpec } from "../pull/index.js";
 import { int, str, type OptionSpec, type ParsedArgs } from "./args.js";
 import type { CommandContext } from "./context.js";
@@ -114,6 +114,10 @@ export async function withRuntime<T>(ctx: CommandContext, args: ParsedArgs, fn: 
 /**
  * Loads the model onto the runtime (weights resident when they fit the Wasm budget, else streamed block by
  * block), showing phase "load" progress. The caller closes the Transformer.
+ *
+ * Streamed blocks are held on the JS heap as f32 while that takes at most half of the machine's memory;
+ * beyond that (a 7B model is 27 GB in f32) they are re-read from the file each time they run. Perplexity
+ * runs layer-major (each block once per pass), so that costs it little; generation re-reads per token.
  */
 export async function loadTransformer(
   ctx: CommandContext,
@@ -121,14 +125,28 @@ export async function loadTransformer(
   runtime: Runtime,
   contextLength?: number,
 ): Promise<Transformer> {
-  const { Transformer } = await import("./lib.js");
+  const { Transformer, DEFAULT_BUDGET_BYTES } = await import("./lib.js");
+  const os = await import("node:os");
+  let f32Bytes = 0;
+  for (const t of reader.tensors.values()) f32Bytes += 4 * t.shape.reduce((a, b) => a * b, 1);
+  const streamFrom = streamSource(f32Bytes, DEFAULT_BUDGET_BYTES, os.totalmem());
+  if (streamFrom === "reader") {
+    ctx.note(`note: this model is ${formatBytes(f32Bytes)} in f32, more than half of this machine's memory: ` +
+      `blocks that do not fit the Wasm budget are re-read from ${reader.path} whenever they run`);
+  }
   return ctx.withProgress((r) =>
     Transformer.load(reader, runtime, {
       contextLength,
+      streamFrom,
       signal: ctx.signal,
       onProgress: (p) => r.onProgress({ phase: "load", done: p.done, total: p.total }),
     }),
   );
+}
+
+/** Where streamed blocks live: on the heap while the f32 weights beyond the Wasm budget take at most half the RAM. */
+export function streamSource(f32Bytes: number, budgetBytes: number, totalMemBytes: number): "host" | "reader" {
+  return f32Bytes - budgetBytes > totalMemBytes / 2 ? "reader" : "host";
 }
 
 /** A number for tables: fixed decimals, or "-" when not finite. */

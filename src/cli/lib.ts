@@ -14,7 +14,7 @@ export { toHFTokenizerFiles } from "../tokenizers/tokenizer-json.js";
 export { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
 export type { Tokenizer } from "../tokenizers/types.js";
 export { createRuntime } from "../runtime/runtime.js";
-export { Transformer } from "../model/transformer.js";
+export { DEFAULT_BUDGET_BYTES, Transformer } from "../model/transformer.js";
 export { FileSpill, type WeightSpill } from "../model/spill.js";
 export type { Runtime } from "../runtime/runtime.js";
 export { prune, parsePattern, type Pattern, type PruneMethod, type PruneReport, type PruneProgress, type MatrixReport } from "../pruning/index.js";
