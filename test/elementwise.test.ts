@@ -238,6 +238,45 @@ rest("rope matches the reference in both layouts (vector and scalar paths)", asy
   }
 });
 
+rest("RoPE scaling: llama3 keeps high, divides low and blends middle frequencies; linear divides all", async () => {
+  // Llama 3.1's parameters, against the formula in float64 (transformers runs it in float32).
+  const s = { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 } as const;
+  const freq = K.ropeFrequencies(128, 500000, s);
+  const regimes = { kept: 0, divided: 0, blended: 0 };
+  for (let i = 0; i < 64; i++) {
+    const base = 1 / Math.pow(500000, (2 * i) / 128);
+    const wavelen = (2 * Math.PI) / base;
+    let want = base;
+    if (wavelen > 8192) { want = base / 8; regimes.divided++; }
+    else if (wavelen >= 2048) {
+      const sm = (8192 / wavelen - 1) / 3;
+      want = ((1 - sm) * base) / 8 + sm * base;
+      regimes.blended++;
+    } else regimes.kept++;
+    assert.ok(Math.abs(freq[i] - want) <= 2e-6 * want, `pair ${i}: ${freq[i]} vs ${want}`);
+  }
+  assert.equal(regimes, { kept: 29, divided: 29, blended: 6 });
+  const lin = K.ropeFrequencies(8, 10000, { type: "linear", factor: 4 });
+  const plain = K.ropeFrequencies(8, 10000);
+  for (let i = 0; i < 4; i++) assert.is(lin[i], Math.fround(plain[i] / 4));
+  // The kernel's tables against the reference, in every regime (originalContext 64 with headDim 8 has all three).
+  const rng = mulberry32(13);
+  for (const scaling of [{ type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 } as const, { type: "linear", factor: 2 } as const]) {
+    const rows = 5, headDim = 8, nHeads = 2, stride = 16, positions = 200;
+    const x = randomF32(rows * stride, rng, 2);
+    const pos = Int32Array.from({ length: rows }, () => randInt(rng, 0, positions));
+    const rt = rtFor(1);
+    const table = new K.RopeTable(rt, headDim, positions, 10000, "half", scaling);
+    const X = rt.heap.from("f32", x), P = rt.heap.from("i32", pos);
+    await K.rope(rt, table, X, rows, stride, nHeads, P);
+    assertClose(X.read(), R.rope(x, rows, stride, nHeads, headDim, pos, 10000, "half", scaling), 1e-6, 1e-6, `rope ${scaling.type}`);
+    const unscaled = R.rope(x, rows, stride, nHeads, headDim, pos, 10000, "half");
+    assert.ok(X.read().some((v, j) => Math.abs(v - unscaled[j]) > 1e-3), `${scaling.type} changes the rotation`);
+    table.free(); X.free(); P.free();
+  }
+  assert.throws(() => K.ropeTables(8, 4, 10000, "half", { type: "llama3", factor: 8, lowFreqFactor: 4, highFreqFactor: 1, originalContext: 64 }), (e: unknown) => e instanceof ArgumentError);
+});
+
 rest("attention: GQA, causal, batches at an offset, odd head sizes; threads identical", async () => {
   const rng = mulberry32(12);
   const cases: Array<[number, number, number, number, number]> = [

@@ -378,6 +378,44 @@ rt("sharded HF folders (model.safetensors.index.json) read like single files", a
   assert.equal(r.metadata.shards, ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]);
 });
 
+rt("RoPE scaling (llama3, linear; rope_scaling or rope_parameters) survives an HF round trip; GGUF and llama2.c refuse it", async () => {
+  const llama3 = { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 } as const;
+  for (const ropeScaling of [llama3, { type: "linear", factor: 2 } as const]) {
+    const m = syntheticModel("llama", 11, { overrides: { ropeScaling, ropeTheta: 500000 } });
+    const out = new MemoryFolder("hf");
+    await writeSafetensors(out, m.config, m.source);
+    const cfg = JSON.parse(new TextDecoder().decode(out.files.get("config.json")!)) as Record<string, unknown>;
+    assert.is((cfg.rope_scaling as { rope_type: string }).rope_type, ropeScaling.type);
+    const r = await openModel({ files: out.files, name: "hf" });
+    assert.equal(r.config.ropeScaling, ropeScaling);
+    // transformers 5 puts the scaling (and theta) in rope_parameters.
+    const { rope_scaling: rs, rope_theta: theta, ...rest } = cfg;
+    const v5 = { ...rest, rope_parameters: { ...(rs as object), rope_theta: theta } };
+    const r5 = await openModel({ files: new Map([...out.files, ["config.json", new TextEncoder().encode(JSON.stringify(v5))]]), name: "hf" });
+    assert.equal(r5.config.ropeScaling, ropeScaling);
+    assert.is(r5.config.ropeTheta, 500000);
+    const adj = syntheticModel("llama", 11, { ropeLayout: "adjacent", overrides: { ropeScaling } });
+    await throwsArg(() => writeGGUF(new MemoryFolder(), adj.config, adj.source), "config", /RoPE scaling .* is not written to GGUF/);
+    await throwsArg(() => writeLlama2c(new MemoryFolder(), adj.config, adj.source), "config", /cannot hold RoPE scaling/);
+  }
+  const none = await openModel({ files: (await writeHf("llama", 12, "f32")).out.files });
+  assert.is(none.config.ropeScaling ?? null, null);
+});
+
+rt("a sliding attention window caps the context (Mistral always, Qwen2 with use_sliding_window)", async () => {
+  for (const [arch, extra, want] of [
+    ["mistral", { sliding_window: 8 }, 8], ["mistral", { sliding_window: null }, 64], ["mistral", { sliding_window: 4096 }, 64],
+    ["qwen2", { sliding_window: 8, use_sliding_window: false }, 64], ["qwen2", { sliding_window: 8, use_sliding_window: true }, 8],
+  ] as const) {
+    const m = syntheticModel(arch, 13, { overrides: { seqLen: 64 } });
+    const out = new MemoryFolder("hf");
+    await writeSafetensors(out, m.config, m.source);
+    const cfg = JSON.parse(new TextDecoder().decode(out.files.get("config.json")!)) as Record<string, unknown>;
+    const files = new Map([...out.files, ["config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, ...extra }))]]);
+    assert.is((await openModel({ files, name: "hf" })).config.seqLen, want, `${arch} ${JSON.stringify(extra)}`);
+  }
+});
+
 rt("writers refuse unsupported combinations and bad tensor data with ArgumentError", async () => {
   const out = new MemoryFolder();
   const q = syntheticModel("qwen2", 1, { ropeLayout: "adjacent" });
@@ -583,7 +621,12 @@ bad("safetensors: header larger than file, invalid JSON, dtype, shape x dtype !=
   const gcfg = JSON.parse(new TextDecoder().decode(gOut.files.get("config.json")!));
   await throwsFormat(() => folder(gOut.files.get("model.safetensors")!, enc({ ...gcfg, tie_word_embeddings: false })), /missing tensor output/);
   await throwsFormat(() => folder(T.st, enc({ ...cfg, hidden_size: cfg.hidden_size * 2 })), /has shape .* the config implies/);
-  await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "llama3" } })), /rope_scaling "llama3" is not supported/);
+  await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "yarn", factor: 4 } })), /rope_scaling "yarn" is not supported \(only linear and llama3\)/);
+  await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "llama3" } })), /rope_scaling: ropeScaling\.factor must be finite and > 0/);
+  await throwsFormat(
+    () => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 8192 } })),
+    /highFreqFactor \(1\) must exceed lowFreqFactor \(4\)/,
+  );
   await throwsFormat(() => folder(T.st, new TextEncoder().encode("{")), /invalid JSON/);
   await throwsFormat(() => readHfFolder(new MemorySource({ "model.safetensors": T.st }, "hf")), /no config\.json/);
   await throwsFormat(() => readHfFolder(new MemorySource({ "config.json": T.cfg }, "hf")), /missing weights file model\.safetensors/);

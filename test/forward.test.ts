@@ -192,6 +192,16 @@ for (const [arch, seeds, layouts] of [
   }
 }
 
+// RoPE scaling (llama3 in all three frequency regimes, linear) on llama-shaped models.
+for (const [seed, ropeScaling] of [
+  [8, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 }],
+  [9, { type: "linear", factor: 4 }],
+] as const) {
+  const m = syntheticModel("llama", seed, { overrides: { headDim: 8, ropeScaling } });
+  for (const [name, t] of m.tensors) if (!/norm/.test(name)) for (let i = 0; i < t.length; i++) t[i] *= 0.5;
+  cases.push({ label: `llama seed ${seed} ${ropeScaling.type} RoPE scaling`, config: m.config, tensors: m.tensors });
+}
+
 synth("every arch matches the f64 reference (logits of every position)", async () => {
   for (const c of cases) {
     const rng = mulberry32(99);

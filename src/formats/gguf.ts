@@ -503,6 +503,7 @@ export interface GGUFWriteOptions extends WriteOptions {
 
 /** Why a config cannot be stored in GGUF, or null. */
 export function ggufUnsupported(c: ModelConfig): string | null {
+  if (c.ropeScaling) return `RoPE scaling (${c.ropeScaling.type}) is not written to GGUF by dass; keep such models as safetensors`;
   const layout = ggufRopeLayout(c.arch);
   if (c.ropeLayout !== layout) {
     return `GGUF ${ggufArchName(c.arch)} stores ${layout}-layout RoPE but the config is ${c.ropeLayout}; permute q/k first (convertModel does this)`;

@@ -144,6 +144,7 @@ export function llama2cUnsupported(c: ModelConfig): string | null {
   if (c.ropeLayout !== "adjacent") return "llama2.c format uses adjacent-pair RoPE; permute q/k first (convertModel does this)";
   if (c.headDim * c.nHeads !== c.dim) return `llama2.c format requires headDim*nHeads = dim (${c.headDim}*${c.nHeads} != ${c.dim})`;
   if (c.ropeTheta !== LLAMA2C_FIXED.ropeTheta) return `llama2.c hard-codes RoPE theta 10000; this model uses ${c.ropeTheta}`;
+  if (c.ropeScaling) return `llama2.c format cannot hold RoPE scaling (${c.ropeScaling.type})`;
   if (c.normEps !== LLAMA2C_FIXED.normEps) return `llama2.c hard-codes RMSNorm eps 1e-5; this model uses ${c.normEps}`;
   return null;
 }

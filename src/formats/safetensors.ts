@@ -7,7 +7,7 @@
  * offsets are relative to.
  */
 import { AbortError, ArgumentError, FormatError } from "../errors.js";
-import { dtypeSize, expectedTensors, MAX_DIM, numel, type Arch, type ModelConfig, type TensorDType } from "../model/config.js";
+import { dtypeSize, expectedTensors, MAX_DIM, numel, ropeScalingProblem, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
 import {
   checkStoredPair, compressTarget, encodeForStorage, nmMetadataJson, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX, NM_VALUES_SUFFIX,
   parseNMMetadataJson,
@@ -135,10 +135,7 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     const v = Array.isArray(cfg[k]) ? (cfg[k] as unknown[])[0] : cfg[k];
     return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : -1;
   };
-  const scaling = cfg.rope_scaling as { type?: string; rope_type?: string } | null | undefined;
-  if (scaling && (scaling.rope_type ?? scaling.type) !== "default") {
-    fail(`rope_scaling ${JSON.stringify(scaling.rope_type ?? scaling.type)} is not supported`);
-  }
+  const ropeScaling = hfRopeScaling(cfg, fail);
   if (cfg.attention_bias === true && a !== "qwen2") fail("attention_bias = true (biases on all attention projections) is not supported");
   if (cfg.mlp_bias === true) fail("mlp_bias = true is not supported");
   let act: ModelConfig["act"] = "silu";
@@ -166,10 +163,11 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     nKvHeads: int("num_key_value_heads", nHeads),
     headDim: int("head_dim", Math.floor(dim / nHeads)),
     vocabSize,
-    seqLen: int("max_position_embeddings", 2048),
+    seqLen: contextOf(cfg, a, int("max_position_embeddings", 2048)),
     normEps: num("rms_norm_eps", 1e-6),
     ropeTheta: num("rope_theta", ropeParams?.rope_theta ?? 10000),
     ropeLayout: "half",
+    ...(ropeScaling ? { ropeScaling } : {}),
     tiedEmbeddings: typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : a === "gemma",
     qkvBias: a === "qwen2",
     act,
@@ -177,6 +175,49 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     normPlusOne: a === "gemma",
     bosId: bos < vocabSize ? bos : -1,
     eosId: eos < vocabSize ? eos : -1,
+  };
+}
+
+/**
+ * The context dass runs exactly: a sliding attention window (Mistral's `sliding_window`, Qwen2's with
+ * `use_sliding_window`) is not modelled, and within the window it equals full attention, so the context
+ * stops there.
+ */
+function contextOf(cfg: Record<string, unknown>, a: Arch, maxPositions: number): number {
+  const w = cfg.sliding_window;
+  const on = typeof w === "number" && Number.isInteger(w) && w > 0 && (a === "mistral" || cfg.use_sliding_window === true);
+  return on ? Math.min(maxPositions, w as number) : maxPositions;
+}
+
+/**
+ * `rope_scaling` (or transformers 5's `rope_parameters`) as a RopeScaling: none, "linear" or "llama3";
+ * every other kind (dynamic, yarn, longrope) is refused rather than run unscaled.
+ */
+function hfRopeScaling(cfg: Record<string, unknown>, fail: (m: string) => never): RopeScaling | null {
+  const params = cfg.rope_parameters as Record<string, unknown> | null | undefined;
+  const rs = (cfg.rope_scaling ?? (params && (params.rope_type !== undefined || params.type !== undefined) ? params : null)) as Record<string, unknown> | null;
+  if (!rs || typeof rs !== "object") return null;
+  const kind = rs.rope_type ?? rs.type;
+  if (kind === undefined || kind === "default") return null;
+  let s: RopeScaling;
+  if (kind === "linear") s = { type: "linear", factor: rs.factor as number };
+  else if (kind === "llama3") {
+    s = {
+      type: "llama3", factor: rs.factor as number, lowFreqFactor: rs.low_freq_factor as number,
+      highFreqFactor: rs.high_freq_factor as number, originalContext: rs.original_max_position_embeddings as number,
+    };
+  } else return fail(`rope_scaling ${JSON.stringify(kind)} is not supported (only linear and llama3)`);
+  const problem = ropeScalingProblem(s);
+  if (problem) fail(`config.json rope_scaling: ${problem}`);
+  return s;
+}
+
+/** The HF rope_scaling object of a RopeScaling. */
+function hfRopeScalingJson(s: RopeScaling): Record<string, unknown> {
+  if (s.type === "linear") return { rope_type: "linear", factor: s.factor };
+  return {
+    rope_type: "llama3", factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor,
+    original_max_position_embeddings: s.originalContext,
   };
 }
 
@@ -195,6 +236,7 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
     max_position_embeddings: c.seqLen,
     rms_norm_eps: c.normEps,
     rope_theta: c.ropeTheta,
+    ...(c.ropeScaling ? { rope_scaling: hfRopeScalingJson(c.ropeScaling) } : {}),
     tie_word_embeddings: c.tiedEmbeddings,
     hidden_act: c.act === "silu" ? "silu" : "gelu_pytorch_tanh",
     ...(c.arch === "gemma" ? { hidden_activation: "gelu_pytorch_tanh" } : {}),
@@ -202,12 +244,12 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
     ...(c.eosId >= 0 ? { eos_token_id: c.eosId } : {}),
     torch_dtype: dtype === "f32" ? "float32" : dtype === "f16" ? "float16" : "bfloat16",
   };
-  const out: Record<string, unknown> = { ...extra, ...core };
-  // Drop extras that would contradict the written tensors.
+  // Extras that could contradict the config or the written tensors go; the config's own say.
+  const out: Record<string, unknown> = { ...extra };
   delete out.rope_scaling;
   delete out.rope_parameters;
   delete out.dtype;
-  return out;
+  return Object.assign(out, core);
 }
 
 const HF_LAYER: [string, string][] = [

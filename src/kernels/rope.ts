@@ -9,10 +9,39 @@
 import { ArgumentError } from "../errors.js";
 import type { WasmArray, WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
+import { ropeScalingProblem, type RopeScaling } from "../model/config.js";
 import { checkCount, checkFinite, checkRef } from "./activations.js";
 
 /** How RoPE pairs a head's dimensions: (2i, 2i+1) or (i, i + d/2). */
 export type RopeLayout = "adjacent" | "half";
+
+/**
+ * The frequency of each of a head's headDim/2 pairs, as f32 values: 1 / f32(theta ^ f32(2i / d)),
+ * then scaled as transformers scales its f32 `inv_freq` (see RopeScaling).
+ */
+export function ropeFrequencies(headDim: number, theta: number, scaling?: RopeScaling | null): Float64Array {
+  const f = Math.fround;
+  const half = headDim / 2;
+  const freq = new Float64Array(half);
+  for (let i = 0; i < half; i++) freq[i] = f(1 / f(Math.pow(f(theta), f(f(2 * i) / headDim))));
+  if (!scaling) return freq;
+  const factor = f(scaling.factor);
+  if (scaling.type === "linear") {
+    for (let i = 0; i < half; i++) freq[i] = f(freq[i] / factor);
+    return freq;
+  }
+  const { lowFreqFactor: lo, highFreqFactor: hi, originalContext: ctx } = scaling;
+  const lowWavelen = f(ctx / lo), highWavelen = f(ctx / hi), twoPi = f(2 * Math.PI);
+  for (let i = 0; i < half; i++) {
+    const wavelen = f(twoPi / freq[i]);
+    if (wavelen > lowWavelen) freq[i] = f(freq[i] / factor);
+    else if (wavelen >= highWavelen) {
+      const smooth = f(f(f(ctx) / wavelen - f(lo)) / f(hi - lo));
+      freq[i] = f(f(f(f(1 - smooth) * freq[i]) / factor) + f(smooth * freq[i]));
+    }
+  }
+  return freq;
+}
 
 /**
  * Host-side RoPE tables for positions [0, positions): `cos[p * d + j]` is the cosine of j's pair
@@ -20,7 +49,7 @@ export type RopeLayout = "adjacent" | "half";
  * +sin for the second), so out[j] = x[j] cos[j] + x[partner(j)] sin[j].
  */
 export function ropeTables(
-  headDim: number, positions: number, theta: number, layout: RopeLayout,
+  headDim: number, positions: number, theta: number, layout: RopeLayout, scaling?: RopeScaling | null,
 ): { cos: Float32Array; sin: Float32Array } {
   checkCount("headDim", headDim, 2);
   if (headDim % 2 !== 0) throw new ArgumentError("headDim", `must be even, got ${headDim}`);
@@ -28,10 +57,11 @@ export function ropeTables(
   checkFinite("theta", theta);
   if (theta <= 0) throw new ArgumentError("theta", `must be > 0, got ${theta}`);
   if (layout !== "adjacent" && layout !== "half") throw new ArgumentError("layout", `must be "adjacent" or "half", got ${String(layout)}`);
+  const problem = ropeScalingProblem(scaling);
+  if (problem) throw new ArgumentError("scaling", problem);
   const f = Math.fround;
   const half = headDim / 2;
-  const freq = new Float64Array(half);
-  for (let i = 0; i < half; i++) freq[i] = f(1 / f(Math.pow(f(theta), f(f(2 * i) / headDim))));
+  const freq = ropeFrequencies(headDim, theta, scaling);
   const cos = new Float32Array(positions * headDim);
   const sin = new Float32Array(positions * headDim);
   for (let p = 0; p < positions; p++) {
@@ -47,20 +77,21 @@ export function ropeTables(
   return { cos, sin };
 }
 
-/** RoPE tables resident in Wasm memory for one head width, theta, layout and position count. */
+/** RoPE tables resident in Wasm memory for one head width, theta, layout, scaling and position count. */
 export class RopeTable {
   readonly headDim: number;
   readonly positions: number;
   readonly theta: number;
   readonly layout: RopeLayout;
+  readonly scaling: RopeScaling | null;
   /** [positions, headDim] f32. */
   readonly cos: WasmArray<"f32">;
   /** [positions, headDim] f32 (signed sines). */
   readonly sin: WasmArray<"f32">;
 
-  constructor(rt: Runtime, headDim: number, positions: number, theta: number, layout: RopeLayout) {
-    const t = ropeTables(headDim, positions, theta, layout);
-    this.headDim = headDim; this.positions = positions; this.theta = theta; this.layout = layout;
+  constructor(rt: Runtime, headDim: number, positions: number, theta: number, layout: RopeLayout, scaling: RopeScaling | null = null) {
+    const t = ropeTables(headDim, positions, theta, layout, scaling);
+    this.headDim = headDim; this.positions = positions; this.theta = theta; this.layout = layout; this.scaling = scaling;
     this.cos = rt.heap.from("f32", t.cos);
     try {
       this.sin = rt.heap.from("f32", t.sin);

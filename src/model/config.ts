@@ -19,6 +19,16 @@ export const ARCHS: readonly Arch[] = ["llama", "mistral", "qwen2", "gemma"];
  */
 export type RopeLayout = "adjacent" | "half";
 
+/**
+ * RoPE frequency scaling, as Hugging Face configs give it (`rope_scaling`):
+ * - `linear`: every frequency divided by `factor` (positions interpolated);
+ * - `llama3`: Llama 3.1's scheme: wavelengths longer than `originalContext / lowFreqFactor` divided by
+ *   `factor`, shorter than `originalContext / highFreqFactor` kept, and a smooth blend in between.
+ */
+export type RopeScaling =
+  | { type: "linear"; factor: number }
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number };
+
 /** Gate activation of the GLU MLP. */
 export type Activation = "silu" | "gelu_tanh";
 
@@ -44,6 +54,8 @@ export interface ModelConfig {
   /** RoPE base frequency. */
   ropeTheta: number;
   ropeLayout: RopeLayout;
+  /** RoPE frequency scaling; absent or null for none. */
+  ropeScaling?: RopeScaling | null;
   /** The classifier reuses `tok_embeddings` (no `output` tensor). */
   tiedEmbeddings: boolean;
   /** q, k and v projections carry biases (Qwen2). */
@@ -149,6 +161,8 @@ export function configProblem(c: ModelConfig): string | null {
     if (typeof c[k] !== "number" || !Number.isFinite(c[k]) || c[k] <= 0) return `${k} must be finite and > 0, got ${String(c[k])}`;
   }
   if (c.ropeLayout !== "adjacent" && c.ropeLayout !== "half") return `unknown ropeLayout ${JSON.stringify(c.ropeLayout)}`;
+  const scalingProblem = ropeScalingProblem(c.ropeScaling);
+  if (scalingProblem) return scalingProblem;
   if (c.act !== "silu" && c.act !== "gelu_tanh") return `unknown act ${JSON.stringify(c.act)}`;
   for (const k of ["tiedEmbeddings", "qkvBias", "normPlusOne"] as const) {
     if (typeof c[k] !== "boolean") return `${k} must be a boolean`;
@@ -157,6 +171,21 @@ export function configProblem(c: ModelConfig): string | null {
     if (!Number.isInteger(c[k]) || c[k] < -1 || c[k] >= c.vocabSize) return `${k} ${c[k]} out of range for vocabSize ${c.vocabSize}`;
   }
   return null;
+}
+
+/** What is wrong with a RoPE scaling, or null (none counts as fine). */
+export function ropeScalingProblem(r: RopeScaling | null | undefined): string | null {
+  if (r === undefined || r === null) return null;
+  const pos = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v > 0;
+  if (r.type === "linear") return pos(r.factor) ? null : `ropeScaling.factor must be finite and > 0, got ${String(r.factor)}`;
+  if (r.type === "llama3") {
+    for (const k of ["factor", "lowFreqFactor", "highFreqFactor", "originalContext"] as const) {
+      if (!pos(r[k])) return `ropeScaling.${k} must be finite and > 0, got ${String(r[k])}`;
+    }
+    if (!(r.highFreqFactor > r.lowFreqFactor)) return `ropeScaling.highFreqFactor (${r.highFreqFactor}) must exceed lowFreqFactor (${r.lowFreqFactor})`;
+    return null;
+  }
+  return `unknown ropeScaling type ${JSON.stringify((r as { type?: unknown }).type)}`;
 }
 
 /** Number of elements of a shape. */

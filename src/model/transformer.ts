@@ -29,8 +29,8 @@
  * its real bytes, a resident block holds it in its own allocation and a streamed block uploads it
  * into the block slot with the rest of the block. Unpruned matrices stay dense.
  *
- * Not modelled: Mistral's sliding-window attention (exact for contexts up to the window, 4096),
- * Gemma 2's logit soft-capping and query_pre_attn_scalar (Gemma 1 semantics: scores / sqrt(headDim)).
+ * Not modelled: sliding-window attention (the HF reader caps the context at the window, where it is
+ * exact); Gemma 2 (its soft-capping and query_pre_attn_scalar; the readers refuse it).
  */
 import { ArgumentError, throwIfAborted } from "../errors.js";
 import type { ModelReader } from "../formats/reader.js";
@@ -299,7 +299,7 @@ export class Transformer {
         hb: a("f32", B * hidden), hb2: a("f32", B * hidden), pos: a("i32", B),
         logits: a("f32", Lc * vocab), target: a("i32", Lc), nll: a("f64", Lc), norm: a("f32", dim),
       };
-      this.rope = new RopeTable(this.runtime, c.headDim, this.contextLength, c.ropeTheta, c.ropeLayout);
+      this.rope = new RopeTable(this.runtime, c.headDim, this.contextLength, c.ropeTheta, c.ropeLayout, c.ropeScaling ?? null);
     } catch (e) {
       this.freeAll();
       throw e;

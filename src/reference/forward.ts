@@ -4,6 +4,7 @@
  */
 import type { ModelConfig } from "../model/config.js";
 import { geluTanhScalar, siluScalar } from "./activations.js";
+import { ropeFrequency } from "./rope.js";
 
 /** Tensor lookup by canonical name. */
 export type TensorGetter = (name: string) => ArrayLike<number>;
@@ -29,13 +30,13 @@ function rmsnorm(x: ArrayLike<number>, w: ArrayLike<number>, eps: number, plusOn
 }
 
 /** Rotates the heads of `v` (nHeads x headDim) in place for position `pos`. */
-function applyRope(v: Float64Array, nHeads: number, headDim: number, pos: number, theta: number, layout: "adjacent" | "half"): void {
+function applyRope(v: Float64Array, nHeads: number, headDim: number, pos: number, theta: number, layout: "adjacent" | "half", scaling: ModelConfig["ropeScaling"]): void {
   const f = Math.fround;
   const half = headDim / 2;
   for (let h = 0; h < nHeads; h++) {
     for (let i = 0; i < half; i++) {
       // Angles as llama2.c and HF compute them (float32 frequency and angle).
-      const freq = f(1 / f(Math.pow(f(theta), f(f(2 * i) / headDim))));
+      const freq = ropeFrequency(i, headDim, theta, scaling);
       const a = f(pos * freq);
       const c = Math.cos(a), s = Math.sin(a);
       const j0 = h * headDim + (layout === "adjacent" ? 2 * i : i);
@@ -80,8 +81,8 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
         for (let i = 0; i < qDim; i++) q[i] += bq[i];
         for (let i = 0; i < kvDim; i++) { k[i] += bk[i]; v[i] += bv[i]; }
       }
-      applyRope(q, nHeads, headDim, t, c.ropeTheta, c.ropeLayout);
-      applyRope(k, nKvHeads, headDim, t, c.ropeTheta, c.ropeLayout);
+      applyRope(q, nHeads, headDim, t, c.ropeTheta, c.ropeLayout, c.ropeScaling);
+      applyRope(k, nKvHeads, headDim, t, c.ropeTheta, c.ropeLayout, c.ropeScaling);
       Qs.push(q); Ks.push(k); Vs.push(v);
     }
     const next: Float64Array[] = [];

@@ -1,4 +1,22 @@
 /** Reference RoPE: pair rotation written out per layout, angles computed as llama2.c/HF do (f32). */
+import type { RopeScaling } from "../model/config.js";
+
+/**
+ * The frequency of pair i, as llama2.c and HF compute it (float32), then scaled as transformers'
+ * `_compute_linear_scaling_rope_parameters` / `_compute_llama3_parameters` do.
+ */
+export function ropeFrequency(i: number, headDim: number, theta: number, scaling?: RopeScaling | null): number {
+  const f = Math.fround;
+  const base = f(1 / f(Math.pow(f(theta), f(f(2 * i) / headDim))));
+  if (!scaling) return base;
+  if (scaling.type === "linear") return f(base / scaling.factor);
+  const { factor, lowFreqFactor, highFreqFactor, originalContext } = scaling;
+  const wavelen = f(f(2 * Math.PI) / base);
+  if (wavelen < f(originalContext / highFreqFactor)) return base; // high frequencies: kept
+  if (wavelen > f(originalContext / lowFreqFactor)) return f(base / factor); // low frequencies: interpolated
+  const s = f(f(f(originalContext / wavelen) - lowFreqFactor) / (highFreqFactor - lowFreqFactor));
+  return f(f(f(f(1 - s) * base) / factor) + f(s * base));
+}
 
 /**
  * Rotates, out of place, the first nHeads heads of each row of X ([rows, rowStride]) with row r at
@@ -6,7 +24,7 @@
  */
 export function rope(
   X: ArrayLike<number>, rows: number, rowStride: number, nHeads: number, headDim: number,
-  pos: ArrayLike<number>, theta: number, layout: "adjacent" | "half",
+  pos: ArrayLike<number>, theta: number, layout: "adjacent" | "half", scaling?: RopeScaling | null,
 ): Float32Array {
   const f = Math.fround;
   const out = Float32Array.from(X);
@@ -15,8 +33,7 @@ export function rope(
     for (let h = 0; h < nHeads; h++) {
       const base = r * rowStride + h * headDim;
       for (let i = 0; i < half; i++) {
-        const freq = f(1 / f(Math.pow(f(theta), f(f(2 * i) / headDim))));
-        const a = f(pos[r] * freq);
+        const a = f(pos[r] * ropeFrequency(i, headDim, theta, scaling));
         const c = Math.fround(Math.cos(a)), s = Math.fround(Math.sin(a));
         const [j0, j1] = layout === "adjacent" ? [base + 2 * i, base + 2 * i + 1] : [base + i, base + i + half];
         const v0 = X[j0], v1 = X[j1];
