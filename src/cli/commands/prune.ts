@@ -118,7 +118,7 @@ export const pruneCommand: CommandSpec = {
       // What does not fit in RAM (pruned matrices of streamed blocks until the write, large calibration
       // activations) goes to temporary files beside the output: that disk must hold the output anyway,
       // and the OS temp folder may be RAM.
-      const tempDir = dirname(resolve(out));
+      const tempDir = await existingAncestor(dirname(resolve(out)));
       const spill = new lib.FileSpill(tempDir);
       try {
         await withRuntime(ctx, args, async (rt) => {
@@ -215,6 +215,15 @@ async function loadForPruning(
     signal: ctx.signal,
     onProgress: (p) => onProgress({ phase: "load", done: p.done, total: p.total }),
   });
+}
+
+/** `dir`, or its nearest ancestor that exists (the output's folders are only created when it is written). */
+async function existingAncestor(dir: string): Promise<string> {
+  const fs = await import("node:fs/promises");
+  for (let d = dir; ; d = dirname(d)) {
+    if (await fs.stat(d).then((st) => st.isDirectory(), () => false)) return d;
+    if (dirname(d) === d) return d;
+  }
 }
 
 /** Peak memory of a run, in the report: Wasm (arena peak and memory size) and the process's peak RSS. */
