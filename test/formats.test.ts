@@ -431,6 +431,12 @@ rt("writers refuse unsupported combinations and bad tensor data with ArgumentErr
   await throwsArg(() => writeSafetensors(out, adj.config, adj.source), "config", /half-rotation/);
   const gem = syntheticModel("gemma", 1);
   await throwsArg(() => writeGGUF(out, gem.config, gem.source), "config", /\+1 baked in/);
+  const q3 = syntheticModel("qwen3", 1);
+  await throwsArg(() => writeSafetensors(out, { ...q3.config, qkNorm: false }, q3.source), "config", /Qwen3 normalises q and k per head/);
+  await throwsArg(() => writeGGUF(out, { ...q3.config, qkNorm: false }, q3.source), "config", /qwen3 models normalise q and k/);
+  await throwsArg(() => writeSafetensors(out, { ...half.config, qkNorm: true }, half.source), "config", /HF llama has no q\/k norms/);
+  const q3a = syntheticModel("qwen3", 1, { ropeLayout: "adjacent" });
+  await throwsArg(() => writeLlama2c(out, q3a.config, q3a.source), "config", /arch qwen3 cannot be stored in llama2\.c/);
   await throwsArg(() => writeSafetensors(out, { ...half.config, dim: -3 }, half.source), "config", /dim/);
   await throwsArg(() => writeSafetensors(out, half.config, async () => new Float32Array(3)), "tensors", /tok_embeddings: got 3 values/);
   await throwsArg(() => writeSafetensors(out, half.config, async () => ({ dtype: "f16", bytes: new Uint8Array(5) })), "tensors", /bytes of f16/);

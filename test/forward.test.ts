@@ -179,7 +179,7 @@ synth.after(stopRuntimes);
 type Case = { label: string; config: ModelConfig; tensors: Map<string, Float32Array> };
 const cases: Case[] = [];
 for (const [arch, seeds, layouts] of [
-  ["llama", [1, 2], ["adjacent", "half"]], ["mistral", [3], ["half"]], ["qwen2", [4, 5], ["half"]], ["gemma", [6, 7], ["half"]],
+  ["llama", [1, 2], ["adjacent", "half"]], ["mistral", [3], ["half"]], ["qwen2", [4, 5], ["half"]], ["qwen3", [10, 11], ["half"]], ["gemma", [6, 7], ["half"]],
 ] as const) {
   for (const seed of seeds) {
     for (const ropeLayout of layouts) {

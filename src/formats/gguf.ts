@@ -1,5 +1,5 @@
 /**
- * GGUF (v2/v3) reading and writing for unquantised (F32/F16/BF16) llama, qwen2 and gemma models.
+ * GGUF (v2/v3) reading and writing for unquantised (F32/F16/BF16) llama, qwen2, qwen3 and gemma models.
  *
  * The header (metadata key/values, tensor infos) is parsed through a buffered cursor that pulls the file in
  * chunks, so multi-megabyte tokenizer arrays are fine and tensor data is never touched until asked for. Every
@@ -270,14 +270,14 @@ export async function parseGGUFHeader(file: RandomAccessFile): Promise<GGUFHeade
 }
 
 /** GGUF architecture names we read, and how each maps onto a ModelConfig. */
-const GGUF_ARCHS: Record<string, Arch> = { llama: "llama", qwen2: "qwen2", gemma: "gemma" };
+const GGUF_ARCHS: Record<string, Arch> = { llama: "llama", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma" };
 
 /** The GGUF `general.architecture` name used to store an arch (Mistral is stored as llama, as llama.cpp does). */
 export function ggufArchName(arch: Arch): string {
   return arch === "mistral" ? "llama" : arch;
 }
 
-/** RoPE layout llama.cpp uses for each GGUF arch: llama permutes q/k to adjacent pairs; qwen2/gemma keep HF's. */
+/** RoPE layout llama.cpp uses for each GGUF arch: llama permutes q/k to adjacent pairs; qwen2/qwen3/gemma keep HF's. */
 export function ggufRopeLayout(arch: Arch): "adjacent" | "half" {
   return arch === "llama" || arch === "mistral" ? "adjacent" : "half";
 }
@@ -290,6 +290,8 @@ const LAYER_NAMES: [string, string][] = [
   ["attn_q.bias", "attn.q_bias"],
   ["attn_k.bias", "attn.k_bias"],
   ["attn_v.bias", "attn.v_bias"],
+  ["attn_q_norm.weight", "attn.q_norm"],
+  ["attn_k_norm.weight", "attn.k_norm"],
   ["attn_output.weight", "attn.o"],
   ["ffn_norm.weight", "ffn_norm"],
   ["ffn_gate.weight", "mlp.gate"],
@@ -390,6 +392,7 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       ropeLayout: ggufRopeLayout(arch),
       tiedEmbeddings: !byName.has("output.weight") && !byName.has("output.weight" + NM_VALUES_SUFFIX),
       qkvBias: byName.has("blk.0.attn_q.bias"),
+      ...(byName.has("blk.0.attn_q_norm.weight") ? { qkNorm: true } : {}),
       act: arch === "gemma" ? "gelu_tanh" : "silu",
       embedScale: arch === "gemma" ? Math.sqrt(dim) : 1,
       // llama.cpp's converter bakes Gemma's +1 into the stored norm weights.
@@ -517,6 +520,7 @@ export function ggufUnsupported(c: ModelConfig): string | null {
   }
   if (c.qkvBias && c.arch !== "qwen2") return `GGUF ${ggufArchName(c.arch)} has no q/k/v biases`;
   if (!c.qkvBias && c.arch === "qwen2") return "qwen2 models carry q/k/v biases; qkvBias must be true";
+  if (!!c.qkNorm !== (c.arch === "qwen3")) return c.qkNorm ? `GGUF ${ggufArchName(c.arch)} has no q/k norms` : "qwen3 models normalise q and k per head; qkNorm must be true";
   return null;
 }
 

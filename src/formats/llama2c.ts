@@ -139,6 +139,7 @@ export async function readLlama2c(file: RandomAccessFile): Promise<ModelReader> 
 export function llama2cUnsupported(c: ModelConfig): string | null {
   if (c.arch !== "llama" && c.arch !== "mistral") return `arch ${c.arch} cannot be stored in llama2.c format (it only holds llama-style models)`;
   if (c.qkvBias) return "llama2.c format cannot hold q/k/v biases";
+  if (c.qkNorm) return "llama2.c format cannot hold q/k norms";
   if (c.act !== "silu") return `llama2.c format implies SiLU; ${c.act} cannot be represented`;
   if (c.normPlusOne || c.embedScale !== 1) return "llama2.c format cannot represent (1+w) norms or embedding scaling";
   if (c.ropeLayout !== "adjacent") return "llama2.c format uses adjacent-pair RoPE; permute q/k first (convertModel does this)";

@@ -1,6 +1,6 @@
 /**
  * Hugging Face model folders: `config.json` plus `model.safetensors` or sharded
- * `model.safetensors.index.json` + shards, for Llama, Mistral, Qwen2 and Gemma causal LMs (F32/F16/BF16).
+ * `model.safetensors.index.json` + shards, for Llama, Mistral, Qwen2, Qwen3 and Gemma causal LMs (F32/F16/BF16).
  *
  * safetensors layout: u64 little-endian header length N, N bytes of JSON
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}`, then the data section that the
@@ -96,10 +96,13 @@ const HF_ARCHS: Record<string, Arch> = {
   LlamaForCausalLM: "llama",
   MistralForCausalLM: "mistral",
   Qwen2ForCausalLM: "qwen2",
+  Qwen3ForCausalLM: "qwen3",
   GemmaForCausalLM: "gemma",
 };
-const MODEL_TYPES: Record<string, Arch> = { llama: "llama", mistral: "mistral", qwen2: "qwen2", gemma: "gemma" };
-const ARCH_CLASS: Record<Arch, string> = { llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", gemma: "GemmaForCausalLM" };
+const MODEL_TYPES: Record<string, Arch> = { llama: "llama", mistral: "mistral", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma" };
+const ARCH_CLASS: Record<Arch, string> = {
+  llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", gemma: "GemmaForCausalLM",
+};
 
 /** Builds a ModelConfig from an HF `config.json` object. */
 export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string): ModelConfig {
@@ -170,6 +173,7 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     ...(ropeScaling ? { ropeScaling } : {}),
     tiedEmbeddings: typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : a === "gemma",
     qkvBias: a === "qwen2",
+    ...(a === "qwen3" ? { qkNorm: true } : {}),
     act,
     embedScale: a === "gemma" ? Math.sqrt(dim) : 1,
     normPlusOne: a === "gemma",
@@ -179,7 +183,7 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
 }
 
 /**
- * The context dass runs exactly: a sliding attention window (Mistral's `sliding_window`, Qwen2's with
+ * The context dass runs exactly: a sliding attention window (Mistral's `sliding_window`, Qwen2 and Qwen3 with
  * `use_sliding_window`) is not modelled, and within the window it equals full attention, so the context
  * stops there.
  */
@@ -260,6 +264,8 @@ const HF_LAYER: [string, string][] = [
   ["self_attn.q_proj.bias", "attn.q_bias"],
   ["self_attn.k_proj.bias", "attn.k_bias"],
   ["self_attn.v_proj.bias", "attn.v_bias"],
+  ["self_attn.q_norm.weight", "attn.q_norm"],
+  ["self_attn.k_norm.weight", "attn.k_norm"],
   ["self_attn.o_proj.weight", "attn.o"],
   ["post_attention_layernorm.weight", "ffn_norm"],
   ["mlp.gate_proj.weight", "mlp.gate"],
@@ -414,6 +420,7 @@ export function hfUnsupported(c: ModelConfig): string | null {
     if (c.embedScale !== 1 || c.normPlusOne) return `HF ${c.arch} cannot represent embedding scaling or (1+w) norms`;
   }
   if (c.qkvBias !== (c.arch === "qwen2")) return c.qkvBias ? `HF ${c.arch} has no q/k/v biases` : "Qwen2 carries q/k/v biases; qkvBias must be true";
+  if (!!c.qkNorm !== (c.arch === "qwen3")) return c.qkNorm ? `HF ${c.arch} has no q/k norms` : "Qwen3 normalises q and k per head; qkNorm must be true";
   return null;
 }
 

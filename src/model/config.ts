@@ -6,15 +6,15 @@
  */
 
 /** Model families dass-wasm understands. All are pre-norm decoder-only GLU transformers. */
-export type Arch = "llama" | "mistral" | "qwen2" | "gemma";
+export type Arch = "llama" | "mistral" | "qwen2" | "qwen3" | "gemma";
 
 /** Every supported arch, for validation and iteration. */
-export const ARCHS: readonly Arch[] = ["llama", "mistral", "qwen2", "gemma"];
+export const ARCHS: readonly Arch[] = ["llama", "mistral", "qwen2", "qwen3", "gemma"];
 
 /**
  * How RoPE pairs the dimensions of a head.
  * - `adjacent`: pairs (2i, 2i+1), as in Meta's original code, llama2.c and GGUF `llama`.
- * - `half`: pairs (i, i + headDim/2), as in Hugging Face transformers ("rotate_half") and GGUF qwen2/gemma.
+ * - `half`: pairs (i, i + headDim/2), as in Hugging Face transformers ("rotate_half") and GGUF qwen2/qwen3/gemma.
  * The two are the same model up to a per-head row permutation of q and k (see `permuteQK`).
  */
 export type RopeLayout = "adjacent" | "half";
@@ -60,6 +60,8 @@ export interface ModelConfig {
   tiedEmbeddings: boolean;
   /** q, k and v projections carry biases (Qwen2). */
   qkvBias: boolean;
+  /** Each head of q and k is RMS-normalised (weights `attn.q_norm`, `attn.k_norm`) before RoPE (Qwen3). */
+  qkNorm?: boolean;
   act: Activation;
   /** Factor applied to embeddings after lookup: 1, or sqrt(dim) for Gemma. */
   embedScale: number;
@@ -100,6 +102,8 @@ export type LayerTensorSuffix =
   | "attn.q_bias"
   | "attn.k_bias"
   | "attn.v_bias"
+  | "attn.q_norm"
+  | "attn.k_norm"
   | "ffn_norm"
   | "mlp.gate"
   | "mlp.up"
@@ -123,6 +127,10 @@ export function expectedTensors(c: ModelConfig): TensorSpec[] {
       L("attn.q_bias", [q]);
       L("attn.k_bias", [kv]);
       L("attn.v_bias", [kv]);
+    }
+    if (c.qkNorm) {
+      L("attn.q_norm", [c.headDim]);
+      L("attn.k_norm", [c.headDim]);
     }
     L("attn.o", [c.dim, q]);
     L("ffn_norm", [c.dim]);
@@ -167,6 +175,7 @@ export function configProblem(c: ModelConfig): string | null {
   for (const k of ["tiedEmbeddings", "qkvBias", "normPlusOne"] as const) {
     if (typeof c[k] !== "boolean") return `${k} must be a boolean`;
   }
+  if (c.qkNorm !== undefined && typeof c.qkNorm !== "boolean") return "qkNorm must be a boolean";
   for (const k of ["bosId", "eosId"] as const) {
     if (!Number.isInteger(c[k]) || c[k] < -1 || c[k] >= c.vocabSize) return `${k} ${c[k]} out of range for vocabSize ${c.vocabSize}`;
   }
@@ -199,6 +208,6 @@ export function numel(shape: readonly number[]): number {
 export function parameterCount(c: ModelConfig): number {
   const q = c.nHeads * c.headDim;
   const kv = c.nKvHeads * c.headDim;
-  const layer = 2 * c.dim + q * c.dim * 2 + kv * c.dim * 2 + (c.qkvBias ? q + 2 * kv : 0) + 3 * c.hiddenDim * c.dim;
+  const layer = 2 * c.dim + q * c.dim * 2 + kv * c.dim * 2 + (c.qkvBias ? q + 2 * kv : 0) + (c.qkNorm ? 2 * c.headDim : 0) + 3 * c.hiddenDim * c.dim;
   return c.vocabSize * c.dim * (c.tiedEmbeddings ? 1 : 2) + c.nLayers * layer + c.dim;
 }

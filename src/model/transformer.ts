@@ -1,5 +1,5 @@
 /**
- * The forward pass of a pre-norm decoder-only GLU transformer (LLaMA, Mistral, Qwen2, Gemma), laid
+ * The forward pass of a pre-norm decoder-only GLU transformer (LLaMA, Mistral, Qwen2, Qwen3, Gemma), laid
  * out like llama2.c's run.c: every buffer is allocated once when the model is loaded, with its
  * shape next to it, and a block is a fixed sequence of kernel calls.
  *
@@ -200,6 +200,8 @@ interface BoundBlock {
   qBias?: WasmRef<"f32">;
   kBias?: WasmRef<"f32">;
   vBias?: WasmRef<"f32">;
+  qNorm?: WasmRef<"f32">;
+  kNorm?: WasmRef<"f32">;
   lin: Record<LinearName, Linear>;
 }
 
@@ -944,6 +946,7 @@ export class Transformer {
     return {
       attnNorm: refs.get("attn_norm")!, ffnNorm: refs.get("ffn_norm")!,
       qBias: refs.get("attn.q_bias"), kBias: refs.get("attn.k_bias"), vBias: refs.get("attn.v_bias"),
+      qNorm: refs.get("attn.q_norm"), kNorm: refs.get("attn.k_norm"),
       lin,
     };
   }
@@ -977,7 +980,7 @@ export class Transformer {
       else await lin.gemm(X, Y, T);
     };
 
-    // Attention: xb = norm(x); q, k, v = projections (+ bias); RoPE; att = attention; x += o(att).
+    // Attention: xb = norm(x); q, k, v = projections (+ bias); per-head q/k norms; RoPE; att = attention; x += o(att).
     await rmsnorm(rt, x, blk.attnNorm, xb, dim, T, norm);
     await apply("q", xb, q);
     await apply("k", xb, k);
@@ -985,6 +988,8 @@ export class Transformer {
     if (blk.qBias) await addBias(rt, q, blk.qBias, qDim, T);
     if (blk.kBias) await addBias(rt, k, blk.kBias, kvDim, T);
     if (blk.vBias) await addBias(rt, v, blk.vBias, kvDim, T);
+    if (blk.qNorm) await rmsnorm(rt, q, blk.qNorm, q, c.headDim, T * c.nHeads, norm);   // q as [T * nHeads, headDim]
+    if (blk.kNorm) await rmsnorm(rt, k, blk.kNorm, k, c.headDim, T * c.nKvHeads, norm); // k as [T * nKvHeads, headDim]
     await rope(rt, this.rope, q, T, qDim, c.nHeads, pos);
     await rope(rt, this.rope, k, T, kvDim, c.nKvHeads, pos);
     await kvStore(rt, k, kv.K, T, pos0, c.nKvHeads, c.headDim, kv.positions);
@@ -1107,6 +1112,7 @@ function denseTensors(c: ModelConfig): DenseTensor[] {
     { suffix: "attn.v", n: kv * c.dim },
   ];
   if (c.qkvBias) out.push({ suffix: "attn.q_bias", n: q }, { suffix: "attn.k_bias", n: kv }, { suffix: "attn.v_bias", n: kv });
+  if (c.qkNorm) out.push({ suffix: "attn.q_norm", n: c.headDim }, { suffix: "attn.k_norm", n: c.headDim });
   out.push(
     { suffix: "attn.o", n: c.dim * q },
     { suffix: "ffn_norm", n: c.dim },

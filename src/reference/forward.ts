@@ -81,6 +81,12 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
         for (let i = 0; i < qDim; i++) q[i] += bq[i];
         for (let i = 0; i < kvDim; i++) { k[i] += bk[i]; v[i] += bv[i]; }
       }
+      if (c.qkNorm) {
+        // Qwen3: every head of q and k through its own RMSNorm (weights shared across heads).
+        const nq = L("attn.q_norm"), nk = L("attn.k_norm");
+        for (let h = 0; h < nHeads; h++) q.set(rmsnorm(q.subarray(h * headDim, (h + 1) * headDim), nq, c.normEps, c.normPlusOne), h * headDim);
+        for (let h = 0; h < nKvHeads; h++) k.set(rmsnorm(k.subarray(h * headDim, (h + 1) * headDim), nk, c.normEps, c.normPlusOne), h * headDim);
+      }
       applyRope(q, nHeads, headDim, t, c.ropeTheta, c.ropeLayout, c.ropeScaling);
       applyRope(k, nKvHeads, headDim, t, c.ropeTheta, c.ropeLayout, c.ropeScaling);
       Qs.push(q); Ks.push(k); Vs.push(v);

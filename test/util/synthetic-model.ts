@@ -37,8 +37,8 @@ export function syntheticConfig(arch: Arch, seed: number, opts: SyntheticOptions
   const nHeads = nKvHeads * pick([1, 2]);
   const headDim = pick([4, 8]);
   const gemma = arch === "gemma";
-  // Gemma decouples headDim from dim; the others keep dim = nHeads * headDim.
-  const dim = gemma ? nHeads * headDim + 8 : nHeads * headDim;
+  // Gemma and Qwen3 decouple headDim from dim; the others keep dim = nHeads * headDim.
+  const dim = gemma || arch === "qwen3" ? nHeads * headDim + 8 : nHeads * headDim;
   const base: ModelConfig = {
     arch,
     dim,
@@ -50,10 +50,11 @@ export function syntheticConfig(arch: Arch, seed: number, opts: SyntheticOptions
     vocabSize: pick([7, 32, 45]),
     seqLen: pick([16, 64]),
     normEps: arch === "llama" || arch === "mistral" ? 1e-5 : 1e-6,
-    ropeTheta: arch === "qwen2" ? 1000000 : 10000,
+    ropeTheta: arch === "qwen2" || arch === "qwen3" ? 1000000 : 10000,
     ropeLayout: opts.ropeLayout ?? "half",
     tiedEmbeddings: opts.tied ?? gemma,
     qkvBias: arch === "qwen2",
+    ...(arch === "qwen3" ? { qkNorm: true } : {}),
     act: gemma ? "gelu_tanh" : "silu",
     embedScale: gemma ? Math.sqrt(dim) : 1,
     normPlusOne: gemma ? opts.normPlusOne ?? true : false,

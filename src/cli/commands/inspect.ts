@@ -133,7 +133,7 @@ export const inspectCommand: CommandSpec = {
       );
       out(
         `rope ${c.ropeLayout} (theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ""}), act ${c.act}, norm eps ${c.normEps}${c.normPlusOne ? " (1 + w)" : ""}, ` +
-          `${c.tiedEmbeddings ? "tied" : "separate"} classifier${c.qkvBias ? ", q/k/v bias" : ""}${c.embedScale !== 1 ? `, embed scale ${c.embedScale}` : ""}`,
+          `${c.tiedEmbeddings ? "tied" : "separate"} classifier${c.qkvBias ? ", q/k/v bias" : ""}${c.qkNorm ? ", q/k norm" : ""}${c.embedScale !== 1 ? `, embed scale ${c.embedScale}` : ""}`,
       );
       out(`parameters ${params.toLocaleString("en-US")}  (${formatBytes(bytes)} of weights)`);
       const nCompressed = matrices.filter((m) => m.compressed).length;
