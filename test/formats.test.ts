@@ -629,6 +629,8 @@ bad("safetensors: header larger than file, invalid JSON, dtype, shape x dtype !=
   await throwsFormat(() => folder(T.st, enc({ ...cfg, hidden_size: cfg.hidden_size * 2 })), /has shape .* the config implies/);
   await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "yarn", factor: 4 } })), /rope_scaling "yarn" is not supported \(only linear and llama3\)/);
   await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "llama3" } })), /rope_scaling: ropeScaling\.factor must be finite and > 0/);
+  await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: "llama3" })), /rope_scaling = "llama3" is not an object/);
+  await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { factor: 8 } })), /rope_scaling has no rope_type/);
   await throwsFormat(
     () => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 8192 } })),
     /highFreqFactor \(1\) must exceed lowFreqFactor \(4\)/,

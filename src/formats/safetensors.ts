@@ -200,9 +200,11 @@ function contextOf(cfg: Record<string, unknown>, a: Arch, maxPositions: number):
 function hfRopeScaling(cfg: Record<string, unknown>, fail: (m: string) => never): RopeScaling | null {
   const params = cfg.rope_parameters as Record<string, unknown> | null | undefined;
   const rs = (cfg.rope_scaling ?? (params && (params.rope_type !== undefined || params.type !== undefined) ? params : null)) as Record<string, unknown> | null;
-  if (!rs || typeof rs !== "object") return null;
+  if (rs === null || rs === undefined) return null;
+  if (typeof rs !== "object" || Array.isArray(rs)) return fail(`config.json rope_scaling = ${JSON.stringify(rs)} is not an object`);
   const kind = rs.rope_type ?? rs.type;
-  if (kind === undefined || kind === "default") return null;
+  if (kind === "default" || (kind === undefined && Object.keys(rs).length === 0)) return null;
+  if (kind === undefined) return fail("config.json rope_scaling has no rope_type");
   let s: RopeScaling;
   if (kind === "linear") s = { type: "linear", factor: rs.factor as number };
   else if (kind === "llama3") {
