@@ -3,9 +3,9 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ArgumentError, FormatError } from "../src/errors.js";
-import { ggufVocab, MemoryFolder, openModel, writeGGUF } from "../src/formats/index.js";
+import { convertModel, ggufVocab, MemoryFolder, openModel, writeGGUF, type GGUFVocab } from "../src/formats/index.js";
 import {
-  GGUFTokenizer, HFTokenizer, Llama2cTokenizer, loadHFTokenizer, loadLlama2cTokenizer, loadTokenizer, SentencePieceTokenizer,
+  GGUFTokenizer, ggufTokenizer, HFTokenizer, Llama2cTokenizer, loadHFTokenizer, loadLlama2cTokenizer, loadTokenizer, SentencePieceTokenizer,
   toGGUFVocab, toHFTokenizerFiles, type Tokenizer,
 } from "../src/tokenizers/index.js";
 import { isBrowser } from "./util/env.js";
@@ -251,6 +251,89 @@ withGguf("stories260K.gguf's vocabulary equals tok512 (▁ -> space; ids 1, 2 ar
   const t = await loadTokenizer(out.files.get("model.gguf")!);
   assert.is(t.kind, "gguf");
   assert.equal(t.encode("Once upon a time", { bos: true }), [1, 403, 407, 261, 378]);
+});
+
+/** GPT-2's byte-to-unicode table: the character each byte is written as in byte-level BPE vocabularies. */
+function byteChars(): string[] {
+  const bs: number[] = [];
+  for (const [a, b] of [[33, 126], [161, 172], [174, 255]]) for (let x = a; x <= b; x++) bs.push(x);
+  const cs = bs.slice();
+  let n = 0;
+  for (let x = 0; x < 256; x++) if (!bs.includes(x)) { bs.push(x); cs.push(256 + n++); }
+  const out = new Array<string>(256);
+  bs.forEach((x, i) => (out[x] = String.fromCodePoint(cs[i])));
+  return out;
+}
+
+/** A small byte-level BPE vocabulary as GGUF stores one ("gpt2"): bytes, a few merges, two control tokens. */
+function bpeVocab(pre?: string): GGUFVocab {
+  const tokens = byteChars();
+  const merges = ["Ġ t", "h e", "Ġt he", "1 2", "12 3", "' S", "l l", "o w"];
+  for (const m of merges) tokens.push(m.replace(" ", ""));
+  tokens.push("<|begin_of_text|>", "<|end_of_text|>");
+  const n = tokens.length;
+  const tokenTypes = tokens.map((_, i) => (i >= n - 2 ? 3 : 1));
+  return { tokens, scores: new Float32Array(n), tokenTypes, bosId: n - 2, eosId: n - 1, model: "gpt2", merges, ...(pre ? { pre } : {}) };
+}
+
+gg("byte-level BPE (\"gpt2\") vocabularies: exact round trips, merges, and each pre-tokenizer's splits", () => {
+  const ids = (t: Tokenizer, s: string) => t.encode(s, { bos: false, eos: false });
+  const text = "Hello, wörld! the 12345\n\n  tabs\there 🙂 'S end";
+  const toks = Object.fromEntries(["default", "llama-bpe", "qwen2"].map((p) => [p, ggufTokenizer(bpeVocab(p === "default" ? undefined : p))]));
+  for (const [pre, t] of Object.entries(toks)) {
+    assert.is(t.decode(ids(t, text)), text, `${pre}: round trip`);
+    assert.is(t.vocabSize, 256 + 8 + 2);
+    const the = ids(t, "the the");
+    assert.equal(the.map((i) => bpeVocab().tokens[i]), ["t", "he", "Ġthe"], `${pre}: merges`);
+    const withBos = t.encode("the", { bos: true, eos: true });
+    assert.equal([withBos[0], withBos[withBos.length - 1]], [264, 265]);
+    assert.is(t.decode(withBos), "the", `${pre}: control tokens decode to nothing`);
+  }
+  // Digits: GPT-2 keeps a run of digits together, Llama 3 splits it in threes, Qwen2 one by one.
+  assert.is(ids(toks.default, "123").length, 1);
+  assert.is(ids(toks["llama-bpe"], "123").length, 1);
+  assert.is(ids(toks.qwen2, "123").length, 3);
+  // Contractions: Llama 3 and Qwen2 match them case-insensitively ("'S" stays one piece), GPT-2 does not.
+  assert.is(ids(toks.default, "'S").length, 2);
+  assert.is(ids(toks["llama-bpe"], "'S").length, 1);
+  assert.is(ids(toks.qwen2, "'S").length, 1);
+});
+
+gg("a GGUF file carries a BPE vocabulary's merges and pre-tokenizer, and loadTokenizer reads it", async () => {
+  const m = syntheticModel("qwen2", 4, { overrides: { vocabSize: 266, bosId: 264, eosId: 265 } });
+  const out = new MemoryFolder();
+  const vocab = bpeVocab("qwen2");
+  await writeGGUF(out, m.config, m.source, { vocab });
+  const r = await openModel({ files: out.files, name: "q.gguf" }, { format: "gguf" });
+  const v = ggufVocab(r)!;
+  assert.equal(v.merges, vocab.merges);
+  assert.is(v.pre, "qwen2");
+  const t = await loadTokenizer(r);
+  const want = ggufTokenizer(vocab).encode("123 the 'S", { bos: true, eos: false });
+  assert.equal(t.encode("123 the 'S", { bos: true, eos: false }), want);
+  // GGUF -> safetensors writes it as tokenizer.json (+ tokenizer_config.json naming BOS/EOS).
+  const hf = new MemoryFolder("hf");
+  await convertModel(r, "safetensors", hf);
+  const ht = loadHFTokenizer(hf.files.get("tokenizer.json")!, hf.files.get("tokenizer_config.json")!);
+  assert.equal(ht.encode("123 the 'S", { bos: true, eos: false }), want);
+  assert.is(ht.eosId, 265);
+  await r.close();
+});
+
+gg("unsupported GGUF tokenizer models and pre-tokenizers are refused with what to do instead", () => {
+  for (const [v, re] of [
+    [{ ...bpeVocab("deepseek-llm") }, /pre-tokenizer "deepseek-llm" is not supported .* use the model's tokenizer\.json/],
+    [{ ...bpeVocab(), merges: undefined }, /no tokenizer\.ggml\.merges/],
+    [{ ...bpeVocab(), model: "bert" }, /tokenizer model "bert" is not supported/],
+  ] as const) {
+    try {
+      ggufTokenizer(v as GGUFVocab);
+      assert.unreachable();
+    } catch (e) {
+      assert.instance(e, ArgumentError);
+      assert.match((e as Error).message, re);
+    }
+  }
 });
 
 gg("unsupported GGUF tokenizer models are refused", () => {

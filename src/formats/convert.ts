@@ -10,7 +10,7 @@ import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
 import type { ModelFormat, ModelReader } from "./reader.js";
 import { permuteQK, type PermuteDirection } from "./rope-permute.js";
 import { hfUnsupported, writeSafetensors } from "./safetensors.js";
-import { GGUFTokenizer } from "../tokenizers/gguf.js";
+import { ggufBpeTokenizerFiles, GGUFTokenizer } from "../tokenizers/gguf.js";
 import { toHFTokenizerFiles } from "../tokenizers/tokenizer-json.js";
 import type { TensorData, TensorSource } from "./writer.js";
 import type { CompressSpec, NMPatternSpec } from "../sparse/storage.js";
@@ -23,7 +23,7 @@ export interface ConvertOptions {
   vocab?: GGUFVocab;
   /**
    * Side files for an HF output (default: the tokenizer files of a source HF folder, or tokenizer.json
-   * converted from a source GGUF's SentencePiece vocabulary).
+   * converted from a source GGUF's vocabulary).
    */
   extraFiles?: Record<string, Uint8Array>;
   /** File name when `out` is an in-memory folder (single-file formats). */
@@ -129,9 +129,10 @@ export async function convertModel(
     }
   }
   if (!extraFiles && reader.format === "gguf") {
-    // A GGUF's own SentencePiece vocabulary goes along as tokenizer.json, as GGUF outputs keep it.
+    // A GGUF's own vocabulary goes along as tokenizer.json, as GGUF outputs keep it.
     const v = ggufVocab(reader);
     if (v && (v.model ?? "llama") === "llama") extraFiles = toHFTokenizerFiles(new GGUFTokenizer(v));
+    else if (v && v.model === "gpt2" && v.merges) extraFiles = ggufBpeTokenizerFiles(v);
   }
   const hfConfig = reader.format === "safetensors" ? (reader.metadata.hfConfig as Record<string, unknown>) : undefined;
   return writeSafetensors(out, target, source, { ...common, dtype, extraFiles, hfConfig });

@@ -480,7 +480,7 @@ function checkOverlaps(file: string, locs: TensorLocation[]): void {
   }
 }
 
-/** SentencePiece-style vocabulary stored in GGUF `tokenizer.ggml.*`. */
+/** The vocabulary stored in GGUF `tokenizer.ggml.*`: SentencePiece ("llama") or byte-level BPE ("gpt2"). */
 export interface GGUFVocab {
   /** Pieces as GGUF stores them (`▁` for spaces, `<0x0A>` for byte tokens). */
   tokens: string[];
@@ -490,8 +490,12 @@ export interface GGUFVocab {
   bosId: number;
   eosId: number;
   unkId?: number;
-  /** `tokenizer.ggml.model`, default "llama" (SentencePiece). */
+  /** `tokenizer.ggml.model`, default "llama" (SentencePiece); "gpt2" is byte-level BPE. */
   model?: string;
+  /** BPE merges ("a b", highest priority first), for "gpt2". */
+  merges?: string[];
+  /** `tokenizer.ggml.pre`: which pre-tokenizer a "gpt2" vocabulary expects (e.g. "llama-bpe", "qwen2"). */
+  pre?: string;
 }
 
 /** Extra options of the GGUF writer. */
@@ -628,6 +632,8 @@ export async function writeGGUF(
       ["tokenizer.ggml.eos_token_id", GGUFType.U32, v.eosId],
     );
     if (v.unkId !== undefined) kvs.push(["tokenizer.ggml.unknown_token_id", GGUFType.U32, v.unkId]);
+    if (v.pre !== undefined) kvs.push(["tokenizer.ggml.pre", GGUFType.STRING, v.pre]);
+    if (v.merges !== undefined) kvs.push(["tokenizer.ggml.merges", GGUFType.ARRAY, v.merges, GGUFType.STRING]);
   } else {
     if (config.bosId >= 0) kvs.push(["tokenizer.ggml.bos_token_id", GGUFType.U32, config.bosId]);
     if (config.eosId >= 0) kvs.push(["tokenizer.ggml.eos_token_id", GGUFType.U32, config.eosId]);
@@ -704,7 +710,7 @@ function align(n: number): number {
   return Math.ceil(n / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
 }
 
-/** Reads the SentencePiece vocabulary from a GGUF reader or header key/values, or null when it has none. */
+/** Reads the vocabulary from a GGUF reader or header key/values, or null when it has none. */
 export function ggufVocab(source: ModelReader | Map<string, GGUFValue>): GGUFVocab | null {
   const kv = source instanceof Map ? source : (source.metadata.kv as Map<string, GGUFValue> | undefined);
   if (!kv) return null;
@@ -717,6 +723,8 @@ export function ggufVocab(source: ModelReader | Map<string, GGUFValue>): GGUFVoc
   const types = ArrayBuffer.isView(typesV) && (typesV as Int32Array).length === n ? Array.from(typesV as Int32Array, Number) : new Array<number>(n).fill(1);
   const num = (k: string, d: number) => { const x = kv.get(k); return typeof x === "number" && x >= 0 && x < n ? x : d; };
   const model = kv.get("tokenizer.ggml.model");
+  const merges = kv.get("tokenizer.ggml.merges");
+  const pre = kv.get("tokenizer.ggml.pre");
   return {
     tokens: tokens as string[],
     scores,
@@ -725,5 +733,7 @@ export function ggufVocab(source: ModelReader | Map<string, GGUFValue>): GGUFVoc
     eosId: num("tokenizer.ggml.eos_token_id", 2),
     unkId: num("tokenizer.ggml.unknown_token_id", 0),
     model: typeof model === "string" ? model : "llama",
+    ...(Array.isArray(merges) && merges.every((m) => typeof m === "string") ? { merges: merges as string[] } : {}),
+    ...(typeof pre === "string" ? { pre } : {}),
   };
 }

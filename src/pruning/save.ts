@@ -17,8 +17,8 @@
  *   makes identical across runs and thread counts. No timestamps, no paths.
  *
  * What is not carried over: a GGUF's metadata besides the vocabulary (`tokenizer.ggml.tokens`,
- * scores, types, BOS/EOS/UNK ids) and `general.name` (the same as `dass convert`, so a GGUF whose
- * tokenizer needs BPE merges loses them); a sharded safetensors model is written as one
+ * scores, types, merges, pre-tokenizer, BOS/EOS/UNK ids) and `general.name` (the same as
+ * `dass convert`); a sharded safetensors model is written as one
  * `model.safetensors` (config.json and tokenizer side files are copied).
  *
  * Node and Deno only (the atomic helpers use node:fs, loaded lazily).

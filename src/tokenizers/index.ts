@@ -3,7 +3,7 @@ import { FormatError } from "../errors.js";
 import { MemoryFile, nodeFs, nodePath, openFile, readSmallFile, type RandomAccessFile } from "../formats/file.js";
 import { ggufVocab, parseGGUFHeader } from "../formats/gguf.js";
 import type { ModelReader } from "../formats/reader.js";
-import { GGUFTokenizer } from "./gguf.js";
+import { ggufTokenizer } from "./gguf.js";
 import { loadHFTokenizer } from "./hf.js";
 import { loadLlama2cTokenizer } from "./llama2c.js";
 import type { Tokenizer } from "./types.js";
@@ -46,7 +46,7 @@ async function fromGGUFFile(file: RandomAccessFile): Promise<Tokenizer> {
     const h = await parseGGUFHeader(file);
     const v = ggufVocab(h.kv);
     if (!v) throw new FormatError(file.name, "GGUF file has no tokenizer.ggml.tokens vocabulary");
-    return new GGUFTokenizer(v);
+    return ggufTokenizer(v, file.name);
   } finally {
     await file.close();
   }
@@ -56,7 +56,7 @@ async function fromReader(reader: ModelReader, opts: LoadTokenizerOptions): Prom
   if (reader.format === "gguf") {
     const v = ggufVocab(reader);
     if (!v) throw new FormatError(reader.path, "GGUF file has no tokenizer.ggml.tokens vocabulary");
-    return new GGUFTokenizer(v);
+    return ggufTokenizer(v, reader.path);
   }
   if (reader.format === "safetensors") {
     const json = await reader.readAuxFile("tokenizer.json");
