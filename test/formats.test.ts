@@ -9,6 +9,7 @@ import {
   safetensorsHeader, writeGGUF, writeLlama2c, writeSafetensors, type ModelReader,
 } from "../src/formats/index.js";
 import { ARCHS, expectedTensors, type Arch, type ModelConfig } from "../src/model/config.js";
+import * as K from "../src/kernels/rope.js";
 import { loadTokenizer } from "../src/tokenizers/index.js";
 import { isBrowser } from "./util/env.js";
 import { readSharedData, skipNote } from "./util/data.js";
@@ -378,7 +379,7 @@ rt("sharded HF folders (model.safetensors.index.json) read like single files", a
   assert.equal(r.metadata.shards, ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]);
 });
 
-rt("RoPE scaling (llama3, linear; rope_scaling or rope_parameters) survives an HF round trip; GGUF and llama2.c refuse it", async () => {
+rt("RoPE scaling (llama3, linear; rope_scaling or rope_parameters) survives an HF round trip; llama2.c refuses it", async () => {
   const llama3 = { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 } as const;
   for (const ropeScaling of [llama3, { type: "linear", factor: 2 } as const]) {
     const m = syntheticModel("llama", 11, { overrides: { ropeScaling, ropeTheta: 500000 } });
@@ -395,11 +396,42 @@ rt("RoPE scaling (llama3, linear; rope_scaling or rope_parameters) survives an H
     assert.equal(r5.config.ropeScaling, ropeScaling);
     assert.is(r5.config.ropeTheta, 500000);
     const adj = syntheticModel("llama", 11, { ropeLayout: "adjacent", overrides: { ropeScaling } });
-    await throwsArg(() => writeGGUF(new MemoryFolder(), adj.config, adj.source), "config", /RoPE scaling .* is not written to GGUF/);
+    if (ropeScaling.type === "linear") await throwsArg(() => writeGGUF(new MemoryFolder(), adj.config, adj.source), "config", /linear RoPE scaling is not written to GGUF/);
     await throwsArg(() => writeLlama2c(new MemoryFolder(), adj.config, adj.source), "config", /cannot hold RoPE scaling/);
   }
   const none = await openModel({ files: (await writeHf("llama", 12, "f32")).out.files });
   assert.is(none.config.ropeScaling ?? null, null);
+});
+
+rt("Llama 3.1 scaling in GGUF: rope_freqs divisors as llama.cpp writes them; GGUF round trip exact; HF refuses the divisors", async () => {
+  const ropeScaling = { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 } as const;
+  const m = syntheticModel("llama", 14, { overrides: { headDim: 8, ropeScaling } });
+  const out = new MemoryFolder("hf");
+  await writeSafetensors(out, m.config, m.source);
+  const hf = await openModel({ files: out.files, name: "hf" });
+  const g = new MemoryFolder("g");
+  await convertModel(hf, "gguf", g);
+  const gr = await readGGUF(mem(g.files.get("model.gguf")!, "g.gguf"));
+  const rs = gr.config.ropeScaling!;
+  assert.is(rs.type, "factors");
+  // headDim 8, theta 10000, original context 64: pair 0 kept, 1 blended, 2 and 3 divided by 8.
+  const factors = (rs as { factors: readonly number[] }).factors;
+  assert.equal([factors[0], factors[2], factors[3]], [1, 8, 8]);
+  assert.ok(factors[1] > 1 && factors[1] < 8);
+  // Same frequencies (to f32 rounding) as the HF parameters give.
+  const a = K.ropeFrequencies(8, 10000, ropeScaling), b = K.ropeFrequencies(8, 10000, rs);
+  for (let i = 0; i < 4; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-6 * a[i], `pair ${i}: ${a[i]} vs ${b[i]}`);
+  const again = new MemoryFolder("g2");
+  await convertModel(gr, "gguf", again);
+  assert.equal((await readGGUF(mem(again.files.get("model.gguf")!, "g2.gguf"))).config, gr.config);
+  await throwsArg(() => convertModel(gr, "safetensors", new MemoryFolder()), "to", /rope_freqs\) have no Hugging Face rope_scaling form/);
+  // A rope_freqs of the wrong length or with a zero is a FormatError.
+  const bytes = g.files.get("model.gguf")!;
+  const h = await parseGGUFHeader(mem(bytes));
+  const t = h.tensors.find((x) => x.name === "rope_freqs.weight")!;
+  const zero = bytes.slice();
+  new DataView(zero.buffer).setFloat32(h.dataOffset + t.offset + 4, 0, true);
+  await throwsFormat(() => readGGUF(mem(zero, "z.gguf")), /rope_freqs\.weight\[1\] = 0: RoPE frequency factors must be finite and > 0/);
 });
 
 rt("a sliding attention window caps the context (Mistral always, Qwen2 with use_sliding_window)", async () => {

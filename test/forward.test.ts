@@ -192,10 +192,11 @@ for (const [arch, seeds, layouts] of [
   }
 }
 
-// RoPE scaling (llama3 in all three frequency regimes, linear) on llama-shaped models.
+// RoPE scaling (llama3 in all three frequency regimes, linear, GGUF's per-frequency factors) on llama-shaped models.
 for (const [seed, ropeScaling] of [
   [8, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 }],
   [9, { type: "linear", factor: 4 }],
+  [12, { type: "factors", factors: [1, 2.5, 8, 8] }],
 ] as const) {
   const m = syntheticModel("llama", seed, { overrides: { headDim: 8, ropeScaling } });
   for (const [name, t] of m.tensors) if (!/norm/.test(name)) for (let i = 0; i < t.length; i++) t[i] *= 0.5;

@@ -6,7 +6,8 @@
  * count and length is checked against the bytes that remain before anything is allocated.
  */
 import { AbortError, ArgumentError, FormatError } from "../errors.js";
-import { dtypeSize, expectedTensors, MAX_DIM, numel, type Arch, type ModelConfig, type TensorDType } from "../model/config.js";
+import { dtypeSize, expectedTensors, MAX_DIM, numel, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
+import { llama3RopeFactors } from "../kernels/rope.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
 import {
   checkRecordedMeta, checkStoredPair, compressTarget, encodeForStorage, nmDTypeName, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX,
@@ -415,6 +416,10 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
         p[half] = t;
         continue;
       }
+      if (t.name === ROPE_FREQS) {
+        config.ropeScaling = await readRopeFactors(file, h.dataOffset, t, headDim, name);
+        continue;
+      }
       if (t.type === GGML_I8) throw new FormatError(name, `tensor ${t.name} has type I8, which is only used for compressed N:M masks (${NM_MASKS_SUFFIX})`);
       const canon = ggufToCanonical(t.name);
       if (!canon) throw new FormatError(name, `unexpected tensor ${t.name} for a ${archName} model`);
@@ -467,6 +472,22 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
   }
 }
 
+/** Llama 3.1-style RoPE scaling: one f32 divisor per frequency, as llama.cpp stores it. */
+const ROPE_FREQS = "rope_freqs.weight";
+
+async function readRopeFactors(file: RandomAccessFile, dataOffset: number, t: GGUFTensorInfo, headDim: number, name: string): Promise<RopeScaling> {
+  const n = headDim / 2;
+  if (t.type !== GGML_TYPE.f32 || t.dims.length !== 1 || t.dims[0] !== n) {
+    throw new FormatError(name, `${ROPE_FREQS} must be F32 [${n}] (headDim / 2), got ${GGML_NAMES[t.type] ?? `#${t.type}`} [${t.dims.join(", ")}]`);
+  }
+  const b = await file.read(dataOffset + t.offset, 4 * n);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const factors = Array.from({ length: n }, (_, i) => dv.getFloat32(4 * i, true));
+  const bad = factors.findIndex((v) => !(Number.isFinite(v) && v > 0));
+  if (bad >= 0) throw new FormatError(name, `${ROPE_FREQS}[${bad}] = ${factors[bad]}: RoPE frequency factors must be finite and > 0`);
+  return { type: "factors", factors };
+}
+
 function intOr(h: GGUFHeader, key: string, fallback: number, vocab: number): number {
   const v = h.kv.get(key);
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v < vocab ? v : fallback;
@@ -510,7 +531,7 @@ export interface GGUFWriteOptions extends WriteOptions {
 
 /** Why a config cannot be stored in GGUF, or null. */
 export function ggufUnsupported(c: ModelConfig): string | null {
-  if (c.ropeScaling) return `RoPE scaling (${c.ropeScaling.type}) is not written to GGUF by dass; keep such models as safetensors`;
+  if (c.ropeScaling?.type === "linear") return "linear RoPE scaling is not written to GGUF by dass; keep such models as safetensors";
   const layout = ggufRopeLayout(c.arch);
   if (c.ropeLayout !== layout) {
     return `GGUF ${ggufArchName(c.arch)} stores ${layout}-layout RoPE but the config is ${c.ropeLayout}; permute q/k first (convertModel does this)`;
@@ -669,6 +690,10 @@ export async function writeGGUF(
       : Number.isInteger(val) && val >= 0 && val <= 0xffffffff ? GGUFType.U32 : GGUFType.F32;
     kvs.push([k, t, val]);
   }
+  // Llama 3.1-style scaling goes as llama.cpp stores it: per-frequency divisors in a rope_freqs tensor.
+  const rs = config.ropeScaling;
+  const ropeFactors = rs?.type === "llama3" ? llama3RopeFactors(config.headDim, config.ropeTheta, rs) : rs?.type === "factors" ? rs.factors : null;
+  if (ropeFactors) infos.push({ name: ROPE_FREQS, dims: [ropeFactors.length], type: GGML_TYPE.f32, bytes: 4 * ropeFactors.length });
   const b = new Builder();
   b.u32(GGUF_MAGIC);
   b.u32(3);
@@ -702,6 +727,7 @@ export async function writeGGUF(
       await put(enc.values);
       await put(enc.masks);
     }
+    if (ropeFactors) await put(new Uint8Array(Float32Array.from(ropeFactors).buffer));
   });
   return target.display;
 }

@@ -218,8 +218,9 @@ function hfRopeScaling(cfg: Record<string, unknown>, fail: (m: string) => never)
   return s;
 }
 
-/** The HF rope_scaling object of a RopeScaling. */
+/** The HF rope_scaling object of a RopeScaling (hfUnsupported refuses "factors" first). */
 function hfRopeScalingJson(s: RopeScaling): Record<string, unknown> {
+  if (s.type === "factors") throw new ArgumentError("config", "per-frequency RoPE factors have no Hugging Face rope_scaling form");
   if (s.type === "linear") return { rope_type: "linear", factor: s.factor };
   return {
     rope_type: "llama3", factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor,
@@ -423,6 +424,7 @@ export function hfUnsupported(c: ModelConfig): string | null {
   }
   if (c.qkvBias !== (c.arch === "qwen2")) return c.qkvBias ? `HF ${c.arch} has no q/k/v biases` : "Qwen2 carries q/k/v biases; qkvBias must be true";
   if (!!c.qkNorm !== (c.arch === "qwen3")) return c.qkNorm ? `HF ${c.arch} has no q/k norms` : "Qwen3 normalises q and k per head; qkNorm must be true";
+  if (c.ropeScaling?.type === "factors") return "GGUF's per-frequency RoPE factors (rope_freqs) have no Hugging Face rope_scaling form; keep this model as GGUF";
   return null;
 }
 

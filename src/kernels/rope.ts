@@ -25,6 +25,10 @@ export function ropeFrequencies(headDim: number, theta: number, scaling?: RopeSc
   const freq = new Float64Array(half);
   for (let i = 0; i < half; i++) freq[i] = f(1 / f(Math.pow(f(theta), f(f(2 * i) / headDim))));
   if (!scaling) return freq;
+  if (scaling.type === "factors") {
+    for (let i = 0; i < half; i++) freq[i] = f(freq[i] / f(scaling.factors[i]));
+    return freq;
+  }
   const factor = f(scaling.factor);
   if (scaling.type === "linear") {
     for (let i = 0; i < half; i++) freq[i] = f(freq[i] / factor);
@@ -44,6 +48,23 @@ export function ropeFrequencies(headDim: number, theta: number, scaling?: RopeSc
 }
 
 /**
+ * Llama 3.1's scaling as per-frequency divisors, the form GGUF stores (`rope_freqs`), computed as
+ * llama.cpp's converter does in float32: 1 (kept), `factor` (interpolated), or 1 / ((1 - s) / factor + s).
+ */
+export function llama3RopeFactors(headDim: number, theta: number, s: Extract<RopeScaling, { type: "llama3" }>): number[] {
+  const f = Math.fround;
+  const base = ropeFrequencies(headDim, theta);
+  const lowWavelen = f(s.originalContext / s.lowFreqFactor), highWavelen = f(s.originalContext / s.highFreqFactor);
+  return Array.from(base, (freq) => {
+    const wavelen = f(f(2 * Math.PI) / freq);
+    if (wavelen < highWavelen) return 1;
+    if (wavelen > lowWavelen) return f(s.factor);
+    const smooth = f(f(f(s.originalContext / wavelen) - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor));
+    return f(1 / f(f(f(1 - smooth) / s.factor) + smooth));
+  });
+}
+
+/**
  * Host-side RoPE tables for positions [0, positions): `cos[p * d + j]` is the cosine of j's pair
  * angle, `sin[p * d + j]` the sine signed for j's place in its pair (-sin for the first member,
  * +sin for the second), so out[j] = x[j] cos[j] + x[partner(j)] sin[j].
@@ -57,7 +78,8 @@ export function ropeTables(
   checkFinite("theta", theta);
   if (theta <= 0) throw new ArgumentError("theta", `must be > 0, got ${theta}`);
   if (layout !== "adjacent" && layout !== "half") throw new ArgumentError("layout", `must be "adjacent" or "half", got ${String(layout)}`);
-  const problem = ropeScalingProblem(scaling);
+  const problem = ropeScalingProblem(scaling) ??
+    (scaling?.type === "factors" && scaling.factors.length !== headDim / 2 ? `factors has ${scaling.factors.length} entries, headDim / 2 = ${headDim / 2}` : null);
   if (problem) throw new ArgumentError("scaling", problem);
   const f = Math.fround;
   const half = headDim / 2;

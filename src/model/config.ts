@@ -23,11 +23,14 @@ export type RopeLayout = "adjacent" | "half";
  * RoPE frequency scaling, as Hugging Face configs give it (`rope_scaling`):
  * - `linear`: every frequency divided by `factor` (positions interpolated);
  * - `llama3`: Llama 3.1's scheme: wavelengths longer than `originalContext / lowFreqFactor` divided by
- *   `factor`, shorter than `originalContext / highFreqFactor` kept, and a smooth blend in between.
+ *   `factor`, shorter than `originalContext / highFreqFactor` kept, and a smooth blend in between;
+ * - `factors`: frequency i divided by `factors[i]` (headDim/2 of them), as GGUF stores Llama 3.1's
+ *   scheme (the `rope_freqs` tensor).
  */
 export type RopeScaling =
   | { type: "linear"; factor: number }
-  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number };
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number }
+  | { type: "factors"; factors: readonly number[] };
 
 /** Gate activation of the GLU MLP. */
 export type Activation = "silu" | "gelu_tanh";
@@ -171,6 +174,9 @@ export function configProblem(c: ModelConfig): string | null {
   if (c.ropeLayout !== "adjacent" && c.ropeLayout !== "half") return `unknown ropeLayout ${JSON.stringify(c.ropeLayout)}`;
   const scalingProblem = ropeScalingProblem(c.ropeScaling);
   if (scalingProblem) return scalingProblem;
+  if (c.ropeScaling?.type === "factors" && c.ropeScaling.factors.length !== c.headDim / 2) {
+    return `ropeScaling.factors has ${c.ropeScaling.factors.length} entries, headDim / 2 = ${c.headDim / 2}`;
+  }
   if (c.act !== "silu" && c.act !== "gelu_tanh") return `unknown act ${JSON.stringify(c.act)}`;
   for (const k of ["tiedEmbeddings", "qkvBias", "normPlusOne"] as const) {
     if (typeof c[k] !== "boolean") return `${k} must be a boolean`;
@@ -193,6 +199,11 @@ export function ropeScalingProblem(r: RopeScaling | null | undefined): string | 
     }
     if (!(r.highFreqFactor > r.lowFreqFactor)) return `ropeScaling.highFreqFactor (${r.highFreqFactor}) must exceed lowFreqFactor (${r.lowFreqFactor})`;
     return null;
+  }
+  if (r.type === "factors") {
+    if (!Array.isArray(r.factors) || r.factors.length === 0) return "ropeScaling.factors must be a non-empty array";
+    const bad = r.factors.findIndex((v) => !pos(v));
+    return bad < 0 ? null : `ropeScaling.factors[${bad}] must be finite and > 0, got ${String(r.factors[bad])}`;
   }
   return `unknown ropeScaling type ${JSON.stringify((r as { type?: unknown }).type)}`;
 }

@@ -9,6 +9,7 @@ export function ropeFrequency(i: number, headDim: number, theta: number, scaling
   const f = Math.fround;
   const base = f(1 / f(Math.pow(f(theta), f(f(2 * i) / headDim))));
   if (!scaling) return base;
+  if (scaling.type === "factors") return f(base / scaling.factors[i]);
   if (scaling.type === "linear") return f(base / scaling.factor);
   const { factor, lowFreqFactor, highFreqFactor, originalContext } = scaling;
   const wavelen = f(f(2 * Math.PI) / base);

@@ -132,7 +132,7 @@ export const inspectCommand: CommandSpec = {
           `head dim ${c.headDim}, vocab ${c.vocabSize}, context ${c.seqLen}`,
       );
       out(
-        `rope ${c.ropeLayout} (theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ""}), act ${c.act}, norm eps ${c.normEps}${c.normPlusOne ? " (1 + w)" : ""}, ` +
+        `rope ${c.ropeLayout} (theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type === "factors" ? "per-frequency" : `${c.ropeScaling.type} x${c.ropeScaling.factor}`} scaling` : ""}), act ${c.act}, norm eps ${c.normEps}${c.normPlusOne ? " (1 + w)" : ""}, ` +
           `${c.tiedEmbeddings ? "tied" : "separate"} classifier${c.qkvBias ? ", q/k/v bias" : ""}${c.qkNorm ? ", q/k norm" : ""}${c.embedScale !== 1 ? `, embed scale ${c.embedScale}` : ""}`,
       );
       out(`parameters ${params.toLocaleString("en-US")}  (${formatBytes(bytes)} of weights)`);
