@@ -45,8 +45,8 @@ import { SparseLinear } from "../sparse/linear.js";
 import { configProblem, layerTensor, type LayerTensorSuffix, type ModelConfig } from "./config.js";
 import { KVCache, type KVLayer } from "./kv-cache.js";
 import { checkLinearShape, DenseLinear, isLinear, LINEAR_NAMES, linearTensorSuffix, type Linear, type LinearName } from "./linear.js";
-
 import type { WeightSpill } from "./spill.js";
+
 /** Default Wasm memory budget: 1 GiB. */
 export const DEFAULT_BUDGET_BYTES = 1 << 30;
 /** Default cap on token rows per batch (prefill chunk). */
