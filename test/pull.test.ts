@@ -383,8 +383,9 @@ const HUB_FILES = (): Record<string, Uint8Array> => ({
   "model.safetensors.index.json": enc('{"weight_map":{}}'),
   "tokenizer.json": enc('{"model":{}}'),
   "generation_config.json": enc("{}"),
-  // Never fetched: pickled weights, the model card, other folders.
+  // Never fetched: pickled weights, another copy of the weights, the model card, other folders.
   "pytorch_model.bin": bytes(1000, 7),
+  "consolidated.safetensors": bytes(1000, 9),
   "README.md": enc("# card"),
   "onnx/model.onnx": bytes(100, 8),
 });
@@ -409,7 +410,7 @@ it("Hub: org/name resolves to a commit; weights verified by sha256, side files b
     assert.match(f.url, `/org/tiny-llama/resolve/${COMMIT}/`);
   }
   assert.ok(server.requests.every((r) => r.authorization === "Bearer hf_secret"), "the token goes with every request");
-  assert.ok(!server.requests.some((r) => /pytorch_model|README|onnx/.test(r.path)));
+  assert.ok(!server.requests.some((r) => /pytorch_model|consolidated|README|onnx/.test(r.path)));
   server.requests.length = 0;
   const again = await P.pull("org/tiny-llama", { cacheDir, env: { ...hubEnv(), HF_TOKEN: "hf_secret" } });
   assert.ok(again.files.every((f) => !f.downloaded));
@@ -449,7 +450,7 @@ it("Hub: gated without a token, missing repos, repos without safetensors, wrong 
   assert.match((e as Error).message, /the token in HF_TOKEN has no access/);
   e = await rejects(P.pull("org/missing@v9", { cacheDir, env: hubEnv() }), (x) => x instanceof P.DownloadError, "missing");
   assert.match((e as Error).message, /org\/missing@v9: HTTP 404 \(no such model or revision\)/);
-  const { "model-00001-of-00002.safetensors": _a, "model-00002-of-00002.safetensors": _b, ...noWeights } = HUB_FILES();
+  const { "model-00001-of-00002.safetensors": _a, "model-00002-of-00002.safetensors": _b, "consolidated.safetensors": _c, ...noWeights } = HUB_FILES();
   await serveHubRepo(server, "org/pickle", "main", COMMIT, noWeights);
   e = await rejects(P.pull("org/pickle", { cacheDir, env: hubEnv() }), (x) => x instanceof P.DownloadError, "no safetensors");
   assert.match((e as Error).message, /org\/pickle@main has no safetensors weights \(only pytorch_model\.bin\)/);

@@ -5,9 +5,10 @@
  * whose sha256 the listing gives; the small Git files (config.json, tokenizer.json) are verified by
  * size, and a cached copy of one is reused only if it was downloaded for the same Git blob.
  *
- * What is fetched: the top-level `config.json`, every top-level `*.safetensors` with
- * `model.safetensors.index.json`, and the tokenizer and generation side files. Pickled PyTorch weights
- * (`*.bin`) are never fetched: dass reads safetensors.
+ * What is fetched: the top-level `config.json`, the transformers weights (`model.safetensors`, or the
+ * `model-NNNNN-of-NNNNN.safetensors` shards with `model.safetensors.index.json`), and the tokenizer and
+ * generation side files. Other weights are never fetched: pickled PyTorch `*.bin`, Mistral's
+ * `consolidated.safetensors` (a second copy in another layout), adapters.
  *
  * The endpoint is `HF_ENDPOINT` (default https://huggingface.co); a token for gated or private models
  * comes from `HF_TOKEN` and is sent to the endpoint only (fetch drops it on the redirect to the CDN).
@@ -64,6 +65,8 @@ export interface HubModel extends RegistryModel {
 }
 
 const SIDE_FILES = new Set(["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]);
+/** The weight files transformers (and dass's reader) use. */
+const WEIGHTS = /^model(-\d+-of-\d+)?\.safetensors$/;
 
 interface Sibling {
   rfilename: string;
@@ -106,9 +109,9 @@ export async function hubModel(spec: HubSpec, opts: HubOptions = {}): Promise<Hu
   const top = (siblings as Sibling[]).filter((s) => s && typeof s.rfilename === "string" && !s.rfilename.includes("/"));
   const names = top.map((s) => s.rfilename);
   if (!names.includes("config.json")) throw new DownloadError(url, `${what} has no config.json: not a transformers model`);
-  const weights = names.filter((n) => n.endsWith(".safetensors"));
+  const weights = names.filter((n) => WEIGHTS.test(n));
   if (!weights.length) {
-    const other = names.filter((n) => /\.(bin|pt|pth|gguf|ckpt)$/.test(n));
+    const other = names.filter((n) => /\.(bin|pt|pth|gguf|ckpt|safetensors)$/.test(n));
     throw new DownloadError(
       url,
       `${what} has no safetensors weights${other.length ? ` (only ${other.slice(0, 4).join(", ")}${other.length > 4 ? ", ..." : ""})` : ""}; dass reads Hugging Face models as safetensors`,
@@ -117,7 +120,7 @@ export async function hubModel(spec: HubSpec, opts: HubOptions = {}): Promise<Hu
   const files: RegistryFile[] = [];
   for (const s of top) {
     const n = s.rfilename;
-    const isWeights = n.endsWith(".safetensors") || n === "model.safetensors.index.json";
+    const isWeights = WEIGHTS.test(n) || n === "model.safetensors.index.json";
     if (!(isWeights || n === "config.json" || SIDE_FILES.has(n))) continue;
     const bytes = s.lfs?.size ?? s.size;
     const sha256 = typeof s.lfs?.sha256 === "string" ? s.lfs.sha256.toLowerCase() : undefined;
