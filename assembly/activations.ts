@@ -1,5 +1,5 @@
 // Element-wise kernels: accurate vector exp, SiLU, GELU (tanh form), the GLU product, residual and
-// bias adds, and row softmax.
+// bias adds, soft-capping, and row softmax.
 //
 // Every element is computed with the same lane-wise vector arithmetic whether it sits in the body
 // or in a tail (tails go through a partially filled vector), so results never depend on where a
@@ -48,6 +48,13 @@
   const x3 = f32x4.mul(f32x4.mul(x, x), x);
   const u = f32x4.mul(f32x4.splat(0.7978845608028654), f32x4.add(x, f32x4.mul(f32x4.splat(0.044715), x3)));
   return f32x4.div(x, f32x4.add(f32x4.splat(1.0), expv(f32x4.mul(f32x4.splat(-2.0), u))));
+}
+
+// cap * tanh(x / cap) as 2 cap / (1 + exp(-2x / cap)) - cap (k = -2 / cap): Gemma 2's bound on
+// attention scores and logits. No cancellation matters here: the error is a few ulp of cap.
+// @ts-ignore: decorator
+@inline function softcapv(x: v128, cap: v128, k: v128): v128 {
+  return f32x4.sub(f32x4.div(f32x4.add(cap, cap), f32x4.add(f32x4.splat(1.0), expv(f32x4.mul(x, k)))), cap);
 }
 
 // Loads lanes [0, k) (k in 1..3) and zero elsewhere.
@@ -103,6 +110,20 @@ export function gelu_tanh_f32(x: usize, y: usize, r0: i32, r1: i32): void {
   if (i < r1) {
     const o = <usize>i << 2;
     storePartial(y + o, geluv(loadPartial(x + o, r1 - i)), r1 - i);
+  }
+}
+
+// x[i] = cap * tanh(x[i] / cap) in place, for elements i in [r0, r1) (cap > 0).
+export function softcap_f32(x: usize, cap: f32, r0: i32, r1: i32): void {
+  const c = f32x4.splat(cap), k = f32x4.splat(<f32>-2.0 / cap);
+  let i = r0;
+  for (; i + 4 <= r1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(x + o, softcapv(v128.load(x + o), c, k));
+  }
+  if (i < r1) {
+    const o = <usize>i << 2;
+    storePartial(x + o, softcapv(loadPartial(x + o, r1 - i), c, k), r1 - i);
   }
 }
 

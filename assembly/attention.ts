@@ -16,7 +16,7 @@
 // scratch: per-thread, thread tid at scratch + tid * scratchStride bytes, room for
 // group * (pos0 + T + 3) + group floats (a score row per query head of the group, then totals).
 import { madd } from "./simd";
-import { expRowSum } from "./activations";
+import { expRowSum, softcap_f32 } from "./activations";
 
 // Keys per value chunk: 64 rows of up to 256 floats stay within L1/L2 while the group reuses them.
 // @ts-ignore: decorator
@@ -146,7 +146,7 @@ import { expRowSum } from "./activations";
 
 export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, pos0: i32,
                               nHeads: i32, nKvHeads: i32, headDim: i32, qStride: i32, capacity: i32,
-                              scale: f32, scratch: usize, scratchStride: i32,
+                              scale: f32, softcap: f32, scratch: usize, scratchStride: i32,
                               r0: i32, r1: i32, tid: i32): void {
   const sc = scratch + <usize>tid * <usize>scratchStride;
   const group = nHeads / nKvHeads;
@@ -166,6 +166,7 @@ export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, po
     for (let g = 0; g < group; g++) {
       const p = sc + <usize>g * rowBytes;
       scores(Q + <usize>t * qRow + <usize>(h0 + g) * hb, kb, p, n, headDim, scale);
+      if (softcap > 0) softcap_f32(p, softcap, 0, n);
       store<f32>(zs + (<usize>g << 2), expRowSum(p, n));
     }
     // Weighted sums, a chunk of value rows at a time for the whole group.

@@ -6,7 +6,7 @@ export { read_sum_f32, fma_peak_f32 } from "./ceilings";
 export { f16_to_f32, bf16_to_f32, f32_to_f16, f32_to_bf16 } from "./convert";
 export { colsumsq_f64, hessian_pack_f32, hessian_upper_f32, hessian_mirror_f32 } from "./stats";
 export * from "./norms";
-export { exp_f32, silu_f32, gelu_tanh_f32, glu_f32, add_f32, add_bias_f32, softmax_f32 } from "./activations";
+export { exp_f32, silu_f32, gelu_tanh_f32, glu_f32, add_f32, add_bias_f32, softmax_f32, softcap_f32 } from "./activations";
 export * from "./rope";
 export * from "./attention";
 export * from "./logits";

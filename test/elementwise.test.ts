@@ -277,6 +277,56 @@ rest("RoPE scaling: llama3 keeps high, divides low and blends middle frequencies
   assert.throws(() => K.ropeTables(8, 4, 10000, "half", { type: "llama3", factor: 8, lowFreqFactor: 4, highFreqFactor: 1, originalContext: 64 }), (e: unknown) => e instanceof ArgumentError);
 });
 
+rest("soft-capping (Gemma 2): elements and attention scores against the reference; threads identical", async () => {
+  const rng = mulberry32(14);
+  for (const n of [1, 3, 17, 172, 1000]) {
+    for (const cap of [0.5, 3, 30]) {
+      const x = randomF32(n, rng, 4 * cap);
+      x[0] = n > 1 ? 1e30 : x[0];
+      if (n > 2) x[1] = -Infinity;
+      const want = R.softcap(x, cap);
+      const outs: Float32Array[] = [];
+      for (const threads of [1, 2]) {
+        const rt = rtFor(threads);
+        const X = rt.heap.from("f32", x);
+        await K.softcap(rt, X, n, cap);
+        outs.push(X.read());
+        assertClose(X.read(), want, 1e-6, 1e-6 * cap, `softcap n=${n} cap=${cap}`);
+        X.free();
+      }
+      assertSameBits(outs[0], outs[1], "softcap threads");
+    }
+  }
+  const rt1 = rtFor(1), one = rt1.heap.alloc("f32", 1);
+  for (const bad of [0, -1, NaN]) {
+    let err: unknown;
+    try { await K.softcap(rt1, one, 1, bad); } catch (e) { err = e; }
+    assert.instance(err, ArgumentError, `cap ${bad}`);
+  }
+  one.free();
+  for (const [T, pos0, nHeads, nKv, hd] of [[1, 5, 4, 2, 8], [9, 3, 4, 2, 16], [64, 0, 2, 1, 20]]) {
+    const n = pos0 + T, scale = 1 / Math.sqrt(2 * hd), cap = 1.5;
+    const q = randomF32(T * nHeads * hd, rng, 3), k = randomF32(n * nKv * hd, rng, 3), v = randomF32(n * nKv * hd, rng, 1);
+    const want = R.attention(q, k, v, T, pos0, nHeads, nKv, hd, scale, cap);
+    const plain = R.attention(q, k, v, T, pos0, nHeads, nKv, hd, scale);
+    const outs: Float32Array[] = [];
+    for (const threads of [1, 2]) {
+      const rt = rtFor(threads);
+      const Kc = rt.heap.alloc("f32", nKv * n * hd), Vc = rt.heap.alloc("f32", nKv * n * hd);
+      const kb = rt.heap.from("f32", k), vb = rt.heap.from("f32", v);
+      await K.kvStore(rt, kb, Kc, n, 0, nKv, hd, n);
+      await K.kvStore(rt, vb, Vc, n, 0, nKv, hd, n);
+      const Q = rt.heap.from("f32", q), Y = rt.heap.alloc("f32", q.length);
+      await K.attention(rt, { Q, K: Kc, V: Vc, Y, T, pos0, nHeads, nKvHeads: nKv, headDim: hd, capacity: n, scale, softcap: cap });
+      outs.push(Y.read());
+      assertClose(Y.read(), want, 1e-5, 1e-5, `capped attention T=${T} pos0=${pos0} hd=${hd}`);
+      Q.free(); Kc.free(); Vc.free(); Y.free(); kb.free(); vb.free();
+    }
+    assert.ok(outs[0].some((y, i) => Math.abs(y - plain[i]) > 1e-3), "the cap changes the result");
+    assertSameBits(outs[0], outs[1], "capped attention threads");
+  }
+});
+
 rest("attention: GQA, causal, batches at an offset, odd head sizes; threads identical", async () => {
   const rng = mulberry32(12);
   const cases: Array<[number, number, number, number, number]> = [

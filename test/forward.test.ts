@@ -179,11 +179,11 @@ synth.after(stopRuntimes);
 type Case = { label: string; config: ModelConfig; tensors: Map<string, Float32Array> };
 const cases: Case[] = [];
 for (const [arch, seeds, layouts] of [
-  ["llama", [1, 2], ["adjacent", "half"]], ["mistral", [3], ["half"]], ["qwen2", [4, 5], ["half"]], ["qwen3", [10, 11], ["half"]], ["gemma", [6, 7], ["half"]],
+  ["llama", [1, 2], ["adjacent", "half"]], ["mistral", [3], ["half"]], ["qwen2", [4, 5], ["half"]], ["qwen3", [10, 11], ["half"]], ["gemma", [6, 7], ["half"]], ["gemma2", [13, 14], ["half"]],
 ] as const) {
   for (const seed of seeds) {
     for (const ropeLayout of layouts) {
-      const m = syntheticModel(arch, seed, { ropeLayout, tied: arch === "gemma" ? true : seed % 2 === 0 });
+      const m = syntheticModel(arch, seed, { ropeLayout, tied: arch === "gemma" || arch === "gemma2" ? true : seed % 2 === 0 });
       // Synthetic weights are k/256 in [-1, 1]; scale the matrices down so activations stay O(1)
       // and the comparison measures arithmetic, not overflow-prone amplification.
       for (const [name, t] of m.tensors) if (!/norm/.test(name)) for (let i = 0; i < t.length; i++) t[i] *= 0.5;

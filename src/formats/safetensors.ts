@@ -1,6 +1,6 @@
 /**
  * Hugging Face model folders: `config.json` plus `model.safetensors` or sharded
- * `model.safetensors.index.json` + shards, for Llama, Mistral, Qwen2, Qwen3 and Gemma causal LMs (F32/F16/BF16).
+ * `model.safetensors.index.json` + shards, for Llama, Mistral, Qwen2, Qwen3, Gemma and Gemma 2 causal LMs (F32/F16/BF16).
  *
  * safetensors layout: u64 little-endian header length N, N bytes of JSON
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}`, then the data section that the
@@ -98,11 +98,14 @@ const HF_ARCHS: Record<string, Arch> = {
   Qwen2ForCausalLM: "qwen2",
   Qwen3ForCausalLM: "qwen3",
   GemmaForCausalLM: "gemma",
+  Gemma2ForCausalLM: "gemma2",
 };
-const MODEL_TYPES: Record<string, Arch> = { llama: "llama", mistral: "mistral", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma" };
+const MODEL_TYPES: Record<string, Arch> = { llama: "llama", mistral: "mistral", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma", gemma2: "gemma2" };
 const ARCH_CLASS: Record<Arch, string> = {
   llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", gemma: "GemmaForCausalLM",
+  gemma2: "Gemma2ForCausalLM",
 };
+const isGemma = (a: Arch) => a === "gemma" || a === "gemma2";
 
 /** Builds a ModelConfig from an HF `config.json` object. */
 export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string): ModelConfig {
@@ -142,7 +145,7 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
   if (cfg.attention_bias === true && a !== "qwen2") fail("attention_bias = true (biases on all attention projections) is not supported");
   if (cfg.mlp_bias === true) fail("mlp_bias = true is not supported");
   let act: ModelConfig["act"] = "silu";
-  if (a === "gemma") {
+  if (isGemma(a)) {
     // transformers runs Gemma with the tanh GELU whether config says "gelu" or "gelu_pytorch_tanh".
     const g = String(cfg.hidden_activation ?? cfg.hidden_act ?? "gelu_pytorch_tanh");
     if (!["gelu_pytorch_tanh", "gelu", "gelu_new"].includes(g)) fail(`Gemma activation ${g} is not supported`);
@@ -171,14 +174,37 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     ropeTheta: num("rope_theta", ropeParams?.rope_theta ?? 10000),
     ropeLayout: "half",
     ...(ropeScaling ? { ropeScaling } : {}),
-    tiedEmbeddings: typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : a === "gemma",
+    tiedEmbeddings: typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : isGemma(a),
     qkvBias: a === "qwen2",
     ...(a === "qwen3" ? { qkNorm: true } : {}),
     act,
-    embedScale: a === "gemma" ? Math.sqrt(dim) : 1,
-    normPlusOne: a === "gemma",
+    embedScale: isGemma(a) ? Math.sqrt(dim) : 1,
+    normPlusOne: isGemma(a),
+    ...(a === "gemma2" ? gemma2Extras(cfg, fail) : {}),
     bosId: bos < vocabSize ? bos : -1,
     eosId: eos < vocabSize ? eos : -1,
+  };
+}
+
+/**
+ * Gemma 2's departures from Gemma: sandwich norms, scores scaled by query_pre_attn_scalar^-0.5, and
+ * soft-capped attention scores and logits (a null cap means none).
+ */
+function gemma2Extras(cfg: Record<string, unknown>, fail: (m: string) => never): Partial<ModelConfig> {
+  const cap = (k: string): number | undefined => {
+    const v = cfg[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) fail(`config.json ${k} = ${JSON.stringify(v)} is invalid`);
+    return v as number;
+  };
+  const q = cfg.query_pre_attn_scalar;
+  if (typeof q !== "number" || !Number.isFinite(q) || q <= 0) fail(`config.json query_pre_attn_scalar = ${JSON.stringify(q)} is invalid`);
+  const attnSoftcap = cap("attn_logit_softcapping"), logitSoftcap = cap("final_logit_softcapping");
+  return {
+    sandwichNorms: true,
+    attnScale: 1 / Math.sqrt(q as number),
+    ...(attnSoftcap ? { attnSoftcap } : {}),
+    ...(logitSoftcap ? { logitSoftcap } : {}),
   };
 }
 
@@ -189,7 +215,7 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
  */
 function contextOf(cfg: Record<string, unknown>, a: Arch, maxPositions: number): number {
   const w = cfg.sliding_window;
-  const on = typeof w === "number" && Number.isInteger(w) && w > 0 && (a === "mistral" || cfg.use_sliding_window === true);
+  const on = typeof w === "number" && Number.isInteger(w) && w > 0 && (a === "mistral" || a === "gemma2" || cfg.use_sliding_window === true);
   return on ? Math.min(maxPositions, w as number) : maxPositions;
 }
 
@@ -246,7 +272,12 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
     ...(c.ropeScaling ? { rope_scaling: hfRopeScalingJson(c.ropeScaling) } : {}),
     tie_word_embeddings: c.tiedEmbeddings,
     hidden_act: c.act === "silu" ? "silu" : "gelu_pytorch_tanh",
-    ...(c.arch === "gemma" ? { hidden_activation: "gelu_pytorch_tanh" } : {}),
+    ...(isGemma(c.arch) ? { hidden_activation: "gelu_pytorch_tanh" } : {}),
+    ...(c.arch === "gemma2" ? {
+      query_pre_attn_scalar: Number((1 / (c.attnScale ?? 1 / Math.sqrt(c.headDim)) ** 2).toPrecision(12)),
+      attn_logit_softcapping: c.attnSoftcap ?? null,
+      final_logit_softcapping: c.logitSoftcap ?? null,
+    } : {}),
     ...(c.bosId >= 0 ? { bos_token_id: c.bosId } : {}),
     ...(c.eosId >= 0 ? { eos_token_id: c.eosId } : {}),
     torch_dtype: dtype === "f32" ? "float32" : dtype === "f16" ? "float16" : "bfloat16",
@@ -275,27 +306,39 @@ const HF_LAYER: [string, string][] = [
   ["mlp.up_proj.weight", "mlp.up"],
   ["mlp.down_proj.weight", "mlp.down"],
 ];
+// Gemma 2 renames: its post_attention_layernorm norms the attention output (a sandwich norm), and the
+// pre-MLP norm is pre_feedforward_layernorm.
+const HF_LAYER_GEMMA2: [string, string][] = [
+  ...HF_LAYER.filter(([, c]) => c !== "ffn_norm"),
+  ["post_attention_layernorm.weight", "attn_post_norm"],
+  ["pre_feedforward_layernorm.weight", "ffn_norm"],
+  ["post_feedforward_layernorm.weight", "ffn_post_norm"],
+];
+const hfLayerNames = (arch: Arch | undefined) => (arch === "gemma2" ? HF_LAYER_GEMMA2 : HF_LAYER);
 const HF_GLOBAL: [string, string][] = [
   ["model.embed_tokens.weight", "tok_embeddings"],
   ["model.norm.weight", "norm"],
   ["lm_head.weight", "output"],
 ];
 
-/** Maps an HF tensor name to canonical, null for tensors we ignore (rotary inv_freq), undefined when unknown. */
-export function hfToCanonical(name: string): string | null | undefined {
+/**
+ * Maps an HF tensor name to canonical, null for tensors we ignore (rotary inv_freq), undefined when unknown.
+ * `arch` matters for Gemma 2, whose norm names mean something else.
+ */
+export function hfToCanonical(name: string, arch?: Arch): string | null | undefined {
   for (const [h, c] of HF_GLOBAL) if (name === h) return c;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
   if (!m) return undefined;
   if (m[2] === "self_attn.rotary_emb.inv_freq") return null;
-  for (const [h, c] of HF_LAYER) if (m[2] === h) return `layers.${Number(m[1])}.${c}`;
+  for (const [h, c] of hfLayerNames(arch)) if (m[2] === h) return `layers.${Number(m[1])}.${c}`;
   return undefined;
 }
 
-/** Maps a canonical tensor name to its HF name. */
-export function canonicalToHf(name: string): string {
+/** Maps a canonical tensor name to its HF name (for `arch`, see hfToCanonical). */
+export function canonicalToHf(name: string, arch?: Arch): string {
   for (const [h, c] of HF_GLOBAL) if (name === c) return h;
   const m = /^layers\.(\d+)\.(.+)$/.exec(name);
-  if (m) for (const [h, c] of HF_LAYER) if (m[2] === c) return `model.layers.${m[1]}.${h}`;
+  if (m) for (const [h, c] of hfLayerNames(arch)) if (m[2] === c) return `model.layers.${m[1]}.${h}`;
   throw new ArgumentError("name", `no HF name for tensor ${name}`);
 }
 
@@ -367,7 +410,7 @@ export async function readHfFolder(src: FileSource): Promise<ModelReader> {
         }
         if (e.name.endsWith(NM_VALUES_SUFFIX) || e.name.endsWith(NM_MASKS_SUFFIX)) continue;
         if (e.dtype === "u8") throw new FormatError(f.name, `tensor ${e.name}: dtype U8 is only used for compressed N:M masks (${NM_MASKS_SUFFIX})`);
-        const canon = hfToCanonical(e.name);
+        const canon = hfToCanonical(e.name, config.arch);
         if (canon === undefined) throw new FormatError(f.name, `unexpected tensor ${e.name} for ${config.arch}`);
         if (canon === null || (canon === "output" && config.tiedEmbeddings)) { ignored.push(e.name); continue; }
         if (locations.has(canon)) throw new FormatError(f.name, `tensor ${e.name} appears twice`);
@@ -384,7 +427,7 @@ export async function readHfFolder(src: FileSource): Promise<ModelReader> {
       if (v.dtype === "u8") throw new FormatError(p.values.f.name, `compressed tensor ${base}: values are U8, expected F32, F16 or BF16`);
       if (mk.dtype !== "u8") throw new FormatError(p.masks.f.name, `compressed tensor ${base}: masks are ${ST_NAMES[mk.dtype]}, expected U8`);
       const info = checkStoredPair(p.values.f.name, base, meta, { dtype: v.dtype, shape: v.shape }, { shape: mk.shape });
-      const canon = hfToCanonical(base);
+      const canon = hfToCanonical(base, config.arch);
       if (canon === undefined || canon === null) throw new FormatError(where, `unexpected compressed tensor ${base} for ${config.arch}`);
       if (canon === "output" && config.tiedEmbeddings) { ignored.push(base); continue; }
       if (locations.has(canon)) throw new FormatError(where, `tensor ${base} is stored both dense and compressed`);
@@ -415,7 +458,7 @@ export async function readHfFolder(src: FileSource): Promise<ModelReader> {
 /** Why a config cannot be stored as an HF folder, or null. */
 export function hfUnsupported(c: ModelConfig): string | null {
   if (c.ropeLayout !== "half") return "Hugging Face models use half-rotation RoPE but the config is adjacent; permute q/k first (convertModel does this)";
-  if (c.arch === "gemma") {
+  if (isGemma(c.arch)) {
     if (!c.normPlusOne) return "HF Gemma computes norms as (1+w): subtract 1 from the norm weights and set normPlusOne (convertModel does this)";
     if (c.act !== "gelu_tanh" || Math.abs(c.embedScale - Math.sqrt(c.dim)) > 1e-6 * c.embedScale) return "HF Gemma implies gelu_tanh and sqrt(dim) embedding scale";
   } else {
@@ -425,6 +468,11 @@ export function hfUnsupported(c: ModelConfig): string | null {
   if (c.qkvBias !== (c.arch === "qwen2")) return c.qkvBias ? `HF ${c.arch} has no q/k/v biases` : "Qwen2 carries q/k/v biases; qkvBias must be true";
   if (!!c.qkNorm !== (c.arch === "qwen3")) return c.qkNorm ? `HF ${c.arch} has no q/k norms` : "Qwen3 normalises q and k per head; qkNorm must be true";
   if (c.ropeScaling?.type === "factors") return "GGUF's per-frequency RoPE factors (rope_freqs) have no Hugging Face rope_scaling form; keep this model as GGUF";
+  if (c.arch === "gemma2") {
+    if (!c.sandwichNorms || c.attnScale === undefined) return "HF Gemma 2 has sandwich norms and a query_pre_attn_scalar; sandwichNorms and attnScale must be set";
+  } else if (c.sandwichNorms || c.attnScale !== undefined || c.attnSoftcap !== undefined || c.logitSoftcap !== undefined) {
+    return `HF ${c.arch} has no sandwich norms, attention scale or soft-capping (Gemma 2 has)`;
+  }
   return null;
 }
 
@@ -486,7 +534,7 @@ export async function writeSafetensors(
   }
   const entries: { name: string; dtype: SafetensorsDType; shape: number[] }[] = [];
   for (const { spec, dtype, nm } of specs) {
-    const hf = canonicalToHf(spec.name);
+    const hf = canonicalToHf(spec.name, config.arch);
     if (!nm) { entries.push({ name: hf, dtype, shape: spec.shape }); continue; }
     if (spec.shape.length !== 2) throw new ArgumentError("compress", `${spec.name} has shape [${spec.shape}]: only matrices can be stored compressed`);
     const info = nmStorageInfo(spec.shape[0], spec.shape[1], nm, dtype);

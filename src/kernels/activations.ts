@@ -55,6 +55,15 @@ export function geluTanh(rt: Runtime, x: WasmRef<"f32">, y: WasmRef<"f32">, n: n
   return elementwise(rt, "gelu_tanh_f32", x, y, n);
 }
 
+/** x[i] = cap * tanh(x[i] / cap) for i < n, in place (Gemma 2's soft-capping; error a few ulp of cap). */
+export function softcap(rt: Runtime, x: WasmRef<"f32">, n: number, cap: number): Promise<void> {
+  checkCount("n", n);
+  checkRef("x", x, "f32", n);
+  checkFinite("cap", cap);
+  if (!(cap > 0)) throw new ArgumentError("cap", `must be > 0, got ${cap}`);
+  return rt.run("softcap_f32", [x.ptr, cap], n, ELEMENT_GRAIN, n);
+}
+
 /** GLU product h[i] = act(g[i]) * u[i] for i < n; h may be g or u. */
 export function glu(
   rt: Runtime, g: WasmRef<"f32">, u: WasmRef<"f32">, h: WasmRef<"f32">, n: number, act: GluActivation,

@@ -33,10 +33,12 @@ export interface AttentionArgs {
   qStride?: number;
   /** Score multiplier; default 1 / sqrt(headDim). */
   scale?: number;
+  /** Scores become softcap * tanh(score / softcap) before the softmax (Gemma 2); default none. */
+  softcap?: number;
 }
 
 /**
- * Y[t, head h] = sum_{j <= pos0 + t} softmax_j(scale * Q[t, h] . K[kvh, j]) V[kvh, j], for every
+ * Y[t, head h] = sum_{j <= pos0 + t} softmax_j(cap(scale * Q[t, h] . K[kvh, j])) V[kvh, j], for every
  * query token t < T and head h. Threaded over (kv head, token) pairs, each serving its group of
  * query heads. Each query's result depends only on its own position, so a prefill and decode steps
  * give identical bits.
@@ -54,6 +56,9 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   checkCount("qStride", qStride, nHeads * headDim);
   const scale = a.scale ?? 1 / Math.sqrt(headDim);
   checkFinite("scale", scale);
+  const softcap = a.softcap ?? 0;
+  checkFinite("softcap", softcap);
+  if (softcap < 0) throw new ArgumentError("softcap", `must be > 0 (or 0 for none), got ${softcap}`);
   if (T === 0) return Promise.resolve();
   const n = pos0 + T;
   const qLen = (T - 1) * qStride + nHeads * headDim;
@@ -70,7 +75,7 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   const scratch = rt.scratch(4 * (group * (n + 3) + group) + 64);
   return rt.run(
     "attention_f32",
-    [a.Q.ptr, a.K.ptr, a.V.ptr, a.Y.ptr, T, pos0, nHeads, nKvHeads, headDim, qStride, capacity, scale, scratch.ptr, scratch.stride],
+    [a.Q.ptr, a.K.ptr, a.V.ptr, a.Y.ptr, T, pos0, nHeads, nKvHeads, headDim, qStride, capacity, scale, softcap, scratch.ptr, scratch.stride],
     units, 1, work,
   );
 }

@@ -6,10 +6,10 @@
  */
 
 /** Model families dass-wasm understands. All are pre-norm decoder-only GLU transformers. */
-export type Arch = "llama" | "mistral" | "qwen2" | "qwen3" | "gemma";
+export type Arch = "llama" | "mistral" | "qwen2" | "qwen3" | "gemma" | "gemma2";
 
 /** Every supported arch, for validation and iteration. */
-export const ARCHS: readonly Arch[] = ["llama", "mistral", "qwen2", "qwen3", "gemma"];
+export const ARCHS: readonly Arch[] = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2"];
 
 /**
  * How RoPE pairs the dimensions of a head.
@@ -65,6 +65,17 @@ export interface ModelConfig {
   qkvBias: boolean;
   /** Each head of q and k is RMS-normalised (weights `attn.q_norm`, `attn.k_norm`) before RoPE (Qwen3). */
   qkNorm?: boolean;
+  /**
+   * The attention and MLP outputs are RMS-normalised (`attn_post_norm`, `ffn_post_norm`) before they are
+   * added to the residual stream (Gemma 2's "sandwich" norms).
+   */
+  sandwichNorms?: boolean;
+  /** Factor on the attention scores; default 1 / sqrt(headDim) (Gemma 2: query_pre_attn_scalar^-0.5). */
+  attnScale?: number;
+  /** Attention scores become cap * tanh(score / cap) before the softmax (Gemma 2); absent: none. */
+  attnSoftcap?: number;
+  /** Logits become cap * tanh(logit / cap) (Gemma 2); absent: none. */
+  logitSoftcap?: number;
   act: Activation;
   /** Factor applied to embeddings after lookup: 1, or sqrt(dim) for Gemma. */
   embedScale: number;
@@ -107,10 +118,12 @@ export type LayerTensorSuffix =
   | "attn.v_bias"
   | "attn.q_norm"
   | "attn.k_norm"
+  | "attn_post_norm"
   | "ffn_norm"
   | "mlp.gate"
   | "mlp.up"
-  | "mlp.down";
+  | "mlp.down"
+  | "ffn_post_norm";
 
 /**
  * Every tensor a model with this config has, in canonical order (embedding, then layer by layer, then final
@@ -136,10 +149,12 @@ export function expectedTensors(c: ModelConfig): TensorSpec[] {
       L("attn.k_norm", [c.headDim]);
     }
     L("attn.o", [c.dim, q]);
+    if (c.sandwichNorms) L("attn_post_norm", [c.dim]);
     L("ffn_norm", [c.dim]);
     L("mlp.gate", [c.hiddenDim, c.dim]);
     L("mlp.up", [c.hiddenDim, c.dim]);
     L("mlp.down", [c.dim, c.hiddenDim]);
+    if (c.sandwichNorms) L("ffn_post_norm", [c.dim]);
   }
   out.push({ name: "norm", shape: [c.dim] });
   if (!c.tiedEmbeddings) out.push({ name: "output", shape: [c.vocabSize, c.dim] });
@@ -181,7 +196,13 @@ export function configProblem(c: ModelConfig): string | null {
   for (const k of ["tiedEmbeddings", "qkvBias", "normPlusOne"] as const) {
     if (typeof c[k] !== "boolean") return `${k} must be a boolean`;
   }
-  if (c.qkNorm !== undefined && typeof c.qkNorm !== "boolean") return "qkNorm must be a boolean";
+  for (const k of ["qkNorm", "sandwichNorms"] as const) {
+    if (c[k] !== undefined && typeof c[k] !== "boolean") return `${k} must be a boolean`;
+  }
+  for (const k of ["attnScale", "attnSoftcap", "logitSoftcap"] as const) {
+    const v = c[k];
+    if (v !== undefined && !(typeof v === "number" && Number.isFinite(v) && v > 0)) return `${k} must be finite and > 0, got ${String(v)}`;
+  }
   for (const k of ["bosId", "eosId"] as const) {
     if (!Number.isInteger(c[k]) || c[k] < -1 || c[k] >= c.vocabSize) return `${k} ${c[k]} out of range for vocabSize ${c.vocabSize}`;
   }
@@ -219,6 +240,6 @@ export function numel(shape: readonly number[]): number {
 export function parameterCount(c: ModelConfig): number {
   const q = c.nHeads * c.headDim;
   const kv = c.nKvHeads * c.headDim;
-  const layer = 2 * c.dim + q * c.dim * 2 + kv * c.dim * 2 + (c.qkvBias ? q + 2 * kv : 0) + (c.qkNorm ? 2 * c.headDim : 0) + 3 * c.hiddenDim * c.dim;
+  const layer = 2 * c.dim + q * c.dim * 2 + kv * c.dim * 2 + (c.qkvBias ? q + 2 * kv : 0) + (c.qkNorm ? 2 * c.headDim : 0) + (c.sandwichNorms ? 2 * c.dim : 0) + 3 * c.hiddenDim * c.dim;
   return c.vocabSize * c.dim * (c.tiedEmbeddings ? 1 : 2) + c.nLayers * layer + c.dim;
 }

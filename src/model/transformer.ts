@@ -30,11 +30,11 @@
  * into the block slot with the rest of the block. Unpruned matrices stay dense.
  *
  * Not modelled: sliding-window attention (the HF reader caps the context at the window, where it is
- * exact); Gemma 2 (its soft-capping and query_pre_attn_scalar; the readers refuse it).
+ * exact).
  */
 import { ArgumentError, throwIfAborted } from "../errors.js";
 import type { ModelReader } from "../formats/reader.js";
-import { addBias, addInPlace, glu } from "../kernels/activations.js";
+import { addBias, addInPlace, glu, softcap } from "../kernels/activations.js";
 import { attention, kvStore } from "../kernels/attention.js";
 import { nll as nllKernel } from "../kernels/logits.js";
 import { rmsnorm } from "../kernels/norms.js";
@@ -202,6 +202,8 @@ interface BoundBlock {
   vBias?: WasmRef<"f32">;
   qNorm?: WasmRef<"f32">;
   kNorm?: WasmRef<"f32">;
+  attnPostNorm?: WasmRef<"f32">;
+  ffnPostNorm?: WasmRef<"f32">;
   lin: Record<LinearName, Linear>;
 }
 
@@ -947,6 +949,7 @@ export class Transformer {
       attnNorm: refs.get("attn_norm")!, ffnNorm: refs.get("ffn_norm")!,
       qBias: refs.get("attn.q_bias"), kBias: refs.get("attn.k_bias"), vBias: refs.get("attn.v_bias"),
       qNorm: refs.get("attn.q_norm"), kNorm: refs.get("attn.k_norm"),
+      attnPostNorm: refs.get("attn_post_norm"), ffnPostNorm: refs.get("ffn_post_norm"),
       lin,
     };
   }
@@ -980,7 +983,8 @@ export class Transformer {
       else await lin.gemm(X, Y, T);
     };
 
-    // Attention: xb = norm(x); q, k, v = projections (+ bias); per-head q/k norms; RoPE; att = attention; x += o(att).
+    // Attention: xb = norm(x); q, k, v = projections (+ bias); per-head q/k norms; RoPE; att = attention;
+    // x += o(att), normed first with sandwich norms.
     await rmsnorm(rt, x, blk.attnNorm, xb, dim, T, norm);
     await apply("q", xb, q);
     await apply("k", xb, k);
@@ -996,16 +1000,19 @@ export class Transformer {
     await kvStore(rt, v, kv.V, T, pos0, c.nKvHeads, c.headDim, kv.positions);
     await attention(rt, {
       Q: q, K: kv.K, V: kv.V, Y: att, T, pos0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, capacity: kv.positions,
+      scale: c.attnScale, softcap: c.attnSoftcap,
     });
     await apply("o", att, xb);
+    if (blk.attnPostNorm) await rmsnorm(rt, xb, blk.attnPostNorm, xb, dim, T, norm);
     await addInPlace(rt, xb, x, T * dim);
 
-    // MLP: xb = norm(x); hb = act(gate(xb)) * up(xb); x += down(hb).
+    // MLP: xb = norm(x); hb = act(gate(xb)) * up(xb); x += down(hb), normed first with sandwich norms.
     await rmsnorm(rt, x, blk.ffnNorm, xb, dim, T, norm);
     await apply("gate", xb, hb);
     await apply("up", xb, hb2);
     await glu(rt, hb, hb2, hb, T * hidden, c.act);
     await apply("down", hb, xb);
+    if (blk.ffnPostNorm) await rmsnorm(rt, xb, blk.ffnPostNorm, xb, dim, T, norm);
     await addInPlace(rt, xb, x, T * dim);
   }
 
@@ -1025,13 +1032,21 @@ export class Transformer {
     }
   }
 
-  /** Final norm + classifier of n <= logitRows rows at X (Wasm) into buf.logits rows [0, n). */
+  /** Final norm + classifier (+ soft-capping) of n <= logitRows rows at X (Wasm) into buf.logits rows [0, n). */
   private async headInto(X: WasmRef<"f32">, n: number): Promise<void> {
     const rt = this.runtime, c = this.config;
     const { dim, vocab } = this.dims;
     const xb = this.buf.xb.sub(0, n * dim);
     await rmsnorm(rt, X, this.buf.norm, xb, dim, n, { eps: c.normEps, plusOne: c.normPlusOne });
     const logits = this.buf.logits.sub(0, n * vocab);
+    await this.classifierInto(xb, logits, n);
+    if (c.logitSoftcap) await softcap(rt, logits, n * vocab, c.logitSoftcap);
+  }
+
+  /** logits [n, vocab] = classifier(xb [n, dim]). */
+  private async classifierInto(xb: WasmRef<"f32">, logits: WasmRef<"f32">, n: number): Promise<void> {
+    const rt = this.runtime;
+    const { dim, vocab } = this.dims;
     if (this.classifier.resident) {
       const cls = new DenseLinear(rt, this.classifier.resident, vocab, dim);
       if (n === 1) await cls.gemv(xb, logits); else await cls.gemm(xb, logits, n);
@@ -1113,13 +1128,15 @@ function denseTensors(c: ModelConfig): DenseTensor[] {
   ];
   if (c.qkvBias) out.push({ suffix: "attn.q_bias", n: q }, { suffix: "attn.k_bias", n: kv }, { suffix: "attn.v_bias", n: kv });
   if (c.qkNorm) out.push({ suffix: "attn.q_norm", n: c.headDim }, { suffix: "attn.k_norm", n: c.headDim });
+  out.push({ suffix: "attn.o", n: c.dim * q });
+  if (c.sandwichNorms) out.push({ suffix: "attn_post_norm", n: c.dim });
   out.push(
-    { suffix: "attn.o", n: c.dim * q },
     { suffix: "ffn_norm", n: c.dim },
     { suffix: "mlp.gate", n: c.hiddenDim * c.dim },
     { suffix: "mlp.up", n: c.hiddenDim * c.dim },
     { suffix: "mlp.down", n: c.dim * c.hiddenDim },
   );
+  if (c.sandwichNorms) out.push({ suffix: "ffn_post_norm", n: c.dim });
   return out;
 }
 

@@ -25,6 +25,11 @@ export function geluTanhScalar(x: number): number {
   return x / (1 + Math.exp(-2 * u));
 }
 
+/** cap * tanh(x / cap) of each element. */
+export function softcap(x: ArrayLike<number>, cap: number): Float32Array {
+  return Float32Array.from(x, (v) => cap * Math.tanh(v / cap));
+}
+
 /** SiLU of each element. */
 export function silu(x: ArrayLike<number>): Float32Array {
   const y = new Float32Array(x.length);

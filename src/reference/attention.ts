@@ -7,7 +7,7 @@
  */
 export function attention(
   Q: ArrayLike<number>, K: ArrayLike<number>, V: ArrayLike<number>, T: number, pos0: number,
-  nHeads: number, nKvHeads: number, headDim: number, scale = 1 / Math.sqrt(headDim),
+  nHeads: number, nKvHeads: number, headDim: number, scale = 1 / Math.sqrt(headDim), softcap = 0,
 ): Float32Array {
   const qDim = nHeads * headDim, kvDim = nKvHeads * headDim, group = nHeads / nKvHeads;
   const Y = new Float32Array(T * qDim);
@@ -20,7 +20,7 @@ export function attention(
       for (let j = 0; j < n; j++) {
         let d = 0;
         for (let i = 0; i < headDim; i++) d += Q[t * qDim + h * headDim + i] * K[j * kvDim + kvh * headDim + i];
-        s[j] = d * scale;
+        s[j] = softcap > 0 ? softcap * Math.tanh((d * scale) / softcap) : d * scale;
         m = Math.max(m, s[j]);
       }
       let z = 0;

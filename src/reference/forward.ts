@@ -101,7 +101,8 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
         for (let j = 0; j <= t; j++) {
           let d = 0;
           for (let i = 0; i < headDim; i++) d += Qs[t][h * headDim + i] * Ks[j][kvh * headDim + i];
-          s[j] = d / Math.sqrt(headDim);
+          s[j] = c.attnScale !== undefined ? d * c.attnScale : d / Math.sqrt(headDim);
+          if (c.attnSoftcap) s[j] = c.attnSoftcap * Math.tanh(s[j] / c.attnSoftcap); // Gemma 2
           m = Math.max(m, s[j]);
         }
         let z = 0;
@@ -111,20 +112,26 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
         }
       }
       const x = Float64Array.from(xs[t]);
-      const o = matvec(L("attn.o"), att, dim, qDim);
+      let o = matvec(L("attn.o"), att, dim, qDim);
+      if (c.sandwichNorms) o = rmsnorm(o, L("attn_post_norm"), c.normEps, c.normPlusOne);
       for (let j = 0; j < dim; j++) x[j] += o[j];
       const xb = rmsnorm(x, L("ffn_norm"), c.normEps, c.normPlusOne);
       const g = matvec(L("mlp.gate"), xb, hidden, dim);
       const u = matvec(L("mlp.up"), xb, hidden, dim);
       for (let i = 0; i < hidden; i++) g[i] = act(g[i]) * u[i];
-      const dn = matvec(L("mlp.down"), g, dim, hidden);
+      let dn = matvec(L("mlp.down"), g, dim, hidden);
+      if (c.sandwichNorms) dn = rmsnorm(dn, L("ffn_post_norm"), c.normEps, c.normPlusOne);
       for (let j = 0; j < dim; j++) x[j] += dn[j];
       next.push(x);
     }
     xs = next;
   }
   const norm = tensor("norm");
-  return xs.map((x) => matvec(cls, rmsnorm(x, norm, c.normEps, c.normPlusOne), V, dim));
+  const cap = c.logitSoftcap;
+  return xs.map((x) => {
+    const logits = matvec(cls, rmsnorm(x, norm, c.normEps, c.normPlusOne), V, dim);
+    return cap ? logits.map((v) => cap * Math.tanh(v / cap)) : logits;
+  });
 }
 
 /** Mean natural-log NLL of predicting tokens[1..] from each prefix, with the f64 forward. */

@@ -36,7 +36,7 @@ export function syntheticConfig(arch: Arch, seed: number, opts: SyntheticOptions
   const nKvHeads = pick([1, 2]);
   const nHeads = nKvHeads * pick([1, 2]);
   const headDim = pick([4, 8]);
-  const gemma = arch === "gemma";
+  const gemma = arch === "gemma" || arch === "gemma2";
   // Gemma and Qwen3 decouple headDim from dim; the others keep dim = nHeads * headDim.
   const dim = gemma || arch === "qwen3" ? nHeads * headDim + 8 : nHeads * headDim;
   const base: ModelConfig = {
@@ -58,6 +58,8 @@ export function syntheticConfig(arch: Arch, seed: number, opts: SyntheticOptions
     act: gemma ? "gelu_tanh" : "silu",
     embedScale: gemma ? Math.sqrt(dim) : 1,
     normPlusOne: gemma ? opts.normPlusOne ?? true : false,
+    // Gemma 2: scale as query_pre_attn_scalar = 2 headDim, caps small enough to bite on synthetic weights.
+    ...(arch === "gemma2" ? { sandwichNorms: true, attnScale: 1 / Math.sqrt(2 * headDim), attnSoftcap: 2, logitSoftcap: 3 } : {}),
     bosId: 1,
     eosId: 2,
   };

@@ -133,7 +133,8 @@ export const inspectCommand: CommandSpec = {
       );
       out(
         `rope ${c.ropeLayout} (theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type === "factors" ? "per-frequency" : `${c.ropeScaling.type} x${c.ropeScaling.factor}`} scaling` : ""}), act ${c.act}, norm eps ${c.normEps}${c.normPlusOne ? " (1 + w)" : ""}, ` +
-          `${c.tiedEmbeddings ? "tied" : "separate"} classifier${c.qkvBias ? ", q/k/v bias" : ""}${c.qkNorm ? ", q/k norm" : ""}${c.embedScale !== 1 ? `, embed scale ${c.embedScale}` : ""}`,
+          `${c.tiedEmbeddings ? "tied" : "separate"} classifier${c.qkvBias ? ", q/k/v bias" : ""}${c.qkNorm ? ", q/k norm" : ""}${c.sandwichNorms ? ", sandwich norms" : ""}` +
+          `${c.attnSoftcap ? `, scores capped at ${c.attnSoftcap}` : ""}${c.logitSoftcap ? `, logits capped at ${c.logitSoftcap}` : ""}${c.embedScale !== 1 ? `, embed scale ${c.embedScale}` : ""}`,
       );
       out(`parameters ${params.toLocaleString("en-US")}  (${formatBytes(bytes)} of weights)`);
       const nCompressed = matrices.filter((m) => m.compressed).length;

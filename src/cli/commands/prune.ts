@@ -243,7 +243,7 @@ interface ResourceFigures {
 function resources(rt: Runtime, c: ModelReader["config"], spillBytes: number): ResourceFigures {
   const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
   const linear = 2 * qDim * c.dim + 2 * kvDim * c.dim + 3 * c.hiddenDim * c.dim;
-  const bias = (c.qkvBias ? qDim + 2 * kvDim : 0) + (c.qkNorm ? 2 * c.headDim : 0);
+  const bias = (c.qkvBias ? qDim + 2 * kvDim : 0) + (c.qkNorm ? 2 * c.headDim : 0) + (c.sandwichNorms ? 2 * c.dim : 0);
   let rss = 0;
   try {
     rss = process.resourceUsage().maxRSS * 1024;
