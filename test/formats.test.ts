@@ -438,6 +438,57 @@ rt("Llama 3.1 scaling in GGUF: rope_freqs divisors as llama.cpp writes them; GGU
   await throwsFormat(() => readGGUF(mem(zero, "z.gguf")), /rope_freqs\.weight\[1\] = 0: RoPE frequency factors must be finite and > 0/);
 });
 
+rt("Phi-3: fused qkv_proj and gate_up_proj read as the Llama they are; written back as LlamaForCausalLM", async () => {
+  const m = syntheticModel("llama", 15, { overrides: { seqLen: 64 } });
+  const c = m.config;
+  // The Phi-3 form of the same weights: q/k/v rows fused in one matrix, gate then up in another.
+  const names: { name: string; data: Float32Array }[] = [{ name: "model.embed_tokens.weight", data: m.tensors.get("tok_embeddings")! }];
+  const cat = (...xs: Float32Array[]) => { const o = new Float32Array(xs.reduce((s, x) => s + x.length, 0)); let p = 0; for (const x of xs) { o.set(x, p); p += x.length; } return o; };
+  for (let l = 0; l < c.nLayers; l++) {
+    const t = (s: string) => m.tensors.get(`layers.${l}.${s}`)!;
+    const L = `model.layers.${l}.`;
+    names.push(
+      { name: L + "input_layernorm.weight", data: t("attn_norm") },
+      { name: L + "self_attn.qkv_proj.weight", data: cat(t("attn.q"), t("attn.k"), t("attn.v")) },
+      { name: L + "self_attn.o_proj.weight", data: t("attn.o") },
+      { name: L + "post_attention_layernorm.weight", data: t("ffn_norm") },
+      { name: L + "mlp.gate_up_proj.weight", data: cat(t("mlp.gate"), t("mlp.up")) },
+      { name: L + "mlp.down_proj.weight", data: t("mlp.down") },
+    );
+  }
+  names.push({ name: "model.norm.weight", data: m.tensors.get("norm")! }, { name: "lm_head.weight", data: m.tensors.get("output")! });
+  const q = c.nHeads * c.headDim;
+  const shapeOf = (n: string, len: number) => (/norm/.test(n) ? [len] : [len / (/down_proj/.test(n) ? c.hiddenDim : /o_proj/.test(n) ? q : c.dim), /down_proj/.test(n) ? c.hiddenDim : /o_proj/.test(n) ? q : c.dim]);
+  const { bytes: head, dataBytes } = safetensorsHeader(names.map((n) => ({ name: n.name, dtype: "f32", shape: shapeOf(n.name, n.data.length) })), {});
+  const st = new Uint8Array(head.byteLength + dataBytes);
+  st.set(head);
+  let at = head.byteLength;
+  for (const n of names) { st.set(new Uint8Array(n.data.buffer, n.data.byteOffset, n.data.byteLength), at); at += n.data.byteLength; }
+  const cfg = {
+    architectures: ["Phi3ForCausalLM"], model_type: "phi3", auto_map: { AutoModelForCausalLM: "modeling_phi3.Phi3ForCausalLM" },
+    hidden_size: c.dim, intermediate_size: c.hiddenDim, num_hidden_layers: c.nLayers, num_attention_heads: c.nHeads,
+    num_key_value_heads: c.nKvHeads, vocab_size: c.vocabSize, max_position_embeddings: 64, sliding_window: 47, rms_norm_eps: c.normEps,
+    rope_theta: c.ropeTheta, rope_scaling: null, tie_word_embeddings: false, hidden_act: "silu", bos_token_id: 1, eos_token_id: 2,
+  };
+  const files = new Map([["config.json", new TextEncoder().encode(JSON.stringify(cfg))], ["model.safetensors", st]]);
+  const r = await openModel({ files, name: "phi3" });
+  assert.equal(r.config, { ...c, seqLen: 47 }, "a Llama, with the sliding window capping the context");
+  await assertSameTensors(r, m.tensors, "phi3");
+  const out = new MemoryFolder("out");
+  await convertModel(r, "safetensors", out);
+  const written = JSON.parse(new TextDecoder().decode(out.files.get("config.json")!)) as Record<string, unknown>;
+  assert.equal(written.architectures, ["LlamaForCausalLM"]);
+  assert.is(written.auto_map, undefined, "no pointer to Phi-3's remote code");
+  await assertSameTensors(await openModel({ files: out.files, name: "out" }), m.tensors, "written as llama");
+  // A fused tensor of the wrong height, and a partial rotary factor, are refused.
+  const short = new Map(files);
+  short.set("config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, intermediate_size: c.hiddenDim + 1 })));
+  await throwsFormat(() => openModel({ files: short, name: "phi3" }), /gate_up_proj\.weight has shape .* the config implies/);
+  const partial = new Map(files);
+  partial.set("config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, partial_rotary_factor: 0.75 })));
+  await throwsFormat(() => openModel({ files: partial, name: "phi3" }), /partial_rotary_factor = 0\.75/);
+});
+
 rt("a sliding attention window caps the context (Mistral always, Qwen2 with use_sliding_window)", async () => {
   for (const [arch, extra, want] of [
     ["mistral", { sliding_window: 8 }, 8], ["mistral", { sliding_window: null }, 64], ["mistral", { sliding_window: 4096 }, 64],

@@ -92,15 +92,24 @@ export async function parseSafetensorsHeader(file: RandomAccessFile): Promise<Sa
   return { entries, metadata, dataOffset };
 }
 
+// Phi-3 is a Llama whose q/k/v and gate/up projections are stored fused (qkv_proj, gate_up_proj): it is
+// read as llama (the fused tensors split by row ranges, no copy) and written back as LlamaForCausalLM.
 const HF_ARCHS: Record<string, Arch> = {
   LlamaForCausalLM: "llama",
+  Phi3ForCausalLM: "llama",
   MistralForCausalLM: "mistral",
   Qwen2ForCausalLM: "qwen2",
   Qwen3ForCausalLM: "qwen3",
   GemmaForCausalLM: "gemma",
   Gemma2ForCausalLM: "gemma2",
 };
-const MODEL_TYPES: Record<string, Arch> = { llama: "llama", mistral: "mistral", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma", gemma2: "gemma2" };
+const MODEL_TYPES: Record<string, Arch> = { llama: "llama", phi3: "llama", mistral: "mistral", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma", gemma2: "gemma2" };
+
+/** Whether an HF config is Phi-3's (fused projections in its weights). */
+export function isPhi3Config(cfg: Record<string, unknown>): boolean {
+  const archs = cfg.architectures;
+  return Array.isArray(archs) && archs.length > 0 ? archs[0] === "Phi3ForCausalLM" : cfg.model_type === "phi3";
+}
 const ARCH_CLASS: Record<Arch, string> = {
   llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", gemma: "GemmaForCausalLM",
   gemma2: "Gemma2ForCausalLM",
@@ -142,6 +151,8 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : -1;
   };
   const ropeScaling = hfRopeScaling(cfg, fail);
+  const prf = cfg.partial_rotary_factor;
+  if (prf !== undefined && prf !== null && prf !== 1) fail(`partial_rotary_factor = ${JSON.stringify(prf)} (RoPE on part of each head) is not supported`);
   if (cfg.attention_bias === true && a !== "qwen2") fail("attention_bias = true (biases on all attention projections) is not supported");
   if (cfg.mlp_bias === true) fail("mlp_bias = true is not supported");
   let act: ModelConfig["act"] = "silu";
@@ -169,7 +180,7 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     nKvHeads: int("num_key_value_heads", nHeads),
     headDim: int("head_dim", Math.floor(dim / nHeads)),
     vocabSize,
-    seqLen: contextOf(cfg, a, int("max_position_embeddings", 2048)),
+    seqLen: contextOf(cfg, isPhi3Config(cfg) ? "mistral" : a, int("max_position_embeddings", 2048)),
     normEps: num("rms_norm_eps", 1e-6),
     ropeTheta: num("rope_theta", ropeParams?.rope_theta ?? 10000),
     ropeLayout: "half",
@@ -282,8 +293,10 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
     ...(c.eosId >= 0 ? { eos_token_id: c.eosId } : {}),
     torch_dtype: dtype === "f32" ? "float32" : dtype === "f16" ? "float16" : "bfloat16",
   };
-  // Extras that could contradict the config or the written tensors go; the config's own say.
+  // Extras that could contradict the config or the written tensors go; the config's own say. auto_map
+  // would send transformers to remote code for the source's class (Phi-3's), not the one written.
   const out: Record<string, unknown> = { ...extra };
+  delete out.auto_map;
   delete out.rope_scaling;
   delete out.rope_parameters;
   delete out.dtype;
@@ -369,6 +382,7 @@ export async function readHfFolder(src: FileSource): Promise<ModelReader> {
     await cfgFile.close();
     opened.pop();
     const config = hfConfigToModelConfig(hf, cfgFile.name);
+    const phi3 = isPhi3Config(hf);
     let shardNames: string[];
     const index = await open("model.safetensors.index.json");
     if (index) {
@@ -410,6 +424,14 @@ export async function readHfFolder(src: FileSource): Promise<ModelReader> {
         }
         if (e.name.endsWith(NM_VALUES_SUFFIX) || e.name.endsWith(NM_MASKS_SUFFIX)) continue;
         if (e.dtype === "u8") throw new FormatError(f.name, `tensor ${e.name}: dtype U8 is only used for compressed N:M masks (${NM_MASKS_SUFFIX})`);
+        const fused = phi3 ? phi3Split({ ...e, dtype: e.dtype }, config, f.name) : null;
+        if (fused) {
+          for (const [canon, loc] of fused) {
+            if (locations.has(canon)) throw new FormatError(f.name, `tensor ${e.name} appears twice`);
+            locations.set(canon, { file: f, ...loc });
+          }
+          continue;
+        }
         const canon = hfToCanonical(e.name, config.arch);
         if (canon === undefined) throw new FormatError(f.name, `unexpected tensor ${e.name} for ${config.arch}`);
         if (canon === null || (canon === "output" && config.tiedEmbeddings)) { ignored.push(e.name); continue; }
@@ -453,6 +475,32 @@ export async function readHfFolder(src: FileSource): Promise<ModelReader> {
     await Promise.all(opened.map((f) => f.close().catch(() => {})));
     throw e;
   }
+}
+
+/**
+ * Phi-3's fused `qkv_proj` ([q + 2 kv, dim]: q rows, then k, then v) and `gate_up_proj` ([2 hidden, dim]:
+ * gate rows, then up) as the canonical matrices they hold: row ranges of the stored tensor. null for
+ * any other tensor.
+ */
+function phi3Split(
+  e: { name: string; dtype: TensorDType; shape: number[]; offset: number }, c: ModelConfig, file: string,
+): [string, Omit<TensorLocation, "file">][] | null {
+  const m = /^model\.layers\.(\d+)\.(self_attn\.qkv_proj|mlp\.gate_up_proj)\.weight$/.exec(e.name);
+  if (!m) return null;
+  const q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
+  const parts: [string, number][] = m[2] === "self_attn.qkv_proj" ? [["attn.q", q], ["attn.k", kv], ["attn.v", kv]] : [["mlp.gate", c.hiddenDim], ["mlp.up", c.hiddenDim]];
+  const rows = parts.reduce((s, [, r]) => s + r, 0);
+  if (e.shape.length !== 2 || e.shape[0] !== rows || e.shape[1] !== c.dim) {
+    throw new FormatError(file, `${e.name} has shape [${e.shape}], the config implies [${rows}, ${c.dim}]`);
+  }
+  const rowBytes = c.dim * dtypeSize(e.dtype);
+  let r0 = 0;
+  return parts.map(([suffix, r]) => {
+    const name = `layers.${Number(m[1])}.${suffix}`;
+    const loc = { offset: e.offset + r0 * rowBytes, info: { name, dtype: e.dtype, shape: [r, c.dim], byteLength: r * rowBytes } };
+    r0 += r;
+    return [name, loc];
+  });
 }
 
 /** Why a config cannot be stored as an HF folder, or null. */
