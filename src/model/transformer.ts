@@ -774,7 +774,8 @@ export class Transformer {
       if (typeof dw === "function") return (await dw.call(custom)).slice();
       throw new ArgumentError("name", `layers.${layer}.${name} was replaced by a Linear object and has no dense weights here`);
     }
-    return (await this.tensorData(layer, linearTensorSuffix(name) as LayerTensorSuffix)).slice();
+    const { data, shared } = await this.tensorData(layer, linearTensorSuffix(name) as LayerTensorSuffix);
+    return shared ? data.slice() : data;
   }
 
   /** The Linear object replacing a block linear, if any. */
@@ -883,15 +884,20 @@ export class Transformer {
     }
   }
 
-  /** Dense data of a block tensor from wherever it lives (resident arrays are copied out). */
-  private async tensorData(layer: number, suffix: LayerTensorSuffix): Promise<Float32Array> {
+  /**
+   * Dense data of a block tensor from wherever it lives; `shared` unless it is a fresh copy (the spill's),
+   * so callers copy it before handing it out (a reader may return a view of its own bytes).
+   */
+  private async tensorData(layer: number, suffix: LayerTensorSuffix): Promise<{ data: Float32Array; shared: boolean }> {
     const st = this.blocks[layer];
     const r = st.resident?.get(suffix);
-    if (r) return r.view();
-    const h = st.host.get(suffix) ?? (await this.spill?.get(layerTensor(layer, suffix)));
-    if (h) return h;
+    if (r) return { data: r.view(), shared: true };
+    const h = st.host.get(suffix);
+    if (h) return { data: h, shared: true };
+    const spilled = await this.spill?.get(layerTensor(layer, suffix));
+    if (spilled) return { data: spilled, shared: false };
     if (!this.reader) throw new ArgumentError("model", `no source for layers.${layer}.${suffix}`);
-    return this.reader.readTensor(layerTensor(layer, suffix));
+    return { data: await this.reader.readTensor(layerTensor(layer, suffix)), shared: true };
   }
 
   /** Block `layer` bound to Wasm memory: resident arrays, or the slot after uploading. */
@@ -929,7 +935,7 @@ export class Transformer {
           if (fresh) { lin.place(ptr); this.slotLinears.push(lin); }
         } else {
           if (fresh) {
-            const data = await this.tensorData(layer, t.suffix);
+            const { data } = await this.tensorData(layer, t.suffix);
             new Float32Array(heapMem.buffer, ptr, t.n).set(data);
           }
           refs.set(t.suffix, f32Ref(heapMem, ptr, t.n));
