@@ -159,10 +159,9 @@ export async function findCachedModel(name: string, opts: PullOptions = {}): Pro
  */
 export async function pull(name: string, opts: PullOptions = {}): Promise<PulledModel> {
   const { fs, path } = await nodeDeps();
-  const env = opts.env ?? (typeof process !== "undefined" ? process.env : {});
   const hub = typeof name === "string" ? parseHubSpec(name) : null;
   const model = hub
-    ? await hubModel(hub, { endpoint: opts.hubEndpoint, token: opts.token, env, signal: opts.signal })
+    ? await hubModel(hub, { endpoint: opts.hubEndpoint, token: opts.token, env: opts.env, signal: opts.signal })
     : lookup(name, opts.registry ?? MODELS);
   for (const f of model.files) {
     if (f.sha256 === undefined && f.bytes === undefined) {
