@@ -436,6 +436,11 @@ rt("Llama 3.1 scaling in GGUF: rope_freqs divisors as llama.cpp writes them; GGU
   const zero = bytes.slice();
   new DataView(zero.buffer).setFloat32(h.dataOffset + t.offset + 4, 0, true);
   await throwsFormat(() => readGGUF(mem(zero, "z.gguf")), /rope_freqs\.weight\[1\] = 0: RoPE frequency factors must be finite and > 0/);
+  // Its tensor info: name, u32 dim count, u64 dims; a wrong length is refused before any data is read.
+  const nameAt = new TextDecoder("latin1").decode(bytes.subarray(0, h.dataOffset)).lastIndexOf("rope_freqs.weight");
+  const long = bytes.slice();
+  new DataView(long.buffer).setBigUint64(nameAt + "rope_freqs.weight".length + 4, 5n, true);
+  await throwsFormat(() => readGGUF(mem(long, "l.gguf")), /rope_freqs\.weight must be F32 \[4\] \(headDim \/ 2\), got F32 \[5\]/);
 });
 
 rt("Phi-3: fused qkv_proj and gate_up_proj read as the Llama they are; written back as LlamaForCausalLM", async () => {

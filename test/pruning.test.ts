@@ -13,6 +13,7 @@ import { readSharedData, readSharedText, skipNote } from "./util/data.js";
 import { mulberry32, randInt, randnF32, type Rng } from "./util/random.js";
 import { syntheticModel } from "./util/synthetic-model.js";
 import { makeTempDir } from "./util/temp-dir.js";
+import { TempFile } from "../src/util/temp-file.js";
 
 const rts = new Map<number, Runtime>();
 async function expectError(f: () => unknown, cls: new (...a: never[]) => Error, what: string): Promise<Error> {
@@ -446,6 +447,18 @@ seq("FileSpill: replace, delete, reuse; a folder that cannot hold it is a DassEr
     spill.close();
     assert.equal(await tmp.fs.readdir(tmp.path), []);
     await expectError(() => spill.put("a", Float32Array.of(1)), DassError, "put after close");
+    // Reading past what was written is a DassError naming the file, never short data.
+    const file = await TempFile.create("dass-test", tmp.path);
+    file.write(Float32Array.of(1, 2), 0);
+    const back = new Float32Array(2);
+    file.read(back, 0);
+    assert.equal(Array.from(back), [1, 2]);
+    let err: unknown;
+    try { file.read(new Float32Array(3), 0); } catch (e) { err = e; }
+    assert.instance(err, DassError);
+    assert.match((err as Error).message, /temporary file .*dass-test.*truncated: 12 bytes at 0 asked for, 8 read/);
+    file.close();
+    assert.equal(await tmp.fs.readdir(tmp.path), []);
     const nowhere = new FileSpill(tmp.join(tmp.path, "missing", "folder"));
     const e = await expectError(() => nowhere.put("a", Float32Array.of(1)), DassError, "missing folder");
     assert.match(e.message, /temporary file .*missing.*cannot create it/);
