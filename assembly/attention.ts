@@ -5,7 +5,8 @@
 // K, V: the layer's cache, head-major [nKvHeads, capacity, headDim] f32: each kv head's keys are
 //       contiguous, so a query streams them. They already hold positions [0, pos0 + T) (the
 //       batch's own keys and values included; see kv_store_f32).
-// Query t sits at position pos0 + t and attends to positions [0, pos0 + t].
+// Query t sits at position pos0 + t and attends to positions [0, pos0 + t], or with a sliding
+// window (window > 0) to the last `window` of them, [max(0, pos0 + t + 1 - window), pos0 + t].
 //
 // Work units are (kv head, token) pairs, u = kvh * T + t: one unit serves the kv head's whole
 // group of query heads, so each key and value row is fetched from cache/memory once per group
@@ -146,7 +147,7 @@ import { expRowSum, softcap_f32 } from "./activations";
 
 export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, pos0: i32,
                               nHeads: i32, nKvHeads: i32, headDim: i32, qStride: i32, capacity: i32,
-                              scale: f32, softcap: f32, scratch: usize, scratchStride: i32,
+                              scale: f32, softcap: f32, window: i32, scratch: usize, scratchStride: i32,
                               r0: i32, r1: i32, tid: i32): void {
   const sc = scratch + <usize>tid * <usize>scratchStride;
   const group = nHeads / nKvHeads;
@@ -156,9 +157,11 @@ export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, po
   for (let u = r0; u < r1; u++) {
     const kvh = u / T;
     const t = u - kvh * T;
-    const kb = K + <usize>kvh * headBytes;
-    const vb = V + <usize>kvh * headBytes;
-    const n = pos0 + t + 1;
+    // Keys [j0, j0 + n): the scores start at the window's first key.
+    const j0 = window > 0 ? max(0, pos0 + t + 1 - window) : 0;
+    const kb = K + <usize>kvh * headBytes + <usize>j0 * hb;
+    const vb = V + <usize>kvh * headBytes + <usize>j0 * hb;
+    const n = pos0 + t + 1 - j0;
     const rowBytes = <usize>((n + 3) & ~3) << 2;
     const zs = sc + <usize>group * rowBytes;
     const h0 = kvh * group;

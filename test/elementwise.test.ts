@@ -327,16 +327,21 @@ rest("soft-capping (Gemma 2): elements and attention scores against the referenc
   }
 });
 
-rest("attention: GQA, causal, batches at an offset, odd head sizes; threads identical", async () => {
+rest("attention: GQA, causal, sliding windows, batches at an offset, odd head sizes; threads identical", async () => {
   const rng = mulberry32(12);
-  const cases: Array<[number, number, number, number, number]> = [
-    // T, pos0, nHeads, nKvHeads, headDim
-    [1, 0, 1, 1, 1], [1, 6, 4, 2, 8], [11, 2, 4, 2, 8], [5, 0, 3, 1, 3], [4, 7, 2, 2, 20], [3, 2, 8, 4, 64], [64, 0, 8, 2, 64], [17, 30, 6, 3, 36], [70, 5, 4, 2, 8], [3, 130, 4, 1, 20], [2, 200, 2, 1, 6],
+  const cases: Array<[number, number, number, number, number, number]> = [
+    // T, pos0, nHeads, nKvHeads, headDim, sliding window (0: none)
+    [1, 0, 1, 1, 1, 0], [1, 6, 4, 2, 8, 0], [11, 2, 4, 2, 8, 0], [5, 0, 3, 1, 3, 0], [4, 7, 2, 2, 20, 0], [3, 2, 8, 4, 64, 0], [64, 0, 8, 2, 64, 0], [17, 30, 6, 3, 36, 0], [70, 5, 4, 2, 8, 0], [3, 130, 4, 1, 20, 0], [2, 200, 2, 1, 6, 0],
+    [1, 6, 4, 2, 8, 3], [11, 2, 4, 2, 8, 1], [64, 0, 8, 2, 64, 17], [17, 30, 6, 3, 36, 40], [70, 5, 4, 2, 8, 75], [3, 130, 4, 1, 20, 64], [5, 0, 3, 1, 3, 2],
   ];
-  for (const [T, pos0, nHeads, nKv, hd] of cases) {
+  for (const [T, pos0, nHeads, nKv, hd, window] of cases) {
     const n = pos0 + T;
     const q = randomF32(T * nHeads * hd, rng, 1.5), k = randomF32(n * nKv * hd, rng, 1.5), v = randomF32(n * nKv * hd, rng, 1);
-    const want = R.attention(q, k, v, T, pos0, nHeads, nKv, hd);
+    const want = R.attention(q, k, v, T, pos0, nHeads, nKv, hd, undefined, 0, window);
+    if (window > 0 && window < n) {
+      const full = R.attention(q, k, v, T, pos0, nHeads, nKv, hd);
+      assert.ok(want.some((y, i) => Math.abs(y - full[i]) > 1e-4), `window ${window} changes the result`);
+    }
     const capacity = n + 3;
     const outs: Float32Array[] = [];
     for (const threads of [1, 2]) {
@@ -356,15 +361,15 @@ rest("attention: GQA, causal, batches at an offset, odd head sizes; threads iden
       await K.kvStore(rt, kb, Kc, T, pos0, nKv, hd, capacity);
       await K.kvStore(rt, vb, Vc, T, pos0, nKv, hd, capacity);
       const Q = rt.heap.from("f32", q), Y = rt.heap.alloc("f32", q.length);
-      await K.attention(rt, { Q, K: Kc, V: Vc, Y, T, pos0, nHeads, nKvHeads: nKv, headDim: hd, capacity });
+      await K.attention(rt, { Q, K: Kc, V: Vc, Y, T, pos0, nHeads, nKvHeads: nKv, headDim: hd, capacity, window });
       outs.push(Y.read());
-      assertClose(Y.read(), want, 1e-5, 1e-5, `attention T=${T} pos0=${pos0} hd=${hd}`);
+      assertClose(Y.read(), want, 1e-5, 1e-5, `attention T=${T} pos0=${pos0} hd=${hd} window=${window}`);
       // Decode-style: one query at a time gives identical bits to the batch.
       if (T > 1) {
         const Y1 = rt.heap.alloc("f32", nHeads * hd);
         for (let t = 0; t < T; t++) {
           const Qt = Q.sub(t * nHeads * hd, (t + 1) * nHeads * hd);
-          await K.attention(rt, { Q: Qt, K: Kc, V: Vc, Y: Y1, T: 1, pos0: pos0 + t, nHeads, nKvHeads: nKv, headDim: hd, capacity });
+          await K.attention(rt, { Q: Qt, K: Kc, V: Vc, Y: Y1, T: 1, pos0: pos0 + t, nHeads, nKvHeads: nKv, headDim: hd, capacity, window });
           assertSameBits(Y1.read(), Y.read().subarray(t * nHeads * hd, (t + 1) * nHeads * hd), `attention decode t=${t}`);
         }
         Y1.free();
@@ -382,11 +387,16 @@ rest("attention: GQA, causal, batches at an offset, odd head sizes; threads iden
   const y = Y.read();
   assert.ok(y.slice(0, 4).every(Number.isFinite), "position 0 does not see the NaN key");
   assert.ok(y.slice(4).every(Number.isNaN), "positions 1, 2 do");
+  await K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3, window: 1 });
+  const yw = Y.read();
+  assert.ok(yw.slice(4, 8).every(Number.isNaN) && yw.slice(8).every(Number.isFinite), "a window of 1 hides the NaN key from position 2");
   for (const bad of [
     () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 3, nKvHeads: 2, headDim: 1, capacity: 3 }),
     () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 1, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3 }),
     () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 4 }),
     () => K.attention(rt, { Q, K: Kc, V: Vc, Y: Q, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3 }),
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3, window: -1 }),
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3, window: 1.5 }),
   ]) {
     let err: unknown;
     try { await bad(); } catch (e) { err = e; }

@@ -477,14 +477,21 @@ rt("Phi-3: fused qkv_proj and gate_up_proj read as the Llama they are; written b
   };
   const files = new Map([["config.json", new TextEncoder().encode(JSON.stringify(cfg))], ["model.safetensors", st]]);
   const r = await openModel({ files, name: "phi3" });
-  assert.equal(r.config, { ...c, seqLen: 47 }, "a Llama, with the sliding window capping the context");
+  assert.equal(r.config, { ...c, arch: "mistral", seqLen: 64, slidingWindow: 47 }, "a Llama with a sliding window: a Mistral");
   await assertSameTensors(r, m.tensors, "phi3");
   const out = new MemoryFolder("out");
   await convertModel(r, "safetensors", out);
   const written = JSON.parse(new TextDecoder().decode(out.files.get("config.json")!)) as Record<string, unknown>;
-  assert.equal(written.architectures, ["LlamaForCausalLM"]);
+  assert.equal([written.architectures, written.sliding_window], [["MistralForCausalLM"], 47]);
   assert.is(written.auto_map, undefined, "no pointer to Phi-3's remote code");
-  await assertSameTensors(await openModel({ files: out.files, name: "out" }), m.tensors, "written as llama");
+  await assertSameTensors(await openModel({ files: out.files, name: "out" }), m.tensors, "written as mistral");
+  const unwindowed = new Map(files);
+  unwindowed.set("config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, sliding_window: null })));
+  const u = await openModel({ files: unwindowed, name: "phi3" });
+  assert.equal(u.config, { ...c, seqLen: 64 }, "without a window, a Llama");
+  const outU = new MemoryFolder("outU");
+  await convertModel(u, "safetensors", outU);
+  assert.equal((JSON.parse(new TextDecoder().decode(outU.files.get("config.json")!)) as Record<string, unknown>).architectures, ["LlamaForCausalLM"]);
   // A fused tensor of the wrong height, and a partial rotary factor, are refused.
   const short = new Map(files);
   short.set("config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, intermediate_size: c.hiddenDim + 1 })));
@@ -494,17 +501,53 @@ rt("Phi-3: fused qkv_proj and gate_up_proj read as the Llama they are; written b
   await throwsFormat(() => openModel({ files: partial, name: "phi3" }), /partial_rotary_factor = 0\.75/);
 });
 
-rt("a sliding attention window caps the context (Mistral always, Qwen2 with use_sliding_window)", async () => {
-  for (const [arch, extra, want] of [
-    ["mistral", { sliding_window: 8 }, 8], ["mistral", { sliding_window: null }, 64], ["mistral", { sliding_window: 4096 }, 64],
-    ["qwen2", { sliding_window: 8, use_sliding_window: false }, 64], ["qwen2", { sliding_window: 8, use_sliding_window: true }, 8],
+rt("sliding windows are read per layer as transformers runs them, written back, and cut the context in GGUF", async () => {
+  const L = (...v: boolean[]) => v;
+  for (const [arch, extra, window, layers] of [
+    ["mistral", { sliding_window: 8 }, 8, undefined], ["mistral", { sliding_window: null }, undefined, undefined],
+    ["llama", { sliding_window: 8 }, undefined, undefined],
+    ["qwen2", { sliding_window: 8, use_sliding_window: false }, undefined, undefined],
+    ["qwen2", { sliding_window: 8, use_sliding_window: true, max_window_layers: 0 }, 8, undefined],
+    ["qwen2", { sliding_window: 8, use_sliding_window: true, max_window_layers: 1, num_hidden_layers: 3 }, 8, L(false, true, true)],
+    ["qwen2", { sliding_window: 8, use_sliding_window: true, max_window_layers: 3, num_hidden_layers: 3 }, undefined, undefined],
+    ["qwen3", { sliding_window: 5, use_sliding_window: true, num_hidden_layers: 3, layer_types: ["full_attention", "sliding_attention", "full_attention"] }, 5, L(false, true, false)],
+    ["gemma2", { sliding_window: 6, num_hidden_layers: 3 }, 6, L(true, false, true)],
   ] as const) {
-    const m = syntheticModel(arch, 13, { overrides: { seqLen: 64 } });
+    const nLayers = "num_hidden_layers" in extra ? extra.num_hidden_layers : undefined;
+    const m = syntheticModel(arch, 13, { overrides: { seqLen: 64, ...(nLayers ? { nLayers } : {}) } });
     const out = new MemoryFolder("hf");
     await writeSafetensors(out, m.config, m.source);
     const cfg = JSON.parse(new TextDecoder().decode(out.files.get("config.json")!)) as Record<string, unknown>;
     const files = new Map([...out.files, ["config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, ...extra }))]]);
-    assert.is((await openModel({ files, name: "hf" })).config.seqLen, want, `${arch} ${JSON.stringify(extra)}`);
+    const what = `${arch} ${JSON.stringify(extra)}`;
+    const read = (await openModel({ files, name: "hf" })).config;
+    assert.is(read.seqLen, 64, `${what}: the context stays`);
+    assert.is(read.slidingWindow, window, what);
+    assert.equal(read.slidingLayers, layers, what);
+    // Written back, the window reads the same.
+    const again = new MemoryFolder("again");
+    await writeSafetensors(again, read, m.source);
+    const back = (await openModel({ files: again.files, name: "again" })).config;
+    assert.equal([back.slidingWindow, back.slidingLayers, back.seqLen], [window, layers, 64], `${what} written back`);
+    if (arch === "mistral" || arch === "qwen2" || arch === "qwen3") {
+      const g = new MemoryFolder("gguf");
+      await convertModel(await openModel({ files, name: "hf" }), "gguf", g);
+      const gg = await openModel({ files: g.files, name: "gguf" });
+      assert.is(gg.config.seqLen, window ?? 64, `${what}: GGUF holds the model exactly up to the window`);
+      assert.is(gg.config.slidingWindow, undefined);
+    }
+  }
+  for (const [arch, extra, msg] of [
+    ["mistral", { sliding_window: -2 }, /sliding_window = -2 is invalid/],
+    ["gemma2", { sliding_window: 4, layer_types: ["sliding_attention"] }, /layer_types must list \d+ of/],
+    ["qwen2", { sliding_window: 8, use_sliding_window: true, max_window_layers: "x" }, /max_window_layers = "x" is invalid/],
+  ] as const) {
+    const m = syntheticModel(arch, 13, { overrides: { seqLen: 64, nLayers: 2 } });
+    const out = new MemoryFolder("hf");
+    await writeSafetensors(out, m.config, m.source);
+    const cfg = JSON.parse(new TextDecoder().decode(out.files.get("config.json")!)) as Record<string, unknown>;
+    const files = new Map([...out.files, ["config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, ...extra }))]]);
+    await throwsFormat(() => openModel({ files, name: "hf" }), msg);
   }
 });
 
@@ -527,6 +570,10 @@ rt("writers refuse unsupported combinations and bad tensor data with ArgumentErr
   await throwsArg(() => writeSafetensors(out, { ...q3.config, qkNorm: false }, q3.source), "config", /Qwen3 normalises q and k per head/);
   await throwsArg(() => writeGGUF(out, { ...q3.config, qkNorm: false }, q3.source), "config", /qwen3 models normalise q and k/);
   await throwsArg(() => writeSafetensors(out, { ...half.config, qkNorm: true }, half.source), "config", /HF llama has no q\/k norms/);
+  await throwsArg(() => writeSafetensors(out, { ...half.config, slidingWindow: 0 }, half.source), "config", /slidingWindow must be an integer >= 1/);
+  await throwsArg(() => writeSafetensors(out, { ...half.config, slidingWindow: 4 }, half.source), "config", /HF llama has no sliding window/);
+  await throwsArg(() => writeSafetensors(out, { ...half.config, slidingLayers: [true] }, half.source), "config", /slidingLayers needs a slidingWindow/);
+  await throwsArg(() => writeGGUF(out, { ...half.config, slidingWindow: 4, slidingLayers: [] }, half.source), "config", /slidingLayers must be \d+ booleans/);
   const g2 = syntheticModel("gemma2", 1);
   await throwsArg(() => writeSafetensors(out, { ...g2.config, attnScale: undefined }, g2.source), "config", /HF Gemma 2 has sandwich norms and a query_pre_attn_scalar/);
   await throwsArg(() => writeSafetensors(out, { ...half.config, attnSoftcap: 50 }, half.source), "config", /HF llama has no sandwich norms, attention scale or soft-capping/);

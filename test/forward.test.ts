@@ -203,6 +203,26 @@ for (const [seed, ropeScaling] of [
   cases.push({ label: `llama seed ${seed} ${ropeScaling.type} RoPE scaling`, config: m.config, tensors: m.tensors });
 }
 
+// Sliding windows shorter than the 13 tested positions: every layer (Mistral), alternate layers (Gemma 2).
+for (const [arch, seed, slidingWindow, alternate] of [["mistral", 15, 4, false], ["gemma2", 16, 3, true]] as const) {
+  const base = syntheticModel(arch, seed, { tied: true });
+  const slidingLayers = alternate ? Array.from({ length: base.config.nLayers }, (_, i) => i % 2 === 0) : undefined;
+  const m = syntheticModel(arch, seed, { tied: true, overrides: { slidingWindow, ...(slidingLayers ? { slidingLayers } : {}) } });
+  for (const [name, t] of m.tensors) if (!/norm/.test(name)) for (let i = 0; i < t.length; i++) t[i] *= 0.5;
+  cases.push({ label: `${arch} seed ${seed} sliding window ${slidingWindow}${alternate ? " on even layers" : ""}`, config: m.config, tensors: m.tensors });
+}
+
+synth("sliding windows change the reference's logits (so the cases above test them)", () => {
+  for (const c of cases.filter((x) => x.config.slidingWindow)) {
+    const rng = mulberry32(3);
+    const tokens = Array.from({ length: 13 }, () => randInt(rng, 0, c.config.vocabSize));
+    const { slidingWindow: _w, slidingLayers: _l, ...full } = c.config;
+    const a = referenceForward(c.config, (n) => c.tensors.get(n)!, tokens), b = referenceForward(full, (n) => c.tensors.get(n)!, tokens);
+    assert.ok(maxAbsDiff(a[12], b[12]) > 1e-3, c.label);
+    assert.equal(Array.from(a[2]), Array.from(b[2]), `${c.label}: within the window nothing changes`);
+  }
+});
+
 synth("every arch matches the f64 reference (logits of every position)", async () => {
   for (const c of cases) {
     const rng = mulberry32(99);

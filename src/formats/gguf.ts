@@ -6,7 +6,7 @@
  * count and length is checked against the bytes that remain before anything is allocated.
  */
 import { AbortError, ArgumentError, FormatError } from "../errors.js";
-import { dtypeSize, expectedTensors, MAX_DIM, numel, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
+import { dtypeSize, expectedTensors, fullAttentionConfig, MAX_DIM, numel, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
 import { llama3RopeFactors } from "../kernels/rope.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
 import {
@@ -610,14 +610,17 @@ const FILE_TYPE: Record<TensorDType, number> = { f32: 0, f16: 1, bf16: 32 };
 /**
  * Writes a GGUF v3 file (alignment 32) from a config and a tensor source, streaming tensor by tensor.
  * Matrices use the requested dtype; 1-D tensors (norms, biases) are always F32, as llama.cpp expects.
+ * GGUF llama/qwen2/qwen3 have no sliding window: a model with one is written with its context cut to
+ * the window, where it is exact.
  */
 export async function writeGGUF(
   out: string | OutputFolder,
-  config: ModelConfig,
+  model: ModelConfig,
   tensors: TensorSource,
   opts: GGUFWriteOptions = {},
 ): Promise<string> {
-  checkConfigArg(config);
+  checkConfigArg(model);
+  const config = fullAttentionConfig(model);
   const why = ggufUnsupported(config);
   if (why) throw new ArgumentError("config", why);
   const arch = ggufArchName(config.arch);

@@ -4,7 +4,7 @@
  * classifier only when the stored vocab size is negative.
  */
 import { ArgumentError, FormatError } from "../errors.js";
-import { expectedTensors, layerTensor, MAX_DIM, type LayerTensorSuffix, type ModelConfig } from "../model/config.js";
+import { expectedTensors, fullAttentionConfig, layerTensor, MAX_DIM, type LayerTensorSuffix, type ModelConfig } from "../model/config.js";
 import { compressesAny } from "../sparse/storage.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
 import { makeReader, type ModelReader, type TensorLocation } from "./reader.js";
@@ -169,15 +169,17 @@ function freqCis(c: ModelConfig, part: "real" | "imag"): Float32Array {
 
 /**
  * Writes a legacy llama2.c checkpoint (float32) from a config and a tensor source. Tensors are requested one
- * at a time in file order (by kind across layers). Returns the path or display name written.
+ * at a time in file order (by kind across layers). Returns the path or display name written. llama2.c has no
+ * sliding window: a model with one is written with its context cut to the window, where it is exact.
  */
 export async function writeLlama2c(
   out: string | OutputFolder,
-  config: ModelConfig,
+  model: ModelConfig,
   tensors: TensorSource,
   opts: WriteOptions = {},
 ): Promise<string> {
-  checkConfigArg(config);
+  checkConfigArg(model);
+  const config = fullAttentionConfig(model);
   const why = llama2cUnsupported(config);
   if (why) throw new ArgumentError("config", why);
   if (opts.dtype !== undefined && opts.dtype !== "f32" && typeof opts.dtype !== "function") {

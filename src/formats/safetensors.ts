@@ -93,7 +93,8 @@ export async function parseSafetensorsHeader(file: RandomAccessFile): Promise<Sa
 }
 
 // Phi-3 is a Llama whose q/k/v and gate/up projections are stored fused (qkv_proj, gate_up_proj): it is
-// read as llama (the fused tensors split by row ranges, no copy) and written back as LlamaForCausalLM.
+// read as llama (the fused tensors split by row ranges, no copy) and written back as LlamaForCausalLM,
+// or as mistral / MistralForCausalLM when it has a sliding window.
 const HF_ARCHS: Record<string, Arch> = {
   LlamaForCausalLM: "llama",
   Phi3ForCausalLM: "llama",
@@ -171,8 +172,11 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
   const vocabSize = int("vocab_size");
   const bos = tokenId("bos_token_id");
   const eos = tokenId("eos_token_id");
+  const phi3 = isPhi3Config(cfg);
+  const sliding = hfSliding(cfg, a, phi3, int("num_hidden_layers"), fail);
   return {
-    arch: a,
+    // A Phi-3 with a window is the Mistral it then is (transformers' Llama has no sliding window).
+    arch: phi3 && sliding.slidingWindow ? "mistral" : a,
     dim,
     hiddenDim: int("intermediate_size"),
     nLayers: int("num_hidden_layers"),
@@ -180,7 +184,7 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     nKvHeads: int("num_key_value_heads", nHeads),
     headDim: int("head_dim", Math.floor(dim / nHeads)),
     vocabSize,
-    seqLen: contextOf(cfg, isPhi3Config(cfg) ? "mistral" : a, int("max_position_embeddings", 2048)),
+    seqLen: int("max_position_embeddings", 2048),
     normEps: num("rms_norm_eps", 1e-6),
     ropeTheta: num("rope_theta", ropeParams?.rope_theta ?? 10000),
     ropeLayout: "half",
@@ -192,6 +196,7 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     embedScale: isGemma(a) ? Math.sqrt(dim) : 1,
     normPlusOne: isGemma(a),
     ...(a === "gemma2" ? gemma2Extras(cfg, fail) : {}),
+    ...sliding,
     bosId: bos < vocabSize ? bos : -1,
     eosId: eos < vocabSize ? eos : -1,
   };
@@ -220,14 +225,52 @@ function gemma2Extras(cfg: Record<string, unknown>, fail: (m: string) => never):
 }
 
 /**
- * The context dass runs exactly: a sliding attention window (Mistral's `sliding_window`, Qwen2 and Qwen3 with
- * `use_sliding_window`) is not modelled, and within the window it equals full attention, so the context
- * stops there.
+ * Sliding-window attention as transformers runs it: the layers `layer_types` marks "sliding_attention"
+ * when the config lists them; otherwise Mistral and Phi-3 slide on every layer, Gemma 2 on the even
+ * ones, and Qwen2/Qwen3 (only with `use_sliding_window`) from layer `max_window_layers` on. Llama and
+ * Gemma have none.
  */
-function contextOf(cfg: Record<string, unknown>, a: Arch, maxPositions: number): number {
+function hfSliding(cfg: Record<string, unknown>, a: Arch, phi3: boolean, nLayers: number, fail: (m: string) => never): Pick<ModelConfig, "slidingWindow" | "slidingLayers"> {
   const w = cfg.sliding_window;
-  const on = typeof w === "number" && Number.isInteger(w) && w > 0 && (a === "mistral" || a === "gemma2" || cfg.use_sliding_window === true);
-  return on ? Math.min(maxPositions, w as number) : maxPositions;
+  if (w === undefined || w === null || w === false) return {};
+  if (typeof w !== "number" || !Number.isInteger(w) || w < 1) fail(`config.json sliding_window = ${JSON.stringify(w)} is invalid`);
+  const qwen = a === "qwen2" || a === "qwen3";
+  if (qwen && cfg.use_sliding_window !== true) return {};
+  let layers: boolean[] | undefined;
+  const types = cfg.layer_types;
+  if (Array.isArray(types)) {
+    if (types.length !== nLayers || !types.every((t) => t === "sliding_attention" || t === "full_attention")) {
+      fail(`config.json layer_types must list ${nLayers} of "sliding_attention" and "full_attention"`);
+    }
+    layers = types.map((t) => t === "sliding_attention");
+  } else if (a === "gemma2") {
+    layers = Array.from({ length: nLayers }, (_, i) => i % 2 === 0);
+  } else if (qwen) {
+    const m = cfg.max_window_layers ?? 28;
+    if (typeof m !== "number" || !Number.isInteger(m) || m < 0) fail(`config.json max_window_layers = ${JSON.stringify(m)} is invalid`);
+    layers = Array.from({ length: nLayers }, (_, i) => i >= (m as number));
+  } else if (a !== "mistral" && !phi3) {
+    return {};
+  }
+  if (layers && !layers.includes(true)) return {};
+  return { slidingWindow: w as number, ...(layers && !layers.every(Boolean) ? { slidingLayers: layers } : {}) };
+}
+
+/** HF config fields for a model's sliding window, in the form its class reads (see hfSliding). */
+function hfSlidingJson(c: ModelConfig): Record<string, unknown> {
+  const qwen = c.arch === "qwen2" || c.arch === "qwen3";
+  // Mistral's and Gemma 2's classes default to a 4096 window when the field is missing.
+  if (!c.slidingWindow) return qwen ? { use_sliding_window: false, sliding_window: null } : c.arch === "mistral" || c.arch === "gemma2" ? { sliding_window: null } : {};
+  const layers = Array.from({ length: c.nLayers }, (_, i) => c.slidingLayers?.[i] ?? true);
+  const out: Record<string, unknown> = { sliding_window: c.slidingWindow };
+  if (qwen) {
+    out.use_sliding_window = true;
+    // Older transformers read only max_window_layers: right when the sliding layers are the last ones.
+    const first = layers.indexOf(true);
+    out.max_window_layers = layers.every((v, i) => v === i >= first) ? first : c.nLayers;
+  }
+  if (c.slidingLayers || qwen || c.arch === "gemma2") out.layer_types = layers.map((v) => (v ? "sliding_attention" : "full_attention"));
+  return out;
 }
 
 /**
@@ -289,6 +332,7 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
       attn_logit_softcapping: c.attnSoftcap ?? null,
       final_logit_softcapping: c.logitSoftcap ?? null,
     } : {}),
+    ...hfSlidingJson(c),
     ...(c.bosId >= 0 ? { bos_token_id: c.bosId } : {}),
     ...(c.eosId >= 0 ? { eos_token_id: c.eosId } : {}),
     torch_dtype: dtype === "f32" ? "float32" : dtype === "f16" ? "float16" : "bfloat16",
@@ -298,6 +342,7 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
   const out: Record<string, unknown> = { ...extra };
   delete out.auto_map;
   delete out.rope_scaling;
+  for (const k of ["sliding_window", "use_sliding_window", "max_window_layers", "layer_types", "sliding_window_pattern"]) delete out[k];
   delete out.rope_parameters;
   delete out.dtype;
   return Object.assign(out, core);
@@ -521,6 +566,10 @@ export function hfUnsupported(c: ModelConfig): string | null {
   } else if (c.sandwichNorms || c.attnScale !== undefined || c.attnSoftcap !== undefined || c.logitSoftcap !== undefined) {
     return `HF ${c.arch} has no sandwich norms, attention scale or soft-capping (Gemma 2 has)`;
   }
+  if (c.slidingWindow !== undefined && (c.arch === "llama" || c.arch === "gemma")) {
+    return `HF ${c.arch} has no sliding window (Mistral, Qwen2/3 and Gemma 2 have); write it as mistral`;
+  }
+  if (c.arch === "mistral" && c.slidingLayers) return "HF Mistral slides on every layer or none; slidingLayers must be absent";
   return null;
 }
 

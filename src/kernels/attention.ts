@@ -35,11 +35,16 @@ export interface AttentionArgs {
   scale?: number;
   /** Scores become softcap * tanh(score / softcap) before the softmax (Gemma 2); default none. */
   softcap?: number;
+  /**
+   * Sliding window: a query attends to the last `window` positions only (itself included), as HF's
+   * `sliding_window` and llama.cpp's `n_swa`; default 0, every position up to the query's own.
+   */
+  window?: number;
 }
 
 /**
- * Y[t, head h] = sum_{j <= pos0 + t} softmax_j(cap(scale * Q[t, h] . K[kvh, j])) V[kvh, j], for every
- * query token t < T and head h. Threaded over (kv head, token) pairs, each serving its group of
+ * Y[t, head h] = sum_j softmax_j(cap(scale * Q[t, h] . K[kvh, j])) V[kvh, j] over the keys j <= pos0 + t
+ * (and j > pos0 + t - window with a window), for every query token t < T and head h. Threaded over (kv head, token) pairs, each serving its group of
  * query heads. Each query's result depends only on its own position, so a prefill and decode steps
  * give identical bits.
  */
@@ -59,6 +64,8 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   const softcap = a.softcap ?? 0;
   checkFinite("softcap", softcap);
   if (softcap < 0) throw new ArgumentError("softcap", `must be > 0 (or 0 for none), got ${softcap}`);
+  const window = a.window ?? 0;
+  checkCount("window", window);
   if (T === 0) return Promise.resolve();
   const n = pos0 + T;
   const qLen = (T - 1) * qStride + nHeads * headDim;
@@ -71,11 +78,12 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   const units = nKvHeads * T;
   const group = nHeads / nKvHeads;
   // Work ~ queries * keys * headDim (scores, then the weighted sum of values).
-  const work = 2 * nHeads * T * (pos0 + (T + 1) / 2) * headDim;
+  const keys = window > 0 ? Math.min(window, pos0 + (T + 1) / 2) : pos0 + (T + 1) / 2;
+  const work = 2 * nHeads * T * keys * headDim;
   const scratch = rt.scratch(4 * (group * (n + 3) + group) + 64);
   return rt.run(
     "attention_f32",
-    [a.Q.ptr, a.K.ptr, a.V.ptr, a.Y.ptr, T, pos0, nHeads, nKvHeads, headDim, qStride, capacity, scale, softcap, scratch.ptr, scratch.stride],
+    [a.Q.ptr, a.K.ptr, a.V.ptr, a.Y.ptr, T, pos0, nHeads, nKvHeads, headDim, qStride, capacity, scale, softcap, window < n ? window : 0, scratch.ptr, scratch.stride],
     units, 1, work,
   );
 }

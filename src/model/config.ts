@@ -76,6 +76,14 @@ export interface ModelConfig {
   attnSoftcap?: number;
   /** Logits become cap * tanh(logit / cap) (Gemma 2); absent: none. */
   logitSoftcap?: number;
+  /**
+   * Sliding-window attention (Mistral, Gemma 2, Phi-3, Qwen with `use_sliding_window`): on a sliding
+   * layer a query attends to the last `slidingWindow` positions, its own included. Absent: full
+   * attention everywhere.
+   */
+  slidingWindow?: number;
+  /** Which layers slide (HF's `layer_types`), one flag per layer; absent with a window: every layer. */
+  slidingLayers?: readonly boolean[];
   act: Activation;
   /** Factor applied to embeddings after lookup: 1, or sqrt(dim) for Gemma. */
   embedScale: number;
@@ -85,6 +93,22 @@ export interface ModelConfig {
   bosId: number;
   /** End-of-sequence token id, or -1 when the model has none. */
   eosId: number;
+}
+
+/** The attention window of a layer: its sliding window, or 0 for full attention. */
+export function layerWindow(c: ModelConfig, layer: number): number {
+  if (!c.slidingWindow) return 0;
+  return c.slidingLayers === undefined || c.slidingLayers[layer] ? c.slidingWindow : 0;
+}
+
+/**
+ * The model as a format without sliding windows (GGUF's llama/qwen2/qwen3, llama2.c) holds it exactly:
+ * full attention, with the context cut to the window (within it, sliding attention is full attention).
+ */
+export function fullAttentionConfig(c: ModelConfig): ModelConfig {
+  const { slidingWindow, slidingLayers, ...rest } = c;
+  const slides = slidingWindow !== undefined && (slidingLayers === undefined || slidingLayers.includes(true));
+  return slides ? { ...rest, seqLen: Math.min(c.seqLen, slidingWindow) } : rest;
 }
 
 /** Element types tensors may be stored in. */
@@ -202,6 +226,15 @@ export function configProblem(c: ModelConfig): string | null {
   for (const k of ["attnScale", "attnSoftcap", "logitSoftcap"] as const) {
     const v = c[k];
     if (v !== undefined && !(typeof v === "number" && Number.isFinite(v) && v > 0)) return `${k} must be finite and > 0, got ${String(v)}`;
+  }
+  if (c.slidingWindow !== undefined && !(Number.isInteger(c.slidingWindow) && c.slidingWindow >= 1)) {
+    return `slidingWindow must be an integer >= 1, got ${String(c.slidingWindow)}`;
+  }
+  if (c.slidingLayers !== undefined) {
+    if (c.slidingWindow === undefined) return "slidingLayers needs a slidingWindow";
+    if (!Array.isArray(c.slidingLayers) || c.slidingLayers.length !== c.nLayers || !c.slidingLayers.every((v) => typeof v === "boolean")) {
+      return `slidingLayers must be ${c.nLayers} booleans (one per layer)`;
+    }
   }
   for (const k of ["bosId", "eosId"] as const) {
     if (!Number.isInteger(c[k]) || c[k] < -1 || c[k] >= c.vocabSize) return `${k} ${c[k]} out of range for vocabSize ${c.vocabSize}`;

@@ -28,9 +28,6 @@
  * `PlaceableLinear`: the model places it in Wasm memory like dense weights, so the memory plan counts
  * its real bytes, a resident block holds it in its own allocation and a streamed block uploads it
  * into the block slot with the rest of the block. Unpruned matrices stay dense.
- *
- * Not modelled: sliding-window attention (the HF reader caps the context at the window, where it is
- * exact).
  */
 import { ArgumentError, throwIfAborted } from "../errors.js";
 import type { ModelReader } from "../formats/reader.js";
@@ -42,7 +39,7 @@ import { rope, RopeTable } from "../kernels/rope.js";
 import type { WasmArray, WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { SparseLinear } from "../sparse/linear.js";
-import { configProblem, layerTensor, type LayerTensorSuffix, type ModelConfig } from "./config.js";
+import { configProblem, layerTensor, layerWindow, type LayerTensorSuffix, type ModelConfig } from "./config.js";
 import { KVCache, type KVLayer } from "./kv-cache.js";
 import { checkLinearShape, DenseLinear, isLinear, LINEAR_NAMES, linearTensorSuffix, type Linear, type LinearName } from "./linear.js";
 import type { WeightSpill } from "./spill.js";
@@ -1006,7 +1003,7 @@ export class Transformer {
     await kvStore(rt, v, kv.V, T, pos0, c.nKvHeads, c.headDim, kv.positions);
     await attention(rt, {
       Q: q, K: kv.K, V: kv.V, Y: att, T, pos0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, capacity: kv.positions,
-      scale: c.attnScale, softcap: c.attnSoftcap,
+      scale: c.attnScale, softcap: c.attnSoftcap, window: layerWindow(c, layer),
     });
     await apply("o", att, xb);
     if (blk.attnPostNorm) await rmsnorm(rt, xb, blk.attnPostNorm, xb, dim, T, norm);

@@ -92,13 +92,15 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
       Qs.push(q); Ks.push(k); Vs.push(v);
     }
     const next: Float64Array[] = [];
+    const window = c.slidingWindow && (c.slidingLayers?.[l] ?? true) ? c.slidingWindow : 0;
     for (let t = 0; t < T; t++) {
       const att = new Float64Array(qDim);
+      const j0 = window > 0 ? Math.max(0, t + 1 - window) : 0; // a sliding layer sees the last `window` positions
       for (let h = 0; h < nHeads; h++) {
         const kvh = Math.floor(h / group);
         const s = new Float64Array(t + 1);
         let m = -Infinity;
-        for (let j = 0; j <= t; j++) {
+        for (let j = j0; j <= t; j++) {
           let d = 0;
           for (let i = 0; i < headDim; i++) d += Qs[t][h * headDim + i] * Ks[j][kvh * headDim + i];
           s[j] = c.attnScale !== undefined ? d * c.attnScale : d / Math.sqrt(headDim);
@@ -106,8 +108,8 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
           m = Math.max(m, s[j]);
         }
         let z = 0;
-        for (let j = 0; j <= t; j++) { s[j] = Math.exp(s[j] - m); z += s[j]; }
-        for (let j = 0; j <= t; j++) {
+        for (let j = j0; j <= t; j++) { s[j] = Math.exp(s[j] - m); z += s[j]; }
+        for (let j = j0; j <= t; j++) {
           for (let i = 0; i < headDim; i++) att[h * headDim + i] += (s[j] / z) * Vs[j][kvh * headDim + i];
         }
       }

@@ -32,8 +32,9 @@ export const generateCommand: CommandSpec = {
     try {
       let streamed = false;
       const r = await withRuntime(ctx, args, async (runtime) => {
-        // The full context: llama2.c runs a prompt longer than --steps up to --steps positions.
-        const model = await loadTransformer(ctx, reader, runtime);
+        // Positions never pass --steps (llama2.c runs a longer prompt up to --steps positions), so the KV
+        // cache holds that many; --steps 0 means the model's whole context.
+        const model = await loadTransformer(ctx, reader, runtime, steps > 0 ? Math.min(steps, reader.config.seqLen) : undefined);
         try {
           return await api.generate(model, tokenizer!, prompt, {
             steps,

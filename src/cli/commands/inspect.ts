@@ -129,7 +129,8 @@ export const inspectCommand: CommandSpec = {
       out(`${modelPath}  (${reader.format})`);
       out(
         `arch ${c.arch}: dim ${c.dim}, hidden ${c.hiddenDim}, layers ${c.nLayers}, heads ${c.nHeads} (kv ${c.nKvHeads}), ` +
-          `head dim ${c.headDim}, vocab ${c.vocabSize}, context ${c.seqLen}`,
+          `head dim ${c.headDim}, vocab ${c.vocabSize}, context ${c.seqLen}` +
+          (c.slidingWindow ? `, sliding window ${c.slidingWindow}${c.slidingLayers ? ` on ${c.slidingLayers.filter(Boolean).length} of ${c.nLayers} layers` : ""}` : ""),
       );
       out(
         `rope ${c.ropeLayout} (theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type === "factors" ? "per-frequency" : `${c.ropeScaling.type} x${c.ropeScaling.factor}`} scaling` : ""}), act ${c.act}, norm eps ${c.normEps}${c.normPlusOne ? " (1 + w)" : ""}, ` +
