@@ -6,7 +6,7 @@ import { ArgumentError, FormatError } from "../src/errors.js";
 import {
   bf16ToF32, convertModel, decodeToF32, encodeFromF32, f16ToF32, f32ToBf16, f32ToF16, ggufVocab, MemoryFile, MemoryFolder,
   openModel, parseGGUFHeader, permuteQK, readAllTensors, readGGUF, readHfFolder, readLlama2c, MemorySource, ropeRowOrder,
-  safetensorsHeader, writeGGUF, writeLlama2c, writeSafetensors, type ModelReader,
+  safetensorsHeader, writeGGUF, writeLlama2c, writeSafetensors, hfConfigToModelConfig, hfToCanonical, canonicalToHf, type ModelReader,
 } from "../src/formats/index.js";
 import { ARCHS, expectedTensors, type Arch, type ModelConfig } from "../src/model/config.js";
 import * as K from "../src/kernels/rope.js";
@@ -276,8 +276,8 @@ for (const arch of ARCHS) {
       const { m, out } = await writeHf(arch, seed, "f32");
       const hf = await openModel({ files: out.files, name: "hf" });
       const g = new MemoryFolder("g");
-      if (arch === "gemma2") {
-        await throwsArg(() => convertModel(hf, "gguf", g), "to", /Gemma 2 .* is not written to GGUF by dass/);
+      if (arch === "gemma2" || arch === "gemma3") {
+        await throwsArg(() => convertModel(hf, "gguf", g), "to", /Gemma [23] .* is not written to GGUF by dass/);
         continue;
       }
       await convertModel(hf, "gguf", g);
@@ -443,6 +443,71 @@ rt("Llama 3.1 scaling in GGUF: rope_freqs divisors as llama.cpp writes them; GGU
   await throwsFormat(() => readGGUF(mem(long, "l.gguf")), /rope_freqs\.weight must be F32 \[4\] \(headDim \/ 2\), got F32 \[5\]/);
 });
 
+rt("Gemma 3: configs as Google ships them (1B text, 4B multimodal); its language model read, written as Gemma3ForCausalLM", () => {
+  // gemma-3-1b-it's config.json (the fields that matter).
+  const oneB = hfConfigToModelConfig({
+    architectures: ["Gemma3ForCausalLM"], model_type: "gemma3_text", attention_bias: false, attn_logit_softcapping: null,
+    final_logit_softcapping: null, head_dim: 256, hidden_activation: "gelu_pytorch_tanh", hidden_size: 1152, intermediate_size: 6912,
+    max_position_embeddings: 32768, num_attention_heads: 4, num_hidden_layers: 26, num_key_value_heads: 1, query_pre_attn_scalar: 256,
+    rms_norm_eps: 1e-6, rope_local_base_freq: 10000, rope_scaling: null, rope_theta: 1000000, sliding_window: 512,
+    sliding_window_pattern: 6, vocab_size: 262144, bos_token_id: 2, eos_token_id: [1, 106],
+  }, "config.json");
+  const full = [5, 11, 17, 23];
+  assert.equal(
+    [oneB.arch, oneB.dim, oneB.nHeads, oneB.nKvHeads, oneB.headDim, oneB.seqLen, oneB.slidingWindow, oneB.ropeTheta, oneB.ropeLocalTheta, oneB.ropeScaling],
+    ["gemma3", 1152, 4, 1, 256, 32768, 512, 1000000, 10000, undefined],
+  );
+  assert.equal(oneB.slidingLayers, Array.from({ length: 26 }, (_, i) => !full.includes(i)), "every 6th layer is global");
+  assert.equal([oneB.qkNorm, oneB.sandwichNorms, oneB.attnScale, oneB.attnSoftcap, oneB.normPlusOne, oneB.tiedEmbeddings, oneB.act], [true, true, 1 / 16, undefined, true, true, "gelu_tanh"]);
+  assert.is(oneB.embedScale, Math.sqrt(1152));
+  // gemma-3-4b-it: a multimodal wrapper whose text_config leaves most fields to transformers' defaults.
+  const fourB = hfConfigToModelConfig({
+    architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3", mm_tokens_per_image: 256,
+    text_config: { hidden_size: 2560, intermediate_size: 10240, model_type: "gemma3_text", num_hidden_layers: 34, rope_scaling: { factor: 8.0, rope_type: "linear" }, sliding_window: 1024 },
+    vision_config: { hidden_size: 1152, model_type: "siglip_vision_model" },
+  }, "config.json");
+  assert.equal(
+    [fourB.nHeads, fourB.nKvHeads, fourB.headDim, fourB.vocabSize, fourB.seqLen, fourB.slidingWindow, fourB.ropeScaling, fourB.attnScale, fourB.ropeLocalTheta],
+    [8, 4, 256, 262208, 131072, 1024, { type: "linear", factor: 8 }, 1 / 16, 10000],
+  );
+  assert.equal(fourB.slidingLayers, Array.from({ length: 34 }, (_, i) => ![5, 11, 17, 23, 29].includes(i)));
+  // Tensor names of the wrapper, old and new layouts; the vision tower is ignored.
+  assert.is(hfToCanonical("language_model.model.layers.3.self_attn.q_norm.weight", "gemma3"), "layers.3.attn.q_norm");
+  assert.is(hfToCanonical("model.language_model.layers.3.pre_feedforward_layernorm.weight", "gemma3"), "layers.3.ffn_norm");
+  assert.is(hfToCanonical("model.language_model.embed_tokens.weight", "gemma3"), "tok_embeddings");
+  assert.is(hfToCanonical("vision_tower.vision_model.embeddings.patch_embedding.weight", "gemma3"), null);
+  assert.is(hfToCanonical("model.multi_modal_projector.mm_input_projection_weight", "gemma3"), null);
+  assert.is(hfToCanonical("language_model.model.layers.3.self_attn.q_norm.weight", "gemma2"), undefined, "only Gemma 3 is unwrapped");
+});
+
+rt("Gemma 3: a multimodal folder (prefixed names, vision tensors, transformers 5 rope_parameters) reads as its language model", async () => {
+  const m = syntheticModel("gemma3", 21, { overrides: { nLayers: 2, slidingLayers: [true, false] } });
+  const written = new MemoryFolder("hf");
+  await writeSafetensors(written, m.config, m.source);
+  const text = JSON.parse(new TextDecoder().decode(written.files.get("config.json")!)) as Record<string, unknown>;
+  assert.equal([text.architectures, text.model_type, text.rope_local_base_freq, text.sliding_window_pattern], [["Gemma3ForCausalLM"], "gemma3_text", 10000, 2]);
+  for (const k of ["architectures", "rope_theta", "rope_local_base_freq", "rms_norm_eps", "tie_word_embeddings"]) delete text[k];
+  text.rope_parameters = { full_attention: { rope_type: "default", rope_theta: 1000000 }, sliding_attention: { rope_type: "default", rope_theta: 10000 } };
+  const cfg = { architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3", text_config: text, vision_config: { hidden_size: 4 }, image_token_index: 5 };
+  const shapes = new Map(expectedTensors(m.config).map((t) => [t.name, t.shape]));
+  const entries = [...m.tensors].map(([n, data]) => ({ name: "language_model." + canonicalToHf(n, "gemma3"), shape: shapes.get(n)!, data }));
+  entries.push({ name: "vision_tower.vision_model.post_layernorm.weight", shape: [4], data: new Float32Array([1, 2, 3, 4]) });
+  const { bytes: head, dataBytes } = safetensorsHeader(entries.map((e) => ({ name: e.name, dtype: "f32", shape: e.shape })), {});
+  const st = new Uint8Array(head.byteLength + dataBytes);
+  st.set(head);
+  let at = head.byteLength;
+  for (const e of entries) { st.set(new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength), at); at += e.data.byteLength; }
+  const files = new Map([["config.json", new TextEncoder().encode(JSON.stringify(cfg))], ["model.safetensors", st]]);
+  const r = await openModel({ files, name: "gemma3-mm" });
+  assert.equal(r.config, m.config);
+  await assertSameTensors(r, m.tensors, "gemma3 language model");
+  const out = new MemoryFolder("out");
+  await convertModel(r, "safetensors", out);
+  const back = JSON.parse(new TextDecoder().decode(out.files.get("config.json")!)) as Record<string, unknown>;
+  assert.equal([back.architectures, back.model_type, back.text_config, back.vision_config], [["Gemma3ForCausalLM"], "gemma3_text", undefined, undefined]);
+  await assertSameTensors(await openModel({ files: out.files, name: "out" }), m.tensors, "written as Gemma3ForCausalLM");
+});
+
 rt("Phi-3: fused qkv_proj and gate_up_proj read as the Llama they are; written back as LlamaForCausalLM", async () => {
   const m = syntheticModel("llama", 15, { overrides: { seqLen: 64 } });
   const c = m.config;
@@ -575,7 +640,7 @@ rt("writers refuse unsupported combinations and bad tensor data with ArgumentErr
   await throwsArg(() => writeSafetensors(out, { ...half.config, slidingLayers: [true] }, half.source), "config", /slidingLayers needs a slidingWindow/);
   await throwsArg(() => writeGGUF(out, { ...half.config, slidingWindow: 4, slidingLayers: [] }, half.source), "config", /slidingLayers must be \d+ booleans/);
   const g2 = syntheticModel("gemma2", 1);
-  await throwsArg(() => writeSafetensors(out, { ...g2.config, attnScale: undefined }, g2.source), "config", /HF Gemma 2 has sandwich norms and a query_pre_attn_scalar/);
+  await throwsArg(() => writeSafetensors(out, { ...g2.config, attnScale: undefined }, g2.source), "config", /HF Gemma 2 and 3 have sandwich norms and a query_pre_attn_scalar/);
   await throwsArg(() => writeSafetensors(out, { ...half.config, attnSoftcap: 50 }, half.source), "config", /HF llama has no sandwich norms, attention scale or soft-capping/);
   const q3a = syntheticModel("qwen3", 1, { ropeLayout: "adjacent" });
   await throwsArg(() => writeLlama2c(out, q3a.config, q3a.source), "config", /arch qwen3 cannot be stored in llama2\.c/);

@@ -179,7 +179,7 @@ synth.after(stopRuntimes);
 type Case = { label: string; config: ModelConfig; tensors: Map<string, Float32Array> };
 const cases: Case[] = [];
 for (const [arch, seeds, layouts] of [
-  ["llama", [1, 2], ["adjacent", "half"]], ["mistral", [3], ["half"]], ["qwen2", [4, 5], ["half"]], ["qwen3", [10, 11], ["half"]], ["gemma", [6, 7], ["half"]], ["gemma2", [13, 14], ["half"]],
+  ["llama", [1, 2], ["adjacent", "half"]], ["mistral", [3], ["half"]], ["qwen2", [4, 5], ["half"]], ["qwen3", [10, 11], ["half"]], ["gemma", [6, 7], ["half"]], ["gemma2", [13, 14], ["half"]], ["gemma3", [17, 18], ["half"]],
 ] as const) {
   for (const seed of seeds) {
     for (const ropeLayout of layouts) {
@@ -212,14 +212,19 @@ for (const [arch, seed, slidingWindow, alternate] of [["mistral", 15, 4, false],
   cases.push({ label: `${arch} seed ${seed} sliding window ${slidingWindow}${alternate ? " on even layers" : ""}`, config: m.config, tensors: m.tensors });
 }
 
-synth("sliding windows change the reference's logits (so the cases above test them)", () => {
+synth("sliding windows and Gemma 3's local RoPE change the reference's logits (so the cases that have them test them)", () => {
   for (const c of cases.filter((x) => x.config.slidingWindow)) {
     const rng = mulberry32(3);
     const tokens = Array.from({ length: 13 }, () => randInt(rng, 0, c.config.vocabSize));
-    const { slidingWindow: _w, slidingLayers: _l, ...full } = c.config;
+    // A window longer than the text: full attention, with the same RoPE per layer (Gemma 3's local base stays).
+    const full = { ...c.config, slidingWindow: 1 << 20 };
     const a = referenceForward(c.config, (n) => c.tensors.get(n)!, tokens), b = referenceForward(full, (n) => c.tensors.get(n)!, tokens);
     assert.ok(maxAbsDiff(a[12], b[12]) > 1e-3, c.label);
     assert.equal(Array.from(a[2]), Array.from(b[2]), `${c.label}: within the window nothing changes`);
+    if (c.config.ropeLocalTheta !== undefined) {
+      const global = referenceForward({ ...c.config, ropeLocalTheta: undefined }, (n) => c.tensors.get(n)!, tokens);
+      assert.ok(maxAbsDiff(a[12], global[12]) > 1e-3, `${c.label}: the local RoPE base matters`);
+    }
   }
 });
 

@@ -531,8 +531,8 @@ export interface GGUFWriteOptions extends WriteOptions {
 
 /** Why a config cannot be stored in GGUF, or null. */
 export function ggufUnsupported(c: ModelConfig): string | null {
-  if (c.arch === "gemma2" || c.sandwichNorms || c.attnScale !== undefined || c.attnSoftcap !== undefined || c.logitSoftcap !== undefined) {
-    return "Gemma 2 (sandwich norms, soft-capping) is not written to GGUF by dass; keep it as safetensors";
+  if (c.arch === "gemma2" || c.arch === "gemma3" || c.sandwichNorms || c.attnScale !== undefined || c.attnSoftcap !== undefined || c.logitSoftcap !== undefined || c.ropeLocalTheta !== undefined) {
+    return `Gemma ${c.arch === "gemma3" ? "3" : "2"} (sandwich norms, soft-capping, local RoPE) is not written to GGUF by dass; keep it as safetensors`;
   }
   if (c.ropeScaling?.type === "linear") return "linear RoPE scaling is not written to GGUF by dass; keep such models as safetensors";
   const layout = ggufRopeLayout(c.arch);

@@ -103,8 +103,14 @@ const HF_ARCHS: Record<string, Arch> = {
   Qwen3ForCausalLM: "qwen3",
   GemmaForCausalLM: "gemma",
   Gemma2ForCausalLM: "gemma2",
+  Gemma3ForCausalLM: "gemma3",
+  // Its language model (the vision tower is not read); written back as Gemma3ForCausalLM.
+  Gemma3ForConditionalGeneration: "gemma3",
 };
-const MODEL_TYPES: Record<string, Arch> = { llama: "llama", phi3: "llama", mistral: "mistral", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma", gemma2: "gemma2" };
+const MODEL_TYPES: Record<string, Arch> = {
+  llama: "llama", phi3: "llama", mistral: "mistral", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma", gemma2: "gemma2", gemma3: "gemma3",
+  gemma3_text: "gemma3",
+};
 
 /** Whether an HF config is Phi-3's (fused projections in its weights). */
 export function isPhi3Config(cfg: Record<string, unknown>): boolean {
@@ -113,13 +119,16 @@ export function isPhi3Config(cfg: Record<string, unknown>): boolean {
 }
 const ARCH_CLASS: Record<Arch, string> = {
   llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", gemma: "GemmaForCausalLM",
-  gemma2: "Gemma2ForCausalLM",
+  gemma2: "Gemma2ForCausalLM", gemma3: "Gemma3ForCausalLM",
 };
-const isGemma = (a: Arch) => a === "gemma" || a === "gemma2";
+/** HF model_type of each arch's written class. */
+const hfModelType = (a: Arch) => (a === "gemma3" ? "gemma3_text" : a);
+const isGemma = (a: Arch) => a === "gemma" || a === "gemma2" || a === "gemma3";
 
 /** Builds a ModelConfig from an HF `config.json` object. */
-export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string): ModelConfig {
+export function hfConfigToModelConfig(hfConfig: Record<string, unknown>, file: string): ModelConfig {
   const fail = (msg: string): never => { throw new FormatError(file, msg); };
+  let cfg = hfConfig;
   const archs = cfg.architectures;
   let arch: Arch | undefined;
   if (Array.isArray(archs) && archs.length > 0) {
@@ -132,6 +141,7 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     fail("config.json names neither architectures nor model_type");
   }
   const a = arch!;
+  if (a === "gemma3") cfg = gemma3TextConfig(cfg, fail);
   const int = (k: string, fallback?: number): number => {
     const v = cfg[k];
     if (v === undefined || v === null) {
@@ -195,7 +205,8 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
     act,
     embedScale: isGemma(a) ? Math.sqrt(dim) : 1,
     normPlusOne: isGemma(a),
-    ...(a === "gemma2" ? gemma2Extras(cfg, fail) : {}),
+    ...(a === "gemma2" || a === "gemma3" ? gemma2Extras(cfg, fail) : {}),
+    ...(a === "gemma3" ? { qkNorm: true, ropeLocalTheta: num("rope_local_base_freq", 10000) } : {}),
     ...sliding,
     bosId: bos < vocabSize ? bos : -1,
     eosId: eos < vocabSize ? eos : -1,
@@ -203,8 +214,8 @@ export function hfConfigToModelConfig(cfg: Record<string, unknown>, file: string
 }
 
 /**
- * Gemma 2's departures from Gemma: sandwich norms, scores scaled by query_pre_attn_scalar^-0.5, and
- * soft-capped attention scores and logits (a null cap means none).
+ * Gemma 2's departures from Gemma (Gemma 3 keeps them): sandwich norms, scores scaled by
+ * query_pre_attn_scalar^-0.5, and soft-capped attention scores and logits (a null cap means none).
  */
 function gemma2Extras(cfg: Record<string, unknown>, fail: (m: string) => never): Partial<ModelConfig> {
   const cap = (k: string): number | undefined => {
@@ -224,11 +235,41 @@ function gemma2Extras(cfg: Record<string, unknown>, fail: (m: string) => never):
   };
 }
 
+/** transformers' Gemma3TextConfig defaults, for what a Gemma 3 config.json leaves out. */
+const GEMMA3_TEXT_DEFAULTS: Record<string, unknown> = {
+  vocab_size: 262208, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8,
+  num_key_value_heads: 4, head_dim: 256, max_position_embeddings: 131072, rms_norm_eps: 1e-6, rope_theta: 1000000,
+  query_pre_attn_scalar: 256, sliding_window: 4096, rope_local_base_freq: 10000, sliding_window_pattern: 6,
+  tie_word_embeddings: true,
+};
+
+/**
+ * A Gemma 3 config in the form the other arches' take: the multimodal wrapper's `text_config` (its
+ * language model is what dass reads), transformers' defaults for what a checkpoint leaves out, and
+ * transformers 5's per-layer-type `rope_parameters` split into the global RoPE (rope_theta,
+ * rope_scaling) and the local layers' base.
+ */
+function gemma3TextConfig(cfg: Record<string, unknown>, fail: (m: string) => never): Record<string, unknown> {
+  const obj = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? v as Record<string, unknown> : undefined);
+  const text = obj(cfg.text_config);
+  const out: Record<string, unknown> = { ...GEMMA3_TEXT_DEFAULTS, ...(text ?? cfg) };
+  const rp = obj(out.rope_parameters);
+  if (rp && (rp.full_attention !== undefined || rp.sliding_attention !== undefined)) {
+    const full = obj(rp.full_attention) ?? {}, local = obj(rp.sliding_attention) ?? {};
+    if (full.rope_theta !== undefined) out.rope_theta = full.rope_theta;
+    out.rope_scaling = full.rope_type === undefined || full.rope_type === "default" ? null : full;
+    if (local.rope_theta !== undefined) out.rope_local_base_freq = local.rope_theta;
+    if (local.rope_type !== undefined && local.rope_type !== "default") fail(`scaled RoPE on Gemma 3's sliding layers (${JSON.stringify(local.rope_type)}) is not supported`);
+    delete out.rope_parameters;
+  }
+  return out;
+}
+
 /**
  * Sliding-window attention as transformers runs it: the layers `layer_types` marks "sliding_attention"
  * when the config lists them; otherwise Mistral and Phi-3 slide on every layer, Gemma 2 on the even
- * ones, and Qwen2/Qwen3 (only with `use_sliding_window`) from layer `max_window_layers` on. Llama and
- * Gemma have none.
+ * ones, Gemma 3 all but every `sliding_window_pattern`-th, and Qwen2/Qwen3 (only with
+ * `use_sliding_window`) from layer `max_window_layers` on. Llama and Gemma have none.
  */
 function hfSliding(cfg: Record<string, unknown>, a: Arch, phi3: boolean, nLayers: number, fail: (m: string) => never): Pick<ModelConfig, "slidingWindow" | "slidingLayers"> {
   const w = cfg.sliding_window;
@@ -245,6 +286,10 @@ function hfSliding(cfg: Record<string, unknown>, a: Arch, phi3: boolean, nLayers
     layers = types.map((t) => t === "sliding_attention");
   } else if (a === "gemma2") {
     layers = Array.from({ length: nLayers }, (_, i) => i % 2 === 0);
+  } else if (a === "gemma3") {
+    const p = cfg.sliding_window_pattern;
+    if (typeof p !== "number" || !Number.isInteger(p) || p < 1) fail(`config.json sliding_window_pattern = ${JSON.stringify(p)} is invalid`);
+    layers = Array.from({ length: nLayers }, (_, i) => (i + 1) % (p as number) !== 0);
   } else if (qwen) {
     const m = cfg.max_window_layers ?? 28;
     if (typeof m !== "number" || !Number.isInteger(m) || m < 0) fail(`config.json max_window_layers = ${JSON.stringify(m)} is invalid`);
@@ -259,8 +304,11 @@ function hfSliding(cfg: Record<string, unknown>, a: Arch, phi3: boolean, nLayers
 /** HF config fields for a model's sliding window, in the form its class reads (see hfSliding). */
 function hfSlidingJson(c: ModelConfig): Record<string, unknown> {
   const qwen = c.arch === "qwen2" || c.arch === "qwen3";
-  // Mistral's and Gemma 2's classes default to a 4096 window when the field is missing.
-  if (!c.slidingWindow) return qwen ? { use_sliding_window: false, sliding_window: null } : c.arch === "mistral" || c.arch === "gemma2" ? { sliding_window: null } : {};
+  // Mistral's and Gemma 2/3's classes default to a 4096 window when the field is missing.
+  if (!c.slidingWindow) {
+    if (qwen) return { use_sliding_window: false, sliding_window: null };
+    return c.arch === "mistral" || c.arch === "gemma2" || c.arch === "gemma3" ? { sliding_window: null } : {};
+  }
   const layers = Array.from({ length: c.nLayers }, (_, i) => c.slidingLayers?.[i] ?? true);
   const out: Record<string, unknown> = { sliding_window: c.slidingWindow };
   if (qwen) {
@@ -269,7 +317,12 @@ function hfSlidingJson(c: ModelConfig): Record<string, unknown> {
     const first = layers.indexOf(true);
     out.max_window_layers = layers.every((v, i) => v === i >= first) ? first : c.nLayers;
   }
-  if (c.slidingLayers || qwen || c.arch === "gemma2") out.layer_types = layers.map((v) => (v ? "sliding_attention" : "full_attention"));
+  if (c.slidingLayers || qwen || c.arch === "gemma2" || c.arch === "gemma3") out.layer_types = layers.map((v) => (v ? "sliding_attention" : "full_attention"));
+  if (c.arch === "gemma3") {
+    // transformers before 4.53 read only sliding_window_pattern: right when every p-th layer is full.
+    const p = layers.indexOf(false) + 1;
+    out.sliding_window_pattern = p > 0 && layers.every((v, i) => v === ((i + 1) % p !== 0)) ? p : c.nLayers + 1;
+  }
   return out;
 }
 
@@ -312,7 +365,7 @@ function hfRopeScalingJson(s: RopeScaling): Record<string, unknown> {
 export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> = {}, dtype: TensorDType = "f32"): Record<string, unknown> {
   const core: Record<string, unknown> = {
     architectures: [ARCH_CLASS[c.arch]],
-    model_type: c.arch,
+    model_type: hfModelType(c.arch),
     hidden_size: c.dim,
     intermediate_size: c.hiddenDim,
     num_hidden_layers: c.nLayers,
@@ -327,11 +380,12 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
     tie_word_embeddings: c.tiedEmbeddings,
     hidden_act: c.act === "silu" ? "silu" : "gelu_pytorch_tanh",
     ...(isGemma(c.arch) ? { hidden_activation: "gelu_pytorch_tanh" } : {}),
-    ...(c.arch === "gemma2" ? {
+    ...(c.arch === "gemma2" || c.arch === "gemma3" ? {
       query_pre_attn_scalar: Number((1 / (c.attnScale ?? 1 / Math.sqrt(c.headDim)) ** 2).toPrecision(12)),
       attn_logit_softcapping: c.attnSoftcap ?? null,
       final_logit_softcapping: c.logitSoftcap ?? null,
     } : {}),
+    ...(c.arch === "gemma3" ? { rope_local_base_freq: c.ropeLocalTheta ?? c.ropeTheta } : {}),
     ...hfSlidingJson(c),
     ...(c.bosId >= 0 ? { bos_token_id: c.bosId } : {}),
     ...(c.eosId >= 0 ? { eos_token_id: c.eosId } : {}),
@@ -339,7 +393,9 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
   };
   // Extras that could contradict the config or the written tensors go; the config's own say. auto_map
   // would send transformers to remote code for the source's class (Phi-3's), not the one written.
-  const out: Record<string, unknown> = { ...extra };
+  // A multimodal wrapper's extras are its language model's (text_config): that is what is written.
+  const text = extra.text_config;
+  const out: Record<string, unknown> = text && typeof text === "object" && !Array.isArray(text) ? { ...text as Record<string, unknown> } : { ...extra };
   delete out.auto_map;
   delete out.rope_scaling;
   for (const k of ["sliding_window", "use_sliding_window", "max_window_layers", "layer_types", "sliding_window_pattern"]) delete out[k];
@@ -372,7 +428,7 @@ const HF_LAYER_GEMMA2: [string, string][] = [
   ["pre_feedforward_layernorm.weight", "ffn_norm"],
   ["post_feedforward_layernorm.weight", "ffn_post_norm"],
 ];
-const hfLayerNames = (arch: Arch | undefined) => (arch === "gemma2" ? HF_LAYER_GEMMA2 : HF_LAYER);
+const hfLayerNames = (arch: Arch | undefined) => (arch === "gemma2" || arch === "gemma3" ? HF_LAYER_GEMMA2 : HF_LAYER);
 const HF_GLOBAL: [string, string][] = [
   ["model.embed_tokens.weight", "tok_embeddings"],
   ["model.norm.weight", "norm"],
@@ -380,10 +436,16 @@ const HF_GLOBAL: [string, string][] = [
 ];
 
 /**
- * Maps an HF tensor name to canonical, null for tensors we ignore (rotary inv_freq), undefined when unknown.
- * `arch` matters for Gemma 2, whose norm names mean something else.
+ * Maps an HF tensor name to canonical, null for tensors we ignore (rotary inv_freq, Gemma 3's vision
+ * tower), undefined when unknown. `arch` matters for Gemma 2 and 3, whose norm names mean something else.
  */
-export function hfToCanonical(name: string, arch?: Arch): string | null | undefined {
+export function hfToCanonical(hfName: string, arch?: Arch): string | null | undefined {
+  let name = hfName;
+  if (arch === "gemma3") {
+    // Gemma3ForConditionalGeneration: language_model.model.X (or, since transformers 4.52, model.language_model.X).
+    if (/^(vision_tower|multi_modal_projector|model\.vision_tower|model\.multi_modal_projector)\./.test(name)) return null;
+    name = name.replace(/^language_model\.model\./, "model.").replace(/^model\.language_model\./, "model.").replace(/^language_model\.lm_head\./, "lm_head.");
+  }
   for (const [h, c] of HF_GLOBAL) if (name === h) return c;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
   if (!m) return undefined;
@@ -559,13 +621,16 @@ export function hfUnsupported(c: ModelConfig): string | null {
     if (c.embedScale !== 1 || c.normPlusOne) return `HF ${c.arch} cannot represent embedding scaling or (1+w) norms`;
   }
   if (c.qkvBias !== (c.arch === "qwen2")) return c.qkvBias ? `HF ${c.arch} has no q/k/v biases` : "Qwen2 carries q/k/v biases; qkvBias must be true";
-  if (!!c.qkNorm !== (c.arch === "qwen3")) return c.qkNorm ? `HF ${c.arch} has no q/k norms` : "Qwen3 normalises q and k per head; qkNorm must be true";
-  if (c.ropeScaling?.type === "factors") return "GGUF's per-frequency RoPE factors (rope_freqs) have no Hugging Face rope_scaling form; keep this model as GGUF";
-  if (c.arch === "gemma2") {
-    if (!c.sandwichNorms || c.attnScale === undefined) return "HF Gemma 2 has sandwich norms and a query_pre_attn_scalar; sandwichNorms and attnScale must be set";
-  } else if (c.sandwichNorms || c.attnScale !== undefined || c.attnSoftcap !== undefined || c.logitSoftcap !== undefined) {
-    return `HF ${c.arch} has no sandwich norms, attention scale or soft-capping (Gemma 2 has)`;
+  if (!!c.qkNorm !== (c.arch === "qwen3" || c.arch === "gemma3")) {
+    return c.qkNorm ? `HF ${c.arch} has no q/k norms` : `${c.arch === "qwen3" ? "Qwen3" : "Gemma 3"} normalises q and k per head; qkNorm must be true`;
   }
+  if (c.ropeScaling?.type === "factors") return "GGUF's per-frequency RoPE factors (rope_freqs) have no Hugging Face rope_scaling form; keep this model as GGUF";
+  if (c.arch === "gemma2" || c.arch === "gemma3") {
+    if (!c.sandwichNorms || c.attnScale === undefined) return "HF Gemma 2 and 3 have sandwich norms and a query_pre_attn_scalar; sandwichNorms and attnScale must be set";
+  } else if (c.sandwichNorms || c.attnScale !== undefined || c.attnSoftcap !== undefined || c.logitSoftcap !== undefined) {
+    return `HF ${c.arch} has no sandwich norms, attention scale or soft-capping (Gemma 2 and 3 have)`;
+  }
+  if (c.ropeLocalTheta !== undefined && c.arch !== "gemma3") return `HF ${c.arch} has no separate RoPE base for its sliding layers (Gemma 3 has)`;
   if (c.slidingWindow !== undefined && (c.arch === "llama" || c.arch === "gemma")) {
     return `HF ${c.arch} has no sliding window (Mistral, Qwen2/3 and Gemma 2 have); write it as mistral`;
   }

@@ -6,10 +6,10 @@
  */
 
 /** Model families dass-wasm understands. All are pre-norm decoder-only GLU transformers. */
-export type Arch = "llama" | "mistral" | "qwen2" | "qwen3" | "gemma" | "gemma2";
+export type Arch = "llama" | "mistral" | "qwen2" | "qwen3" | "gemma" | "gemma2" | "gemma3";
 
 /** Every supported arch, for validation and iteration. */
-export const ARCHS: readonly Arch[] = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2"];
+export const ARCHS: readonly Arch[] = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3"];
 
 /**
  * How RoPE pairs the dimensions of a head.
@@ -59,15 +59,20 @@ export interface ModelConfig {
   ropeLayout: RopeLayout;
   /** RoPE frequency scaling; absent or null for none. */
   ropeScaling?: RopeScaling | null;
+  /**
+   * RoPE base of the sliding-window layers, which then take no scaling (Gemma 3's local layers); absent:
+   * every layer uses ropeTheta and ropeScaling.
+   */
+  ropeLocalTheta?: number;
   /** The classifier reuses `tok_embeddings` (no `output` tensor). */
   tiedEmbeddings: boolean;
   /** q, k and v projections carry biases (Qwen2). */
   qkvBias: boolean;
-  /** Each head of q and k is RMS-normalised (weights `attn.q_norm`, `attn.k_norm`) before RoPE (Qwen3). */
+  /** Each head of q and k is RMS-normalised (weights `attn.q_norm`, `attn.k_norm`) before RoPE (Qwen3, Gemma 3). */
   qkNorm?: boolean;
   /**
    * The attention and MLP outputs are RMS-normalised (`attn_post_norm`, `ffn_post_norm`) before they are
-   * added to the residual stream (Gemma 2's "sandwich" norms).
+   * added to the residual stream (Gemma 2's and 3's "sandwich" norms).
    */
   sandwichNorms?: boolean;
   /** Factor on the attention scores; default 1 / sqrt(headDim) (Gemma 2: query_pre_attn_scalar^-0.5). */
@@ -99,6 +104,11 @@ export interface ModelConfig {
 export function layerWindow(c: ModelConfig, layer: number): number {
   if (!c.slidingWindow) return 0;
   return c.slidingLayers === undefined || c.slidingLayers[layer] ? c.slidingWindow : 0;
+}
+
+/** Whether a layer takes the local RoPE (base ropeLocalTheta, unscaled): a sliding layer of a model that has one. */
+export function usesLocalRope(c: ModelConfig, layer: number): boolean {
+  return c.ropeLocalTheta !== undefined && layerWindow(c, layer) > 0;
 }
 
 /**
@@ -223,7 +233,7 @@ export function configProblem(c: ModelConfig): string | null {
   for (const k of ["qkNorm", "sandwichNorms"] as const) {
     if (c[k] !== undefined && typeof c[k] !== "boolean") return `${k} must be a boolean`;
   }
-  for (const k of ["attnScale", "attnSoftcap", "logitSoftcap"] as const) {
+  for (const k of ["attnScale", "attnSoftcap", "logitSoftcap", "ropeLocalTheta"] as const) {
     const v = c[k];
     if (v !== undefined && !(typeof v === "number" && Number.isFinite(v) && v > 0)) return `${k} must be finite and > 0, got ${String(v)}`;
   }

@@ -39,7 +39,7 @@ import { rope, RopeTable } from "../kernels/rope.js";
 import type { WasmArray, WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { SparseLinear } from "../sparse/linear.js";
-import { configProblem, layerTensor, layerWindow, type LayerTensorSuffix, type ModelConfig } from "./config.js";
+import { configProblem, layerTensor, layerWindow, usesLocalRope, type LayerTensorSuffix, type ModelConfig } from "./config.js";
 import { KVCache, type KVLayer } from "./kv-cache.js";
 import { checkLinearShape, DenseLinear, isLinear, LINEAR_NAMES, linearTensorSuffix, type Linear, type LinearName } from "./linear.js";
 import type { WeightSpill } from "./spill.js";
@@ -257,6 +257,8 @@ export class Transformer {
   };
   private readonly logitRows: number;
   private readonly rope: RopeTable;
+  /** The sliding layers' RoPE when it differs (Gemma 3: ropeLocalTheta, unscaled). */
+  private readonly ropeLocal: RopeTable | undefined;
   private classifier: { resident: WasmArray<"f32"> | null; host: Float32Array | null };
   /** Block slot for streamed weights (bytes), with what it currently holds. */
   private slot: WasmArray<"u8"> | null = null;
@@ -301,6 +303,7 @@ export class Transformer {
         logits: a("f32", Lc * vocab), target: a("i32", Lc), nll: a("f64", Lc), norm: a("f32", dim),
       };
       this.rope = new RopeTable(this.runtime, c.headDim, this.contextLength, c.ropeTheta, c.ropeLayout, c.ropeScaling ?? null);
+      this.ropeLocal = c.ropeLocalTheta !== undefined ? new RopeTable(this.runtime, c.headDim, this.contextLength, c.ropeLocalTheta, c.ropeLayout, null) : undefined;
     } catch (e) {
       this.freeAll();
       throw e;
@@ -811,6 +814,7 @@ export class Transformer {
     this.scratchKV?.free();
     this.scratchKV = null;
     (this.rope as RopeTable | undefined)?.free();
+    this.ropeLocal?.free();
   }
 
   private checkOpen(): void {
@@ -997,8 +1001,9 @@ export class Transformer {
     if (blk.vBias) await addBias(rt, v, blk.vBias, kvDim, T);
     if (blk.qNorm) await rmsnorm(rt, q, blk.qNorm, q, c.headDim, T * c.nHeads, norm);   // q as [T * nHeads, headDim]
     if (blk.kNorm) await rmsnorm(rt, k, blk.kNorm, k, c.headDim, T * c.nKvHeads, norm); // k as [T * nKvHeads, headDim]
-    await rope(rt, this.rope, q, T, qDim, c.nHeads, pos);
-    await rope(rt, this.rope, k, T, kvDim, c.nKvHeads, pos);
+    const table = usesLocalRope(c, layer) ? this.ropeLocal! : this.rope;
+    await rope(rt, table, q, T, qDim, c.nHeads, pos);
+    await rope(rt, table, k, T, kvDim, c.nKvHeads, pos);
     await kvStore(rt, k, kv.K, T, pos0, c.nKvHeads, c.headDim, kv.positions);
     await kvStore(rt, v, kv.V, T, pos0, c.nKvHeads, c.headDim, kv.positions);
     await attention(rt, {

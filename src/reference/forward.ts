@@ -71,6 +71,8 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
   for (let l = 0; l < c.nLayers; l++) {
     const L = (s: string) => tensor(`layers.${l}.${s}`);
     const Ks: Float64Array[] = [], Vs: Float64Array[] = [], Qs: Float64Array[] = [];
+    const window = c.slidingWindow && (c.slidingLayers?.[l] ?? true) ? c.slidingWindow : 0;
+    const localRope = window > 0 && c.ropeLocalTheta !== undefined; // Gemma 3's local layers
     for (let t = 0; t < T; t++) {
       const xb = rmsnorm(xs[t], L("attn_norm"), c.normEps, c.normPlusOne);
       const q = matvec(L("attn.q"), xb, qDim, dim);
@@ -87,12 +89,11 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
         for (let h = 0; h < nHeads; h++) q.set(rmsnorm(q.subarray(h * headDim, (h + 1) * headDim), nq, c.normEps, c.normPlusOne), h * headDim);
         for (let h = 0; h < nKvHeads; h++) k.set(rmsnorm(k.subarray(h * headDim, (h + 1) * headDim), nk, c.normEps, c.normPlusOne), h * headDim);
       }
-      applyRope(q, nHeads, headDim, t, c.ropeTheta, c.ropeLayout, c.ropeScaling);
-      applyRope(k, nKvHeads, headDim, t, c.ropeTheta, c.ropeLayout, c.ropeScaling);
+      applyRope(q, nHeads, headDim, t, localRope ? c.ropeLocalTheta! : c.ropeTheta, c.ropeLayout, localRope ? null : c.ropeScaling);
+      applyRope(k, nKvHeads, headDim, t, localRope ? c.ropeLocalTheta! : c.ropeTheta, c.ropeLayout, localRope ? null : c.ropeScaling);
       Qs.push(q); Ks.push(k); Vs.push(v);
     }
     const next: Float64Array[] = [];
-    const window = c.slidingWindow && (c.slidingLayers?.[l] ?? true) ? c.slidingWindow : 0;
     for (let t = 0; t < T; t++) {
       const att = new Float64Array(qDim);
       const j0 = window > 0 ? Math.max(0, t + 1 - window) : 0; // a sliding layer sees the last `window` positions

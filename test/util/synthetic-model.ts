@@ -36,7 +36,7 @@ export function syntheticConfig(arch: Arch, seed: number, opts: SyntheticOptions
   const nKvHeads = pick([1, 2]);
   const nHeads = nKvHeads * pick([1, 2]);
   const headDim = pick([4, 8]);
-  const gemma = arch === "gemma" || arch === "gemma2";
+  const gemma = arch === "gemma" || arch === "gemma2" || arch === "gemma3";
   // Gemma and Qwen3 decouple headDim from dim; the others keep dim = nHeads * headDim.
   const dim = gemma || arch === "qwen3" ? nHeads * headDim + 8 : nHeads * headDim;
   const base: ModelConfig = {
@@ -50,7 +50,7 @@ export function syntheticConfig(arch: Arch, seed: number, opts: SyntheticOptions
     vocabSize: pick([7, 32, 45]),
     seqLen: pick([16, 64]),
     normEps: arch === "llama" || arch === "mistral" ? 1e-5 : 1e-6,
-    ropeTheta: arch === "qwen2" || arch === "qwen3" ? 1000000 : 10000,
+    ropeTheta: arch === "qwen2" || arch === "qwen3" || arch === "gemma3" ? 1000000 : 10000,
     ropeLayout: opts.ropeLayout ?? "half",
     tiedEmbeddings: opts.tied ?? gemma,
     qkvBias: arch === "qwen2",
@@ -60,9 +60,12 @@ export function syntheticConfig(arch: Arch, seed: number, opts: SyntheticOptions
     normPlusOne: gemma ? opts.normPlusOne ?? true : false,
     // Gemma 2: scale as query_pre_attn_scalar = 2 headDim, caps small enough to bite on synthetic weights.
     ...(arch === "gemma2" ? { sandwichNorms: true, attnScale: 1 / Math.sqrt(2 * headDim), attnSoftcap: 2, logitSoftcap: 3 } : {}),
+    // Gemma 3: q/k norms, a 3-position window on all but every second layer, whose RoPE base is 10^4 (10^6 elsewhere).
+    ...(arch === "gemma3" ? { sandwichNorms: true, attnScale: 1 / Math.sqrt(2 * headDim), qkNorm: true, slidingWindow: 3, ropeLocalTheta: 10000 } : {}),
     bosId: 1,
     eosId: 2,
   };
+  if (arch === "gemma3" && base.nLayers === 2) base.slidingLayers = [true, false];
   return { ...base, ...opts.overrides };
 }
 

@@ -133,7 +133,8 @@ export const inspectCommand: CommandSpec = {
           (c.slidingWindow ? `, sliding window ${c.slidingWindow}${c.slidingLayers ? ` on ${c.slidingLayers.filter(Boolean).length} of ${c.nLayers} layers` : ""}` : ""),
       );
       out(
-        `rope ${c.ropeLayout} (theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type === "factors" ? "per-frequency" : `${c.ropeScaling.type} x${c.ropeScaling.factor}`} scaling` : ""}), act ${c.act}, norm eps ${c.normEps}${c.normPlusOne ? " (1 + w)" : ""}, ` +
+        `rope ${c.ropeLayout} (theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type === "factors" ? "per-frequency" : `${c.ropeScaling.type} x${c.ropeScaling.factor}`} scaling` : ""}` +
+          `${c.ropeLocalTheta !== undefined ? `; sliding layers theta ${c.ropeLocalTheta}` : ""}), act ${c.act}, norm eps ${c.normEps}${c.normPlusOne ? " (1 + w)" : ""}, ` +
           `${c.tiedEmbeddings ? "tied" : "separate"} classifier${c.qkvBias ? ", q/k/v bias" : ""}${c.qkNorm ? ", q/k norm" : ""}${c.sandwichNorms ? ", sandwich norms" : ""}` +
           `${c.attnSoftcap ? `, scores capped at ${c.attnSoftcap}` : ""}${c.logitSoftcap ? `, logits capped at ${c.logitSoftcap}` : ""}${c.embedScale !== 1 ? `, embed scale ${c.embedScale}` : ""}`,
       );
