@@ -462,7 +462,7 @@ rt("Gemma 3: configs as Google ships them (1B text, 4B multimodal); its language
   assert.is(oneB.embedScale, Math.sqrt(1152));
   // gemma-3-4b-it: a multimodal wrapper whose text_config leaves most fields to transformers' defaults.
   const fourB = hfConfigToModelConfig({
-    architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3", mm_tokens_per_image: 256,
+    architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3", mm_tokens_per_image: 256, eos_token_id: [106, 1],
     text_config: { hidden_size: 2560, intermediate_size: 10240, model_type: "gemma3_text", num_hidden_layers: 34, rope_scaling: { factor: 8.0, rope_type: "linear" }, sliding_window: 1024 },
     vision_config: { hidden_size: 1152, model_type: "siglip_vision_model" },
   }, "config.json");
@@ -470,6 +470,7 @@ rt("Gemma 3: configs as Google ships them (1B text, 4B multimodal); its language
     [fourB.nHeads, fourB.nKvHeads, fourB.headDim, fourB.vocabSize, fourB.seqLen, fourB.slidingWindow, fourB.ropeScaling, fourB.attnScale, fourB.ropeLocalTheta],
     [8, 4, 256, 262208, 131072, 1024, { type: "linear", factor: 8 }, 1 / 16, 10000],
   );
+  assert.equal([fourB.bosId, fourB.eosId], [2, 106], "token ids from the wrapper, else transformers' defaults");
   assert.equal(fourB.slidingLayers, Array.from({ length: 34 }, (_, i) => ![5, 11, 17, 23, 29].includes(i)));
   // Tensor names of the wrapper, old and new layouts; the vision tower is ignored.
   assert.is(hfToCanonical("language_model.model.layers.3.self_attn.q_norm.weight", "gemma3"), "layers.3.attn.q_norm");
@@ -570,6 +571,7 @@ rt("sliding windows are read per layer as transformers runs them, written back, 
   const L = (...v: boolean[]) => v;
   for (const [arch, extra, window, layers] of [
     ["mistral", { sliding_window: 8 }, 8, undefined], ["mistral", { sliding_window: null }, undefined, undefined],
+    ["mistral", { sliding_window: undefined, max_position_embeddings: 8192 }, 4096, undefined],
     ["llama", { sliding_window: 8 }, undefined, undefined],
     ["qwen2", { sliding_window: 8, use_sliding_window: false }, undefined, undefined],
     ["qwen2", { sliding_window: 8, use_sliding_window: true, max_window_layers: 0 }, 8, undefined],
@@ -586,19 +588,20 @@ rt("sliding windows are read per layer as transformers runs them, written back, 
     const files = new Map([...out.files, ["config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, ...extra }))]]);
     const what = `${arch} ${JSON.stringify(extra)}`;
     const read = (await openModel({ files, name: "hf" })).config;
-    assert.is(read.seqLen, 64, `${what}: the context stays`);
+    const ctx = "max_position_embeddings" in extra ? extra.max_position_embeddings : 64;
+    assert.is(read.seqLen, ctx, `${what}: the context stays`);
     assert.is(read.slidingWindow, window, what);
     assert.equal(read.slidingLayers, layers, what);
     // Written back, the window reads the same.
     const again = new MemoryFolder("again");
     await writeSafetensors(again, read, m.source);
     const back = (await openModel({ files: again.files, name: "again" })).config;
-    assert.equal([back.slidingWindow, back.slidingLayers, back.seqLen], [window, layers, 64], `${what} written back`);
+    assert.equal([back.slidingWindow, back.slidingLayers, back.seqLen], [window, layers, ctx], `${what} written back`);
     if (arch === "mistral" || arch === "qwen2" || arch === "qwen3") {
       const g = new MemoryFolder("gguf");
       await convertModel(await openModel({ files, name: "hf" }), "gguf", g);
       const gg = await openModel({ files: g.files, name: "gguf" });
-      assert.is(gg.config.seqLen, window ?? 64, `${what}: GGUF holds the model exactly up to the window`);
+      assert.is(gg.config.seqLen, Math.min(window ?? ctx, ctx), `${what}: GGUF holds the model exactly up to the window`);
       assert.is(gg.config.slidingWindow, undefined);
     }
   }

@@ -240,7 +240,7 @@ const GEMMA3_TEXT_DEFAULTS: Record<string, unknown> = {
   vocab_size: 262208, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8,
   num_key_value_heads: 4, head_dim: 256, max_position_embeddings: 131072, rms_norm_eps: 1e-6, rope_theta: 1000000,
   query_pre_attn_scalar: 256, sliding_window: 4096, rope_local_base_freq: 10000, sliding_window_pattern: 6,
-  tie_word_embeddings: true,
+  tie_word_embeddings: true, bos_token_id: 2, eos_token_id: 1,
 };
 
 /**
@@ -252,7 +252,9 @@ const GEMMA3_TEXT_DEFAULTS: Record<string, unknown> = {
 function gemma3TextConfig(cfg: Record<string, unknown>, fail: (m: string) => never): Record<string, unknown> {
   const obj = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? v as Record<string, unknown> : undefined);
   const text = obj(cfg.text_config);
-  const out: Record<string, unknown> = { ...GEMMA3_TEXT_DEFAULTS, ...(text ?? cfg) };
+  // The wrapper holds the token ids its text_config may leave out.
+  const ids = text ? Object.fromEntries(["bos_token_id", "eos_token_id"].filter((k) => cfg[k] !== undefined).map((k) => [k, cfg[k]])) : {};
+  const out: Record<string, unknown> = { ...GEMMA3_TEXT_DEFAULTS, ...ids, ...(text ?? cfg) };
   const rp = obj(out.rope_parameters);
   if (rp && (rp.full_attention !== undefined || rp.sliding_attention !== undefined)) {
     const full = obj(rp.full_attention) ?? {}, local = obj(rp.sliding_attention) ?? {};
@@ -272,7 +274,8 @@ function gemma3TextConfig(cfg: Record<string, unknown>, fail: (m: string) => nev
  * `use_sliding_window`) from layer `max_window_layers` on. Llama and Gemma have none.
  */
 function hfSliding(cfg: Record<string, unknown>, a: Arch, phi3: boolean, nLayers: number, fail: (m: string) => never): Pick<ModelConfig, "slidingWindow" | "slidingLayers"> {
-  const w = cfg.sliding_window;
+  // MistralConfig and Gemma2Config default to 4096 when the field is missing (null means none).
+  const w = cfg.sliding_window === undefined && (a === "mistral" || a === "gemma2") ? 4096 : cfg.sliding_window;
   if (w === undefined || w === null || w === false) return {};
   if (typeof w !== "number" || !Number.isInteger(w) || w < 1) fail(`config.json sliding_window = ${JSON.stringify(w)} is invalid`);
   const qwen = a === "qwen2" || a === "qwen3";
