@@ -44,9 +44,9 @@ export interface AttentionArgs {
 
 /**
  * Y[t, head h] = sum_j softmax_j(cap(scale * Q[t, h] . K[kvh, j])) V[kvh, j] over the keys j <= pos0 + t
- * (and j > pos0 + t - window with a window), for every query token t < T and head h. Threaded over (kv head, token) pairs, each serving its group of
- * query heads. Each query's result depends only on its own position, so a prefill and decode steps
- * give identical bits.
+ * (and j > pos0 + t - window with a window), for every query token t < T and head h. Threaded over
+ * (kv head, token) pairs, each serving its group of query heads. Each query's result depends only on
+ * its own position, so a prefill and decode steps give identical bits.
  */
 export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   const { T, pos0, nHeads, nKvHeads, headDim, capacity } = a;
