@@ -33,8 +33,8 @@ export const generateCommand: CommandSpec = {
       let streamed = false;
       const r = await withRuntime(ctx, args, async (runtime) => {
         // Positions never pass --steps (llama2.c runs a longer prompt up to --steps positions), so the KV
-        // cache holds that many; --steps 0 means the model's whole context.
-        const model = await loadTransformer(ctx, reader, runtime, steps > 0 ? Math.min(steps, reader.config.seqLen) : undefined);
+        // cache holds that many, not the model's whole context (32 GiB for Llama 3.1 8B's 131072).
+        const model = await loadTransformer(ctx, reader, runtime, Math.min(steps, reader.config.seqLen));
         try {
           return await api.generate(model, tokenizer!, prompt, {
             steps,
