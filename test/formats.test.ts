@@ -782,12 +782,12 @@ bad("GGUF: bad magic, version, truncation anywhere, absurd counts, unknown arch 
   const arch = T.gguf.slice();
   arch.set(new TextEncoder().encode("gpt2x"), archAt);
   await throwsFormat(() => readGGUF(mem(arch, "x.gguf")), /unsupported GGUF architecture "gpt2x"/);
-  // Tensor type of the last tensor info -> Q4_0 (2), and an offset past the end.
+  // Tensor type of the last tensor info -> IQ2_XXS (16, not read), and an offset past the end.
   const last = h.tensors[h.tensors.length - 1];
   const lastInfo = text.lastIndexOf(last.name);
   assert.ok(lastInfo > 0);
   const typeAt = lastInfo + last.name.length + 4 + 8 * last.dims.length;
-  await throwsFormat(() => readGGUF(mem(i32(T.gguf, typeAt, 2))), /type Q4_0: only F32, F16 and BF16/);
+  await throwsFormat(() => readGGUF(mem(i32(T.gguf, typeAt, 16))), /type IQ2_XXS: only F32, F16, BF16 and Q4_0, /);
   await throwsFormat(() => readGGUF(mem(i32(T.gguf, typeAt, 999))), /type #999/);
   const past = T.gguf.slice();
   new DataView(past.buffer).setBigUint64(typeAt + 4, BigInt(T.gguf.length), true);

@@ -12,6 +12,7 @@ export const SUITES: readonly string[] = [
   "scores",
   "masks",
   "formats",
+  "ggml-quants",
   "tokenizers",
   "dense",
   "convert",

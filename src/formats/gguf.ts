@@ -1,5 +1,6 @@
 /**
- * GGUF (v2/v3) reading and writing for unquantised (F32/F16/BF16) llama, qwen2, qwen3 and gemma models.
+ * GGUF (v2/v3) reading and writing for llama, qwen2, qwen3 and gemma models: F32/F16/BF16 tensors both
+ * ways, and ggml's block-quantised types (Q4_0 ... Q8_0, Q2_K ... Q6_K) read, dequantised to f32.
  *
  * The header (metadata key/values, tensor infos) is parsed through a buffered cursor that pulls the file in
  * chunks, so multi-megabyte tokenizer arrays are fine and tensor data is never touched until asked for. Every
@@ -9,11 +10,12 @@ import { AbortError, ArgumentError, FormatError } from "../errors.js";
 import { dtypeSize, expectedTensors, fullAttentionConfig, MAX_DIM, numel, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
 import { llama3RopeFactors } from "../kernels/rope.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
+import { GGML_QUANT_TYPES, ggmlQuantType } from "./ggml-quants.js";
 import {
   checkRecordedMeta, checkStoredPair, compressTarget, encodeForStorage, nmDTypeName, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX,
   NM_VALUES_SUFFIX,
 } from "../sparse/storage.js";
-import { makeReader, storedRanges, type ModelReader, type TensorLocation } from "./reader.js";
+import { makeReader, storedRanges, type ModelReader, type TensorInfo, type TensorLocation } from "./reader.js";
 import {
   checkConfigArg, dtypeFor, singleFileTarget, tensorBytes, writeAtomically, zeros, type TensorSource, type WriteOptions,
 } from "./writer.js";
@@ -62,7 +64,7 @@ const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 const DEFAULT_ALIGNMENT = 32;
 const MAX_COUNT = 1 << 24;
 
-/** ggml tensor type ids for the dtypes we store; everything else is a quantised type we refuse. */
+/** ggml tensor type ids for the dtypes we store; quantised types are only read (ggml-quants.ts). */
 const GGML_TYPE: Record<TensorDType, number> = { f32: 0, f16: 1, bf16: 30 };
 /** ggml's I8: GGUF has no unsigned byte type, so compressed N:M masks are stored as I8 bytes. */
 const GGML_I8 = 24;
@@ -423,14 +425,21 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       if (t.type === GGML_I8) throw new FormatError(name, `tensor ${t.name} has type I8, which is only used for compressed N:M masks (${NM_MASKS_SUFFIX})`);
       const canon = ggufToCanonical(t.name);
       if (!canon) throw new FormatError(name, `unexpected tensor ${t.name} for a ${archName} model`);
-      const dtype = dtypeOfGgml(t.type);
-      if (!dtype) {
-        throw new FormatError(name, `tensor ${t.name} has type ${GGML_NAMES[t.type] ?? `#${t.type}`}: only F32, F16 and BF16 are supported (quantised GGUF is not)`);
-      }
       const shape = [...t.dims].reverse();
+      const quant = ggmlQuantType(t.type);
+      const dtype = quant ? "f32" : dtypeOfGgml(t.type);
+      if (!dtype) {
+        throw new FormatError(name, `tensor ${t.name} has type ${GGML_NAMES[t.type] ?? `#${t.type}`}: only F32, F16, BF16 and ${GGML_QUANT_TYPES.map((q) => q.name).join(", ")} are read`);
+      }
       const byteLength = numel(shape) * dtypeSize(dtype);
       if (!Number.isSafeInteger(byteLength)) throw new FormatError(name, `tensor ${t.name} is absurdly large`);
-      locations.set(canon, { file, offset: h.dataOffset + t.offset, info: { name: canon, dtype, shape, byteLength } });
+      let quantized: TensorInfo["quantized"];
+      if (quant) {
+        // ggml quantises along rows (ne[0], the innermost dimension) in whole blocks.
+        if (t.dims[0] % quant.blockElems !== 0) throw new FormatError(name, `tensor ${t.name} (${quant.name}) has rows of ${t.dims[0]}, not a multiple of its ${quant.blockElems}-element blocks`);
+        quantized = { type: quant.name, storedBytes: (numel(shape) / quant.blockElems) * quant.blockBytes };
+      }
+      locations.set(canon, { file, offset: h.dataOffset + t.offset, info: { name: canon, dtype, shape, byteLength, ...(quantized ? { quantized } : {}) } });
     }
     for (const [base, p] of pairs) {
       if (!p.values) throw new FormatError(name, `compressed tensor ${base}: missing ${base}${NM_VALUES_SUFFIX}`);

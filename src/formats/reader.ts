@@ -8,6 +8,7 @@ import { configProblem, dtypeSize, expectedTensors, numel, parameterCount, type 
 import { decompressNM, type CompressedNM } from "../sparse/format.js";
 import { decodeStored, type NMStorageInfo } from "../sparse/storage.js";
 import type { RandomAccessFile } from "./file.js";
+import { dequantize } from "./ggml-quants.js";
 import { decodeToF32, encodeFromF32, LITTLE_ENDIAN } from "./half.js";
 
 /** Supported container formats. */
@@ -27,6 +28,11 @@ export interface TensorInfo {
    * is then the values' dtype and `compressed.storedBytes` what the file really holds.
    */
   compressed?: NMStorageInfo;
+  /**
+   * Set when the file stores this tensor block-quantised (a GGUF Q4_K, Q8_0, ...): reads dequantise it,
+   * so `dtype` is "f32", and `quantized.storedBytes` is what the file really holds.
+   */
+  quantized?: { type: string; storedBytes: number };
 }
 
 /** Raw stored bytes of a tensor. */
@@ -95,8 +101,8 @@ export function makeReader(args: {
   // Before listing tensors: a corrupt header can claim millions of layers, which must fail fast.
   const params = parameterCount(config);
   const available = args.files.reduce((s, f) => s + f.size, 0);
-  // Compressed N:M matrices take as little as 3/16 byte per weight (31:32 with f16 values).
-  const compressed = [...locations.values()].some((l) => l.info.compressed);
+  // Compressed N:M matrices take as little as 3/16 byte per weight (31:32 with f16 values), Q2_K 0.33.
+  const compressed = [...locations.values()].some((l) => l.info.compressed || l.info.quantized);
   if (params * (compressed ? 0.125 : 2) > available) {
     throw new FormatError(path, `the config implies ${params} parameters, more than the ${available} bytes of weights can hold: truncated or corrupt header`);
   }
@@ -131,12 +137,14 @@ export function makeReader(args: {
     async readRaw(name: string): Promise<RawTensor> {
       const loc = locate(name);
       if (loc.info.compressed) return { dtype: loc.info.dtype, bytes: encodeFromF32(loc.info.dtype, decompressNM(await readNM(loc))) };
+      if (loc.info.quantized) return { dtype: "f32", bytes: new Uint8Array((await readQuantized(loc)).buffer) };
       const bytes = await loc.file.read(loc.offset, loc.info.byteLength);
       return { dtype: loc.info.dtype, bytes };
     },
     async readTensor(name: string): Promise<Float32Array> {
       const loc = locate(name);
       if (loc.info.compressed) return decompressNM(await readNM(loc));
+      if (loc.info.quantized) return readQuantized(loc);
       const bytes = await loc.file.read(loc.offset, loc.info.byteLength);
       return decodeToF32(loc.info.dtype, bytes);
     },
@@ -166,10 +174,16 @@ async function readNM(loc: TensorLocation): Promise<CompressedNM> {
   return decodeStored(loc.file.name, loc.info.name, nm, values, masks);
 }
 
+/** Reads and dequantises a block-quantised tensor. */
+async function readQuantized(loc: TensorLocation): Promise<Float32Array> {
+  const q = loc.info.quantized!;
+  return dequantize(q.type, await loc.file.read(loc.offset, q.storedBytes), numel(loc.info.shape));
+}
+
 /** The byte ranges a tensor occupies: [file, start, end) per stored piece. */
 export function storedRanges(loc: TensorLocation): { file: RandomAccessFile; start: number; end: number; what: string }[] {
   const nm = loc.info.compressed;
-  if (!nm) return [{ file: loc.file, start: loc.offset, end: loc.offset + loc.info.byteLength, what: loc.info.name }];
+  if (!nm) return [{ file: loc.file, start: loc.offset, end: loc.offset + (loc.info.quantized?.storedBytes ?? loc.info.byteLength), what: loc.info.name }];
   return [
     { file: loc.file, start: loc.offset, end: loc.offset + nm.valueBytes, what: `${loc.info.name} (values)` },
     { file: loc.masks!.file, start: loc.masks!.offset, end: loc.masks!.offset + nm.maskBytes, what: `${loc.info.name} (masks)` },

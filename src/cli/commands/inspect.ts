@@ -75,12 +75,13 @@ export const inspectCommand: CommandSpec = {
           throwIfAborted(ctx.signal);
           const info = reader.tensors.get(name)!;
           const n = numel(info.shape);
-          const stored = info.compressed?.storedBytes ?? info.byteLength;
+          const stored = info.compressed?.storedBytes ?? info.quantized?.storedBytes ?? info.byteLength;
+          const dtype = info.quantized?.type ?? info.dtype;
           const compressed = info.compressed ? `${info.compressed.n}:${info.compressed.m} ${info.compressed.axis}` : null;
           params += n;
           bytes += stored;
           denseBytes += info.byteLength;
-          tensors.push({ name, shape: info.shape, dtype: info.dtype, bytes: stored, denseBytes: info.byteLength, compressed });
+          tensors.push({ name, shape: info.shape, dtype, bytes: stored, denseBytes: info.byteLength, compressed });
           if (info.shape.length === 2 && !/^(tok_embeddings|output)$/.test(name)) {
             const w = await reader.readTensor(name);
             let z = 0;
@@ -92,7 +93,7 @@ export const inspectCommand: CommandSpec = {
             matrices.push({
               name,
               shape: info.shape,
-              dtype: info.dtype,
+              dtype,
               bytes: stored,
               denseBytes: info.byteLength,
               savedBytes: info.byteLength - stored,

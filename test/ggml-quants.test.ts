@@ -1,0 +1,195 @@
+// Quantised GGUF tensors: every ggml block type dass reads, dequantised and checked element by element
+// against the block layout written out as "element e comes from these bits" (the reader walks blocks
+// in ggml's loop order instead), then read through a GGUF file and converted.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { FormatError } from "../src/errors.js";
+import { convertModel, f16ToF32, f32ToF16, MemoryFile, MemoryFolder, openModel, parseGGUFHeader, readGGUF, writeGGUF } from "../src/formats/index.js";
+import { dequantize, GGML_QUANT_TYPES, type GgmlQuantType } from "../src/formats/ggml-quants.js";
+import { mulberry32 } from "./util/random.js";
+import { syntheticModel } from "./util/synthetic-model.js";
+
+const f = Math.fround;
+const quant = (name: string): GgmlQuantType => GGML_QUANT_TYPES.find((t) => t.name === name)!;
+const s8 = (v: number) => (v << 24) >> 24;
+
+/** Element e of one block of `type` at b[0..], from the layout alone. */
+function element(type: string, b: Uint8Array, e: number): number {
+  const h = (o: number) => f16ToF32(b[o] | (b[o + 1] << 8));
+  const bit = (o: number, k: number) => (b[o + (k >> 3)] >> (k & 7)) & 1;
+  const nib = (o: number, k: number) => (k < 16 ? b[o + k] & 15 : b[o + k - 16] >> 4); // 32-element legacy blocks
+  // The 6-bit scale/min pairs of Q4_K/Q5_K, group g: the low 6 bits of bytes 0..7 for g < 4; for g >= 4,
+  // the nibbles of byte g + 4 and the top 2 bits of bytes g - 4 (scale) and g (min).
+  const kScale = (g: number) => (g < 4 ? b[4 + g] & 63 : (b[4 + g + 4] & 15) | ((b[4 + g - 4] >> 6) << 4));
+  const kMin = (g: number) => (g < 4 ? b[4 + g + 4] & 63 : (b[4 + g + 4] >> 4) | ((b[4 + g] >> 6) << 4));
+  switch (type) {
+    case "Q4_0": return f((nib(2, e) - 8) * h(0));
+    case "Q4_1": return f(f(nib(4, e) * h(0)) + h(2));
+    case "Q5_0": return f(((nib(6, e) | (bit(2, e) << 4)) - 16) * h(0));
+    case "Q5_1": return f(f((nib(8, e) | (bit(4, e) << 4)) * h(0)) + h(2));
+    case "Q8_0": return f(s8(b[2 + e]) * h(0));
+    case "Q2_K": {
+      // 2-bit quant: byte 16 + 32 (e / 128) + e % 32, bits 2 ((e % 128) / 32); scale byte e / 16.
+      const q = (b[16 + 32 * (e >> 7) + (e & 31)] >> (2 * ((e & 127) >> 5))) & 3, sc = b[e >> 4];
+      return f(f(f(h(80) * (sc & 15)) * q) - f(h(82) * (sc >> 4)));
+    }
+    case "Q3_K": {
+      const q = (b[32 + 32 * (e >> 7) + (e & 31)] >> (2 * ((e & 127) >> 5))) & 3;
+      const hi = (b[e & 31] >> (e >> 5)) & 1; // hmask: bit (e / 32) of byte e % 32
+      const i = e >> 4;
+      const sc = ((i < 8 ? b[96 + i] & 15 : b[96 + i - 8] >> 4) | (((b[104 + (i & 3)] >> (2 * (i >> 2))) & 3) << 4)) - 32;
+      return f(f(h(108) * sc) * (q - (hi ? 0 : 4)));
+    }
+    case "Q4_K": {
+      const g = e >> 5, q = (b[16 + 32 * (g >> 1) + (e & 31)] >> (4 * (g & 1))) & 15;
+      return f(f(f(h(0) * kScale(g)) * q) - f(h(2) * kMin(g)));
+    }
+    case "Q5_K": {
+      const g = e >> 5, q = ((b[48 + 32 * (g >> 1) + (e & 31)] >> (4 * (g & 1))) & 15) | (((b[16 + (e & 31)] >> g) & 1) << 4);
+      return f(f(f(h(0) * kScale(g)) * q) - f(h(2) * kMin(g)));
+    }
+    case "Q6_K": {
+      // Per 128-element half, run r = (e % 128) / 32: low nibbles of ql for runs 0, 1, high for 2, 3;
+      // 2 high bits at 2r of qh; a signed scale per 16 elements.
+      const n = e >> 7, r = (e & 127) >> 5, l = e & 31;
+      const lo = (b[64 * n + 32 * (r & 1) + l] >> (4 * (r >> 1))) & 15;
+      const hi = (b[128 + 32 * n + l] >> (2 * r)) & 3;
+      const sc = s8(b[192 + 8 * n + (l >> 4) + 2 * r]);
+      return f(f(h(208) * sc) * ((lo | (hi << 4)) - 32));
+    }
+  }
+  throw new Error(type);
+}
+
+/** Random blocks of `type` whose f16 scales are finite and modest (so every value is finite). */
+function randomBlocks(type: string, blocks: number, seed: number): Uint8Array {
+  const t = quant(type);
+  const rng = mulberry32(seed);
+  const b = new Uint8Array(blocks * t.blockBytes);
+  for (let i = 0; i < b.length; i++) b[i] = Math.floor(rng() * 256);
+  const halves: Record<string, number[]> = {
+    Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q8_0: [0], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208],
+  };
+  for (let k = 0; k < blocks; k++) {
+    for (const o of halves[type]) {
+      const v = f32ToF16((rng() - 0.3) * 0.05);
+      b[k * t.blockBytes + o] = v & 255;
+      b[k * t.blockBytes + o + 1] = v >> 8;
+    }
+  }
+  return b;
+}
+
+const q = suite("formats: quantised GGUF (ggml block types)");
+
+q("every block type dequantises as its layout says, element by element", () => {
+  assert.equal(GGML_QUANT_TYPES.map((t) => `${t.id}:${t.name}`), ["2:Q4_0", "3:Q4_1", "6:Q5_0", "7:Q5_1", "8:Q8_0", "10:Q2_K", "11:Q3_K", "12:Q4_K", "13:Q5_K", "14:Q6_K"]);
+  for (const [i, t] of GGML_QUANT_TYPES.entries()) {
+    const type = t.name;
+    const blocks = 3;
+    const bytes = randomBlocks(type, blocks, 40 + i);
+    const got = dequantize(type, bytes, blocks * t.blockElems);
+    for (let k = 0; k < blocks; k++) {
+      const blk = bytes.subarray(k * t.blockBytes, (k + 1) * t.blockBytes);
+      for (let e = 0; e < t.blockElems; e++) {
+        const want = element(type, blk, e);
+        const v = got[k * t.blockElems + e];
+        assert.ok(Math.abs(v - want) <= 1e-6 * Math.abs(want) + 1e-12, `${type} block ${k} element ${e}: ${v} vs ${want}`);
+      }
+    }
+    assert.ok(got.some((v) => v !== 0) && got.every(Number.isFinite), `${type}: finite, not all zero`);
+  }
+  // Known values: Q8_0 with d = 0.5 is q / 2; Q4_0 with d = 1 is nibble - 8.
+  const q8 = new Uint8Array(34);
+  q8.set([0x00, 0x38]); // f16 0.5
+  for (let j = 0; j < 32; j++) q8[2 + j] = (j - 16) & 255;
+  assert.equal(Array.from(dequantize("Q8_0", q8, 32)), Array.from({ length: 32 }, (_, j) => (j - 16) / 2));
+  const q4 = new Uint8Array(18);
+  q4.set([0x00, 0x3c]); // f16 1
+  for (let j = 0; j < 16; j++) q4[2 + j] = j | ((15 - j) << 4);
+  assert.equal(Array.from(dequantize("Q4_0", q4, 32)), [...Array.from({ length: 16 }, (_, j) => j - 8), ...Array.from({ length: 16 }, (_, j) => 7 - j)]);
+});
+
+/** A GGUF of a synthetic llama whose matrices have 256-wide rows, with some tensors retyped to quantised types. */
+async function quantisedGGUF(retype: Record<string, string>): Promise<{ bytes: Uint8Array; blocks: Map<string, Uint8Array> }> {
+  const m = syntheticModel("llama", 3, { ropeLayout: "adjacent", overrides: { dim: 256, nHeads: 4, nKvHeads: 2, headDim: 64, hiddenDim: 512, nLayers: 1, vocabSize: 32 } });
+  const out = new MemoryFolder("g");
+  await writeGGUF(out, m.config, m.source, { fileName: "m.gguf" });
+  const bytes = out.files.get("m.gguf")!.slice();
+  const h = await parseGGUFHeader(new MemoryFile(bytes, "m.gguf"));
+  const text = new TextDecoder("latin1").decode(bytes.subarray(0, h.dataOffset));
+  const blocks = new Map<string, Uint8Array>();
+  for (const [name, type] of Object.entries(retype)) {
+    const t = h.tensors.find((x) => x.name === name)!;
+    const at = text.indexOf(name);
+    assert.ok(at > 0, name);
+    // A tensor info: name, then u32 dimension count, u64 dims, u32 type, u64 offset.
+    const typeAt = at + name.length + 4 + 8 * t.dims.length;
+    const qt = quant(type);
+    new DataView(bytes.buffer).setUint32(typeAt, qt.id, true);
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    const data = randomBlocks(type, n / qt.blockElems, qt.id);
+    bytes.set(data, h.dataOffset + t.offset); // the f32 region is larger than the quantised data
+    blocks.set(name, data);
+  }
+  return { bytes, blocks };
+}
+
+q("a GGUF with quantised tensors reads them dequantised (f32), reports their stored bytes, and converts", async () => {
+  const retype = { "blk.0.ffn_gate.weight": "Q4_K", "blk.0.ffn_down.weight": "Q6_K", "blk.0.attn_q.weight": "Q8_0", "blk.0.attn_v.weight": "Q5_0", "blk.0.ffn_up.weight": "Q3_K" };
+  const canon: Record<string, string> = {
+    "blk.0.ffn_gate.weight": "layers.0.mlp.gate", "blk.0.ffn_down.weight": "layers.0.mlp.down", "blk.0.attn_q.weight": "layers.0.attn.q",
+    "blk.0.attn_v.weight": "layers.0.attn.v", "blk.0.ffn_up.weight": "layers.0.mlp.up",
+  };
+  const { bytes, blocks } = await quantisedGGUF(retype);
+  const r = await readGGUF(new MemoryFile(bytes, "q.gguf"));
+  for (const [g, type] of Object.entries(retype)) {
+    const info = r.tensors.get(canon[g])!;
+    const qt = quant(type);
+    const n = info.shape[0] * info.shape[1];
+    assert.equal([info.dtype, info.quantized], ["f32", { type, storedBytes: (n / qt.blockElems) * qt.blockBytes }], g);
+    const want = dequantize(type, blocks.get(g)!, n);
+    assert.equal(Array.from(await r.readTensor(canon[g])), Array.from(want), `${g} read`);
+    const raw = await r.readRaw(canon[g]);
+    assert.equal([raw.dtype, Array.from(new Float32Array(raw.bytes.buffer, raw.bytes.byteOffset, n))], ["f32", Array.from(want)], `${g} raw`);
+  }
+  assert.is(r.tensors.get("layers.0.attn.k")!.quantized, undefined, "untouched tensors stay f32");
+  // Converted to safetensors (f32): the dequantised values, exactly.
+  const out = new MemoryFolder("hf");
+  await convertModel(r, "safetensors", out);
+  const hf = await openModel({ files: out.files, name: "hf" });
+  assert.equal(Array.from(await hf.readTensor("layers.0.mlp.gate")), Array.from(await r.readTensor("layers.0.mlp.gate")));
+  await r.close();
+});
+
+q("quantised tensors: rows that are not whole blocks, and unsupported types, are FormatErrors", async () => {
+  // A type dass does not read (IQ2_XXS), and a k-quant on rows 48 wide, are refused.
+  const { bytes } = await quantisedGGUF({ "blk.0.attn_k.weight": "Q4_K" });
+  await readGGUF(new MemoryFile(bytes, "ok.gguf"));
+  const h = await parseGGUFHeader(new MemoryFile(bytes, "x"));
+  const text = new TextDecoder("latin1").decode(bytes.subarray(0, h.dataOffset));
+  const retype = (name: string, id: number) => {
+    const t = h.tensors.find((x) => x.name === name)!;
+    const b = bytes.slice();
+    new DataView(b.buffer).setUint32(text.indexOf(name) + name.length + 4 + 8 * t.dims.length, id, true);
+    return b;
+  };
+  const expectFormat = async (b: Uint8Array, pattern: RegExp) => {
+    let err: unknown;
+    try { await readGGUF(new MemoryFile(b, "bad.gguf")); } catch (e) { err = e; }
+    assert.instance(err, FormatError);
+    assert.match((err as Error).message, pattern);
+  };
+  await expectFormat(retype("blk.0.attn_q.weight", 16), /type IQ2_XXS: only F32, F16, BF16 and Q4_0, .*Q6_K are read/);
+  const rows = syntheticModel("llama", 4, { ropeLayout: "adjacent", overrides: { dim: 48, nHeads: 2, nKvHeads: 1, headDim: 24, hiddenDim: 64, nLayers: 1, vocabSize: 32 } });
+  const out = new MemoryFolder("g");
+  await writeGGUF(out, rows.config, rows.source, { fileName: "r.gguf" });
+  const rb = out.files.get("r.gguf")!.slice();
+  const rh = await parseGGUFHeader(new MemoryFile(rb, "r"));
+  const rt = new TextDecoder("latin1").decode(rb.subarray(0, rh.dataOffset));
+  const gate = rh.tensors.find((x) => x.name === "blk.0.ffn_gate.weight")!;
+  new DataView(rb.buffer).setUint32(rt.indexOf(gate.name) + gate.name.length + 4 + 8 * gate.dims.length, 12, true);
+  await expectFormat(rb, /blk\.0\.ffn_gate\.weight \(Q4_K\) has rows of 48, not a multiple of its 256-element blocks/);
+});
+
+q.run();
