@@ -291,7 +291,7 @@ c("help: global, per command, and `help CMD`", async () => {
 
 c("every command documents exactly the flags of the issues", async () => {
   const flags: Record<string, string[]> = {
-    prune: ["model", "tokenizer", "method", "pattern", "calib", "nsamples", "seqlen", "seed", "targets", "alpha", "out", "report", "compress", "threads", "json"],
+    prune: ["model", "tokenizer", "method", "pattern", "calib", "nsamples", "seqlen", "seed", "targets", "alpha", "out", "report", "compress", "dtype", "threads", "json"],
     eval: ["model", "tokenizer", "text", "seqlen", "max-tokens", "protocol", "threads", "json"],
     generate: ["model", "tokenizer", "prompt", "steps", "temperature", "seed", "threads", "json"],
     inspect: ["model", "json"],

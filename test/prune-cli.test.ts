@@ -340,6 +340,23 @@ test("GGUF (f16, embedded vocabulary, no --tokenizer): DaSS 4:8 keeps the dtypes
   }
 });
 
+test("--dtype: a GGUF (f16) pruned into bf16 matrices; llama2.c refuses anything but f32 before pruning", async () => {
+  const d = await dir();
+  const out = join(d, "p-bf16.gguf");
+  const r = await dass(["prune", "--model", inputs.gguf, "--method", "magnitude", "--pattern", "2:4", "--dtype", "bf16", "--out", out, "--json", "--threads", "1"]);
+  assert.is(r.code, 0, r.err);
+  const b = await openModel(out);
+  try {
+    for (const [name, info] of b.tensors) assert.is(info.dtype, info.shape.length === 2 ? "bf16" : "f32", name);
+  } finally {
+    await b.close();
+  }
+  const bad = await dass(["prune", "--model", inputs.bin, "--method", "magnitude", "--pattern", "2:4", "--dtype", "f16", "--out", join(d, "x.bin")]);
+  assert.is(bad.code, 1, bad.err);
+  assert.match(bad.err, /llama2\.c checkpoints hold float32 only/);
+  assert.not.ok(await exists(join(d, "x.bin")));
+});
+
 test("Hugging Face folder (bf16), targets all: a folder with config.json; replacing an earlier output is allowed", async () => {
   const d = await dir();
   const out = join(d, "pruned-hf");

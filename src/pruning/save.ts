@@ -55,6 +55,12 @@ export interface SavePrunedOptions {
    * storage of src/sparse/storage.ts). The dtype, input guard, file name and signal are set here.
    */
   writeOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * Storage dtype of every tensor written (GGUF keeps 1-D tensors in f32, as llama.cpp expects);
+   * default each tensor's input dtype, which for a quantised GGUF's tensors is f32 (dass reads them
+   * dequantised). llama2.c holds f32 only.
+   */
+  dtype?: TensorDType;
   /** Cancels the write: the temporary output is removed and AbortError is thrown. */
   signal?: AbortSignal;
   /** Phase "write": tensors written of all tensors. */
@@ -158,7 +164,7 @@ export async function savePrunedModel(
     onProgress?.({ phase: "write", done, total, message: name });
     return data;
   };
-  const dtype = (name: string): TensorDType => reader.tensors.get(name)?.dtype ?? "f32";
+  const dtype = (name: string): TensorDType => options.dtype ?? reader.tensors.get(name)?.dtype ?? "f32";
   // Writer options from the caller first, so that the essentials below cannot be overridden.
   const extra = (options.writeOptions ?? {}) as Partial<WriteOptions>;
   const fs = await import("node:fs/promises");
@@ -188,7 +194,7 @@ export async function savePrunedModel(
     async (file) => {
       const folder = atomicFileFolder(file);
       if (reader.format === "llama2c") {
-        await writeLlama2c(folder, config, source, { ...extra, fileName: path.basename(finalPath), signal });
+        await writeLlama2c(folder, config, source, { ...extra, ...(options.dtype ? { dtype: options.dtype } : {}), fileName: path.basename(finalPath), signal });
       } else {
         const kv = reader.metadata.kv as Map<string, GGUFValue> | undefined;
         const name = kv?.get("general.name");

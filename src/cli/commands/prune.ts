@@ -27,7 +27,7 @@ export const pruneCommand: CommandSpec = {
   usage:
     "--model M [--tokenizer T] --method dass|wanda|sparsegpt|magnitude --pattern 2:4|4:8|0.5\n" +
     "       --calib FILE [--nsamples 128] [--seqlen L] [--seed 0] [--targets mlp|all] [--alpha 0.5]\n" +
-    "       --out PATH [--report FILE.json] [--compress] [--threads N] [--json]",
+    "       --out PATH [--report FILE.json] [--compress] [--dtype f32|f16|bf16] [--threads N] [--json]",
   description:
     "Patterns: a sparsity in (0, 1) such as 0.5 (unstructured), or N:M such as 2:4 (N of every M weights\n" +
     "pruned; N < M <= 32). Calibration windows are drawn with --seed from --calib (plain text or JSON lines);\n" +
@@ -50,6 +50,7 @@ export const pruneCommand: CommandSpec = {
     { name: "out", type: "string", value: "PATH", required: true, help: "output model (file, or folder for Hugging Face input)" },
     { name: "report", type: "string", value: "FILE.json", help: "also write the JSON report here" },
     { name: "compress", type: "boolean", help: "store N:M matrices compressed (values + packed indices)" },
+    { name: "dtype", type: "string", value: "DTYPE", choices: ["f32", "f16", "bf16"], help: "storage dtype of the output [default: keep the input's; f32 for a quantised GGUF]" },
     THREADS_OPTION,
     JSON_OPTION,
   ],
@@ -70,6 +71,7 @@ export const pruneCommand: CommandSpec = {
     const out = str(args, "out")!;
     const reportPath = str(args, "report");
     const compress = flag(args, "compress");
+    const dtype = str(args, "dtype") as "f32" | "f16" | "bf16" | undefined;
 
     const lib = await import("../lib.js");
     let pattern;
@@ -100,6 +102,9 @@ export const pruneCommand: CommandSpec = {
           "the output has the input's format, and llama2.c checkpoints cannot hold compressed N:M matrices; " +
             "convert the input first (dass convert --to gguf) or drop --compress",
         );
+      }
+      if (dtype && dtype !== "f32" && reader.format === "llama2c") {
+        throw new ArgumentError("dtype", "the output has the input's format, and llama2.c checkpoints hold float32 only; convert the input first (dass convert --to gguf) or drop --dtype");
       }
       const ctxLen = reader.config.seqLen;
       const seqlen = seqlenFlag ?? Math.min(2048, ctxLen);
@@ -142,6 +147,7 @@ export const pruneCommand: CommandSpec = {
               saved = await lib.savePrunedModel(reader, model, report, out, {
                 inputs,
                 writeOptions: compress ? { compress: lib.compressForSave(report) } : undefined,
+                dtype,
                 signal: ctx.signal,
                 onProgress: p.onProgress,
               });
