@@ -368,6 +368,19 @@ c("benchmarks refuse malformed flags before measuring anything: one `error:` lin
   assert.match(h.stdout, /^Usage: npm run bench:model -- /);
 });
 
+c("convert of a sliding-window model to GGUF says that the context is cut to the window", async () => {
+  const { writeSafetensors } = await import("../src/formats/index.js");
+  const { syntheticModel } = await import("./util/synthetic-model.js");
+  const m = syntheticModel("mistral", 5, { overrides: { seqLen: 64, slidingWindow: 8 } });
+  const src = join(cliRoot, "windowed"), out = join(cliRoot, "windowed.gguf");
+  await writeSafetensors(src, m.config, m.source);
+  const r = await dass(["convert", "--model", src, "--to", "gguf", "--out", out]);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.err, /GGUF has no sliding window; the output's context is cut to the window \(8 of 64 positions\)/);
+  const i = await dass(["inspect", "--model", out]);
+  assert.match(i.out, /context 8\n/);
+});
+
 c("library errors print `error: message` without a stack and exit with 1", async () => {
   const r = await dass(["inspect", "--model", join(cliRoot, "missing.bin")]);
   assert.is(r.code, 1);

@@ -2,6 +2,7 @@
 import { str, type CommandSpec } from "../args.js";
 import { JSON_OPTION, MODEL_OPTION, TOKENIZER_OPTION, openModelArgs } from "../common.js";
 import type { ModelFormat } from "../lib.js";
+import { fullAttentionConfig } from "../../model/config.js";
 
 export const convertCommand: CommandSpec = {
   name: "convert",
@@ -53,6 +54,10 @@ export const convertCommand: CommandSpec = {
         }
       }
       const written = await convertModel(reader, to, out, { dtype, vocab, extraFiles, signal: ctx.signal });
+      const c = reader.config;
+      if (to !== "safetensors" && fullAttentionConfig(c).seqLen < c.seqLen) {
+        ctx.note(`note: ${to === "gguf" ? "GGUF" : "llama2.c"} has no sliding window; the output's context is cut to the window (${c.slidingWindow} of ${c.seqLen} positions), where it is exact`);
+      }
       if (ctx.json) ctx.printJson({ input: modelPath, from: reader.format, to, out: written });
       else ctx.io.stdout(`${written}\n`);
       return 0;
