@@ -340,6 +340,18 @@ test("GGUF (f16, embedded vocabulary, no --tokenizer): DaSS 4:8 keeps the dtypes
   }
 });
 
+test("an --out in folders that do not exist yet: they are made, and the temporary files (in the nearest existing folder) are gone", async () => {
+  const d = await dir();
+  const out = join(d, "a", "b", "p.bin");
+  const r = await dass(["prune", "--model", inputs.bin, "--method", "magnitude", "--pattern", "2:4", "--out", out, "--json", "--threads", "1"]);
+  assert.is(r.code, 0, r.err);
+  assert.ok(await exists(out));
+  const fs = await import("node:fs/promises");
+  assert.equal(await fs.readdir(d), ["a"]);
+  assert.equal(await fs.readdir(join(d, "a")), ["b"]);
+  assert.equal(await fs.readdir(join(d, "a", "b")), ["p.bin"]);
+});
+
 test("--dtype: a GGUF (f16) pruned into bf16 matrices; llama2.c refuses anything but f32 before pruning", async () => {
   const d = await dir();
   const out = join(d, "p-bf16.gguf");
