@@ -248,8 +248,9 @@ real.run();
 // ---------------------------------------------------------------------------------------------------------
 const rt = suite("formats: synthetic round trips");
 
-async function writeHf(arch: Arch, seed: number, dtype: "f32" | "f16" | "bf16") {
+async function writeHf(arch: Arch, seed: number, dtype: "f32" | "f16" | "bf16", adjust: (c: ModelConfig) => ModelConfig = (c) => c) {
   const m = syntheticModel(arch, seed);
+  m.config = adjust(m.config); // config-only changes: the tensors stay valid
   const out = new MemoryFolder("hf");
   await writeSafetensors(out, m.config, m.source, { dtype, metadata: { note: "synthetic" }, extraFiles: { "tokenizer.json": new TextEncoder().encode("{}") } });
   return { m, out };
@@ -272,14 +273,22 @@ for (const arch of ARCHS) {
   });
 
   rt(`${arch}: HF -> GGUF -> HF is exact; q/k are permuted as llama.cpp does`, async () => {
+    const gemma23 = arch === "gemma2" || arch === "gemma3";
     for (const seed of [1, 2, 3]) {
-      const { m, out } = await writeHf(arch, seed, "f32");
+      if (gemma23) {
+        // llama.cpp infers Gemma's attention scale from the shape: the synthetic models' 1/sqrt(2 headDim) has no GGUF form.
+        const odd = await openModel({ files: (await writeHf(arch, seed, "f32")).out.files, name: "hf" });
+        await throwsArg(() => convertModel(odd, "gguf", new MemoryFolder("g")), "to", /llama\.cpp infers the attention scale 1\/sqrt\(\d+\)/);
+      }
+      // llama.cpp's scale, and its layer pattern (gemma3: five in six, so all of these few layers slide).
+      const { m, out } = await writeHf(arch, seed, "f32", (c) => {
+        if (!gemma23) return c;
+        const { slidingLayers: _synthetic, ...rest } = c;
+        const g2 = arch === "gemma2" ? { slidingWindow: 3, ...(c.nLayers > 1 ? { slidingLayers: Array.from({ length: c.nLayers }, (_, i) => i % 2 === 0) } : {}) } : {};
+        return { ...rest, attnScale: 1 / Math.sqrt(c.headDim), ...g2 };
+      });
       const hf = await openModel({ files: out.files, name: "hf" });
       const g = new MemoryFolder("g");
-      if (arch === "gemma2" || arch === "gemma3") {
-        await throwsArg(() => convertModel(hf, "gguf", g), "to", /Gemma [23] .* is not written to GGUF by dass/);
-        continue;
-      }
       await convertModel(hf, "gguf", g);
       const gr = await readGGUF(mem(g.files.get("model.gguf")!, "g.gguf"));
       const c = m.config;
@@ -294,10 +303,11 @@ for (const arch of ARCHS) {
         const kb0 = m.tensors.get("layers.0.attn.k_bias")!;
         assert.ok(sameBits(kb, gr.config.ropeLayout === "adjacent" ? permuteQK(kb0, c.nKvHeads, c.headDim, "half-to-adjacent") : kb0));
       }
-      if (arch === "gemma") {
+      if (arch === "gemma" || gemma23) {
         assert.is(gr.config.normPlusOne, false);
-        const n = await gr.readTensor("norm");
-        assert.ok(sameBits(n, m.tensors.get("norm")!.map((x) => x + 1)));
+        for (const n of ["norm", "layers.0.attn_norm", ...(gemma23 ? ["layers.0.attn_post_norm", "layers.0.ffn_post_norm"] : []), ...(arch === "gemma3" ? ["layers.0.attn.q_norm"] : [])]) {
+          assert.ok(sameBits(await gr.readTensor(n), m.tensors.get(n)!.map((x) => x + 1)), `${n} has its +1 baked in`);
+        }
       }
       const back = new MemoryFolder("back");
       await convertModel(gr, "safetensors", back);
@@ -307,6 +317,29 @@ for (const arch of ARCHS) {
     }
   });
 }
+
+rt("GGUF gemma2/gemma3: llama.cpp's attention-scale rule (27B by layer count), layer patterns and local RoPE; what it cannot express is refused", async () => {
+  const g2 = syntheticModel("gemma2", 5, { overrides: { nLayers: 46, dim: 40, nHeads: 2, nKvHeads: 1, headDim: 8, embedScale: Math.sqrt(40) } });
+  // 46 layers: llama.cpp takes it for the 27B and scales by 1/sqrt(dim / nHeads) = 1/sqrt(20).
+  const ok = { ...g2.config, attnScale: 1 / Math.sqrt(20), slidingWindow: 4, slidingLayers: Array.from({ length: 46 }, (_, i) => i % 2 === 0) };
+  const out = new MemoryFolder("g");
+  await writeGGUF(out, { ...ok, ropeLayout: "half", normPlusOne: false }, g2.source);
+  const r = await readGGUF(mem(out.files.get("model.gguf")!, "g.gguf"));
+  assert.equal([r.config.attnScale, r.config.slidingWindow, r.config.slidingLayers, r.config.attnSoftcap, r.config.logitSoftcap], [ok.attnScale, 4, ok.slidingLayers, 2, 3]);
+  const bad = async (c: ModelConfig, re: RegExp) => throwsArg(() => writeGGUF(new MemoryFolder(), { ...c, normPlusOne: false }, g2.source), "config", re);
+  await bad({ ...ok, attnScale: 1 / Math.sqrt(8) }, /llama\.cpp infers the attention scale 1\/sqrt\(20\)/);
+  await bad({ ...ok, slidingLayers: ok.slidingLayers.map((v) => !v) }, /slides every second layer, not these/);
+  await bad({ ...ok, ropeLocalTheta: 10000 }, /gemma2 has no separate RoPE base/);
+  const g3 = syntheticModel("gemma3", 6, { overrides: { nLayers: 7 } });
+  const ok3 = { ...g3.config, attnScale: 1 / Math.sqrt(g3.config.headDim), slidingLayers: [true, true, true, true, true, false, true], normPlusOne: false };
+  const out3 = new MemoryFolder("g3");
+  await writeGGUF(out3, ok3, g3.source);
+  const r3 = await readGGUF(mem(out3.files.get("model.gguf")!, "g3.gguf"));
+  assert.equal([r3.config.slidingLayers, r3.config.ropeLocalTheta, r3.config.qkNorm], [ok3.slidingLayers, 10000, true]);
+  await bad({ ...ok3, attnSoftcap: 5 }, /no attention-score soft-capping for gemma3/);
+  await bad({ ...ok3, ropeLocalTheta: 20000 }, /sliding layers take RoPE base 10000, not 20000/);
+  await bad({ ...ok3, sandwichNorms: false }, /sandwich norms are implied/);
+});
 
 rt("GGUF round trip in each dtype keeps matrices in that dtype and norms in f32", async () => {
   for (const dtype of DTYPES) {
@@ -383,7 +416,7 @@ rt("sharded HF folders (model.safetensors.index.json) read like single files", a
   assert.equal(r.metadata.shards, ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]);
 });
 
-rt("RoPE scaling (llama3, linear; rope_scaling or rope_parameters) survives an HF round trip; llama2.c refuses it", async () => {
+rt("RoPE scaling (llama3, linear; rope_scaling or rope_parameters) survives an HF round trip, linear a GGUF one; llama2.c refuses it", async () => {
   const llama3 = { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 } as const;
   for (const ropeScaling of [llama3, { type: "linear", factor: 2 } as const]) {
     const m = syntheticModel("llama", 11, { overrides: { ropeScaling, ropeTheta: 500000 } });
@@ -400,7 +433,13 @@ rt("RoPE scaling (llama3, linear; rope_scaling or rope_parameters) survives an H
     assert.equal(r5.config.ropeScaling, ropeScaling);
     assert.is(r5.config.ropeTheta, 500000);
     const adj = syntheticModel("llama", 11, { ropeLayout: "adjacent", overrides: { ropeScaling } });
-    if (ropeScaling.type === "linear") await throwsArg(() => writeGGUF(new MemoryFolder(), adj.config, adj.source), "config", /linear RoPE scaling is not written to GGUF/);
+    if (ropeScaling.type === "linear") {
+      // GGUF: rope.scaling.type "linear" and rope.scaling.factor, as llama.cpp reads them.
+      const g = new MemoryFolder();
+      await writeGGUF(g, adj.config, adj.source);
+      const gr = await readGGUF(mem(g.files.get("model.gguf")!, "g.gguf"));
+      assert.equal([(gr.metadata.kv as Map<string, unknown>).get("llama.rope.scaling.type"), gr.config.ropeScaling], ["linear", ropeScaling]);
+    }
     await throwsArg(() => writeLlama2c(new MemoryFolder(), adj.config, adj.source), "config", /cannot hold RoPE scaling/);
   }
   const none = await openModel({ files: (await writeHf("llama", 12, "f32")).out.files });

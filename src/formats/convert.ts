@@ -37,7 +37,8 @@ export interface ConvertOptions {
   signal?: AbortSignal;
 }
 
-const NORMS = /^(norm|layers\.\d+\.(attn_norm|ffn_norm))$/;
+// Every norm weight: GGUF's Gemmas store each with its +1 baked in (q/k and sandwich norms too).
+const NORMS = /^(norm|layers\.\d+\.(attn_norm|ffn_norm|attn_post_norm|ffn_post_norm|attn\.q_norm|attn\.k_norm))$/;
 const HF_SIDE_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"];
 
 /** The config a model takes on in the target format (layout and norm convention), or why it cannot. */
@@ -46,7 +47,7 @@ export function targetConfig(src: ModelConfig, to: ModelFormat): ModelConfig {
   if (to === "llama2c") c.ropeLayout = "adjacent";
   else if (to === "gguf") c.ropeLayout = ggufRopeLayout(src.arch);
   else c.ropeLayout = "half";
-  if (src.arch === "gemma") c.normPlusOne = to === "safetensors";
+  if (src.arch === "gemma" || src.arch === "gemma2" || src.arch === "gemma3") c.normPlusOne = to === "safetensors";
   const why = to === "llama2c" ? llama2cUnsupported(c) : to === "gguf" ? ggufUnsupported(c) : hfUnsupported(c);
   if (why) throw new ArgumentError("to", `cannot convert this ${src.arch} model to ${to}: ${why}`);
   return c;

@@ -1,6 +1,6 @@
 /**
- * GGUF (v2/v3) reading and writing for llama, qwen2, qwen3 and gemma models: F32/F16/BF16 tensors both
- * ways, and ggml's block-quantised types (Q4_0 ... Q8_0, Q2_K ... Q6_K) read, dequantised to f32.
+ * GGUF (v2/v3) reading and writing for llama, qwen2, qwen3, gemma, gemma2 and gemma3 models: F32/F16/BF16
+ * tensors both ways, and ggml's block-quantised types (Q4_0 ... Q8_0, Q2_K ... Q6_K) read, dequantised to f32.
  *
  * The header (metadata key/values, tensor infos) is parsed through a buffered cursor that pulls the file in
  * chunks, so multi-megabyte tokenizer arrays are fine and tensor data is never touched until asked for. Every
@@ -273,7 +273,23 @@ export async function parseGGUFHeader(file: RandomAccessFile): Promise<GGUFHeade
 }
 
 /** GGUF architecture names we read, and how each maps onto a ModelConfig. */
-const GGUF_ARCHS: Record<string, Arch> = { llama: "llama", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma" };
+const GGUF_ARCHS: Record<string, Arch> = { llama: "llama", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma", gemma2: "gemma2", gemma3: "gemma3" };
+const isGemma = (a: Arch) => a === "gemma" || a === "gemma2" || a === "gemma3";
+
+/**
+ * llama.cpp's Gemma 2/3 conventions, which GGUF states nowhere: every second layer (Gemma 2) or five in
+ * six (Gemma 3) slide, starting with layer 0; Gemma 3's sliding layers take an unscaled RoPE base of
+ * 10^4; and the attention scale is 1/sqrt(headDim) except on the 27B models (46 layers for Gemma 2, 62 for
+ * Gemma 3), which use 1/sqrt(dim / nHeads) (query_pre_attn_scalar in the HF configs).
+ */
+function ggufGemmaSlides(arch: Arch, layer: number): boolean {
+  return arch === "gemma2" ? layer % 2 === 0 : (layer + 1) % 6 !== 0;
+}
+const GEMMA3_LOCAL_THETA = 10000;
+function ggufGemmaAttnScale(c: Pick<ModelConfig, "arch" | "nLayers" | "dim" | "nHeads" | "headDim">): number {
+  const is27B = c.nLayers === (c.arch === "gemma2" ? 46 : 62);
+  return 1 / Math.sqrt(is27B ? Math.floor(c.dim / c.nHeads) : c.headDim);
+}
 
 /** The GGUF `general.architecture` name used to store an arch (Mistral is stored as llama, as llama.cpp does). */
 export function ggufArchName(arch: Arch): string {
@@ -296,7 +312,9 @@ const LAYER_NAMES: [string, string][] = [
   ["attn_q_norm.weight", "attn.q_norm"],
   ["attn_k_norm.weight", "attn.k_norm"],
   ["attn_output.weight", "attn.o"],
+  ["post_attention_norm.weight", "attn_post_norm"],
   ["ffn_norm.weight", "ffn_norm"],
+  ["post_ffw_norm.weight", "ffn_post_norm"],
   ["ffn_gate.weight", "mlp.gate"],
   ["ffn_up.weight", "mlp.up"],
   ["ffn_down.weight", "mlp.down"],
@@ -366,7 +384,7 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
     const arch = GGUF_ARCHS[archName];
     if (!arch) throw new FormatError(name, `unsupported GGUF architecture ${JSON.stringify(archName)} (supported: ${Object.keys(GGUF_ARCHS).join(", ")})`);
     const scaling = h.kv.get(`${archName}.rope.scaling.type`);
-    if (scaling !== undefined && scaling !== "none") throw new FormatError(name, `RoPE scaling ${String(scaling)} is not supported`);
+    if (scaling !== undefined && scaling !== "none" && scaling !== "linear") throw new FormatError(name, `RoPE scaling ${String(scaling)} is not supported (only linear)`);
     const byName = new Map(h.tensors.map((t) => [t.name, t]));
     const embd = byName.get("token_embd.weight");
     if (!embd) throw new FormatError(name, "missing tensor token_embd.weight");
@@ -390,19 +408,21 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       headDim,
       vocabSize,
       seqLen: intKey(h, name, `${archName}.context_length`),
-      normEps: numberKey(h, name, `${archName}.attention.layer_norm_rms_epsilon`, arch === "gemma" ? 1e-6 : 1e-5),
+      normEps: numberKey(h, name, `${archName}.attention.layer_norm_rms_epsilon`, isGemma(arch) ? 1e-6 : 1e-5),
       ropeTheta: numberKey(h, name, `${archName}.rope.freq_base`, 10000),
       ropeLayout: ggufRopeLayout(arch),
       tiedEmbeddings: !byName.has("output.weight") && !byName.has("output.weight" + NM_VALUES_SUFFIX),
       qkvBias: byName.has("blk.0.attn_q.bias"),
       ...(byName.has("blk.0.attn_q_norm.weight") ? { qkNorm: true } : {}),
-      act: arch === "gemma" ? "gelu_tanh" : "silu",
-      embedScale: arch === "gemma" ? Math.sqrt(dim) : 1,
+      act: isGemma(arch) ? "gelu_tanh" : "silu",
+      embedScale: isGemma(arch) ? Math.sqrt(dim) : 1,
       // llama.cpp's converter bakes Gemma's +1 into the stored norm weights.
       normPlusOne: false,
       bosId: intOr(h, "tokenizer.ggml.bos_token_id", 1, vocabSize),
       eosId: intOr(h, "tokenizer.ggml.eos_token_id", 2, vocabSize),
     };
+    if (scaling === "linear") config.ropeScaling = { type: "linear", factor: numberKey(h, name, `${archName}.rope.scaling.factor`) };
+    if (arch === "gemma2" || arch === "gemma3") Object.assign(config, ggufGemma23(h, name, archName, config));
     const valueLength = h.kv.get(`${archName}.attention.value_length`);
     if (valueLength !== undefined && valueLength !== headDim) throw new FormatError(name, `value_length ${String(valueLength)} != key_length ${headDim} is not supported`);
     const ropeDims = h.kv.get(`${archName}.rope.dimension_count`);
@@ -481,6 +501,25 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
   }
 }
 
+/** Gemma 2's and 3's settings beyond Gemma's, from their keys and llama.cpp's conventions (ggufGemmaSlides). */
+function ggufGemma23(h: GGUFHeader, file: string, archName: string, c: ModelConfig): Partial<ModelConfig> {
+  const cap = (key: string): number | undefined => {
+    const v = numberKey(h, file, `${archName}.${key}`, 0);
+    return v > 0 ? v : undefined;
+  };
+  const attnSoftcap = c.arch === "gemma2" ? cap("attn_logit_softcapping") : undefined, logitSoftcap = cap("final_logit_softcapping");
+  const window = intKey(h, file, `${archName}.attention.sliding_window`, 0);
+  const slidingLayers = Array.from({ length: c.nLayers }, (_, i) => ggufGemmaSlides(c.arch, i));
+  return {
+    sandwichNorms: true,
+    attnScale: ggufGemmaAttnScale(c),
+    ...(attnSoftcap ? { attnSoftcap } : {}),
+    ...(logitSoftcap ? { logitSoftcap } : {}),
+    ...(window > 0 ? { slidingWindow: window, ...(slidingLayers.every(Boolean) ? {} : { slidingLayers }) } : {}),
+    ...(c.arch === "gemma3" && window > 0 ? { ropeLocalTheta: numberKey(h, file, `${archName}.rope.freq_base_swa`, GEMMA3_LOCAL_THETA) } : {}),
+  };
+}
+
 /** Llama 3.1-style RoPE scaling: one f32 divisor per frequency, as llama.cpp stores it. */
 const ROPE_FREQS = "rope_freqs.weight";
 
@@ -540,24 +579,46 @@ export interface GGUFWriteOptions extends WriteOptions {
 
 /** Why a config cannot be stored in GGUF, or null. */
 export function ggufUnsupported(c: ModelConfig): string | null {
-  if (c.arch === "gemma2" || c.arch === "gemma3" || c.sandwichNorms || c.attnScale !== undefined || c.attnSoftcap !== undefined || c.logitSoftcap !== undefined || c.ropeLocalTheta !== undefined) {
-    return `Gemma ${c.arch === "gemma3" ? "3" : "2"} (sandwich norms, soft-capping, local RoPE) is not written to GGUF by dass; keep it as safetensors`;
+  const g23 = c.arch === "gemma2" || c.arch === "gemma3";
+  if (g23) {
+    const why = gemma23Unsupported(c);
+    if (why) return `GGUF ${c.arch}: ${why}; keep this model as safetensors`;
+  } else if (c.sandwichNorms || c.attnScale !== undefined || c.attnSoftcap !== undefined || c.logitSoftcap !== undefined || c.ropeLocalTheta !== undefined) {
+    return `GGUF ${ggufArchName(c.arch)} has no sandwich norms, attention scale, soft-capping or local RoPE (gemma2 and gemma3 have)`;
   }
-  if (c.ropeScaling?.type === "linear") return "linear RoPE scaling is not written to GGUF by dass; keep such models as safetensors";
   const layout = ggufRopeLayout(c.arch);
   if (c.ropeLayout !== layout) {
     return `GGUF ${ggufArchName(c.arch)} stores ${layout}-layout RoPE but the config is ${c.ropeLayout}; permute q/k first (convertModel does this)`;
   }
-  if (c.arch === "gemma") {
-    if (c.normPlusOne) return "GGUF gemma stores norms with the +1 baked in; add 1 to the norm weights and clear normPlusOne (convertModel does this)";
-    if (c.act !== "gelu_tanh" || Math.abs(c.embedScale - Math.sqrt(c.dim)) > 1e-6 * c.embedScale) return "GGUF gemma implies gelu_tanh and sqrt(dim) embedding scale";
+  if (isGemma(c.arch)) {
+    if (c.normPlusOne) return `GGUF ${c.arch} stores norms with the +1 baked in; add 1 to the norm weights and clear normPlusOne (convertModel does this)`;
+    if (c.act !== "gelu_tanh" || Math.abs(c.embedScale - Math.sqrt(c.dim)) > 1e-6 * c.embedScale) return `GGUF ${c.arch} implies gelu_tanh and sqrt(dim) embedding scale`;
   } else {
     if (c.act !== "silu") return `GGUF ${c.arch} implies SiLU, not ${c.act}`;
     if (c.embedScale !== 1 || c.normPlusOne) return `GGUF ${c.arch} cannot represent embedding scaling or (1+w) norms`;
   }
   if (c.qkvBias && c.arch !== "qwen2") return `GGUF ${ggufArchName(c.arch)} has no q/k/v biases`;
   if (!c.qkvBias && c.arch === "qwen2") return "qwen2 models carry q/k/v biases; qkvBias must be true";
-  if (!!c.qkNorm !== (c.arch === "qwen3")) return c.qkNorm ? `GGUF ${ggufArchName(c.arch)} has no q/k norms` : "qwen3 models normalise q and k per head; qkNorm must be true";
+  if (!!c.qkNorm !== (c.arch === "qwen3" || c.arch === "gemma3")) {
+    return c.qkNorm ? `GGUF ${ggufArchName(c.arch)} has no q/k norms` : `${c.arch} models normalise q and k per head; qkNorm must be true`;
+  }
+  return null;
+}
+
+/** What of a Gemma 2/3 config llama.cpp's conventions (ggufGemmaSlides) cannot express, or null. */
+function gemma23Unsupported(c: ModelConfig): string | null {
+  if (!c.sandwichNorms) return "sandwich norms are implied";
+  const scale = ggufGemmaAttnScale(c);
+  if (Math.abs((c.attnScale ?? 1 / Math.sqrt(c.headDim)) - scale) > 1e-6 * scale) {
+    return `llama.cpp infers the attention scale 1/sqrt(${Math.round(1 / scale ** 2)}) for this shape, not ${c.attnScale}`;
+  }
+  if (c.arch === "gemma3" && c.attnSoftcap !== undefined) return "llama.cpp has no attention-score soft-capping for gemma3";
+  if (c.slidingWindow !== undefined) {
+    const pattern = Array.from({ length: c.nLayers }, (_, i) => ggufGemmaSlides(c.arch, i));
+    if (pattern.some((v, i) => v !== (c.slidingLayers?.[i] ?? true))) return `llama.cpp slides ${c.arch === "gemma2" ? "every second layer" : "five layers in six"}, not these`;
+  }
+  if (c.arch === "gemma3" && c.slidingWindow !== undefined && c.ropeLocalTheta !== GEMMA3_LOCAL_THETA) return `llama.cpp's gemma3 sliding layers take RoPE base ${GEMMA3_LOCAL_THETA}, not ${c.ropeLocalTheta}`;
+  if (c.arch === "gemma2" && c.ropeLocalTheta !== undefined) return "llama.cpp's gemma2 has no separate RoPE base for its sliding layers";
   return null;
 }
 
@@ -629,7 +690,8 @@ export async function writeGGUF(
   opts: GGUFWriteOptions = {},
 ): Promise<string> {
   checkConfigArg(model);
-  const config = fullAttentionConfig(model);
+  // gemma2 and gemma3 hold their windows (in llama.cpp's fixed layer patterns); the others have none.
+  const config = model.arch === "gemma2" || model.arch === "gemma3" ? model : fullAttentionConfig(model);
   const why = ggufUnsupported(config);
   if (why) throw new ArgumentError("config", why);
   const arch = ggufArchName(config.arch);
@@ -654,6 +716,13 @@ export async function writeGGUF(
     [`${arch}.attention.layer_norm_rms_epsilon`, GGUFType.F32, config.normEps],
     [`${arch}.vocab_size`, GGUFType.U32, config.vocabSize],
   ];
+  if (config.ropeScaling?.type === "linear") {
+    kvs.push([`${arch}.rope.scaling.type`, GGUFType.STRING, "linear"], [`${arch}.rope.scaling.factor`, GGUFType.F32, config.ropeScaling.factor]);
+  }
+  if (config.attnSoftcap !== undefined) kvs.push([`${arch}.attn_logit_softcapping`, GGUFType.F32, config.attnSoftcap]);
+  if (config.logitSoftcap !== undefined) kvs.push([`${arch}.final_logit_softcapping`, GGUFType.F32, config.logitSoftcap]);
+  if (config.slidingWindow !== undefined) kvs.push([`${arch}.attention.sliding_window`, GGUFType.U32, config.slidingWindow]);
+  if (config.ropeLocalTheta !== undefined) kvs.push([`${arch}.rope.freq_base_swa`, GGUFType.F32, config.ropeLocalTheta]);
   const v = opts.vocab;
   if (v) {
     if (v.tokens.length !== config.vocabSize || v.scores.length !== config.vocabSize || v.tokenTypes.length !== config.vocabSize) {
