@@ -110,26 +110,36 @@ q("every block type dequantises as its layout says, element by element", () => {
   assert.equal(Array.from(dequantize("Q4_0", q4, 32)), [...Array.from({ length: 16 }, (_, j) => j - 8), ...Array.from({ length: 16 }, (_, j) => 7 - j)]);
 });
 
-/** A GGUF of a synthetic llama whose matrices have 256-wide rows, with some tensors retyped to quantised types. */
-async function quantisedGGUF(retype: Record<string, string>): Promise<{ bytes: Uint8Array; blocks: Map<string, Uint8Array> }> {
-  const m = syntheticModel("llama", 3, { ropeLayout: "adjacent", overrides: { dim: 256, nHeads: 4, nKvHeads: 2, headDim: 64, hiddenDim: 512, nLayers: 1, vocabSize: 32 } });
+/** A GGUF (f32) of a one-block synthetic llama with rows `dim` wide. */
+async function ggufOf(dim: number, hiddenDim: number, seed: number): Promise<Uint8Array> {
+  const m = syntheticModel("llama", seed, { ropeLayout: "adjacent", overrides: { dim, nHeads: 2, nKvHeads: 1, headDim: dim / 2, hiddenDim, nLayers: 1, vocabSize: 32 } });
   const out = new MemoryFolder("g");
   await writeGGUF(out, m.config, m.source, { fileName: "m.gguf" });
-  const bytes = out.files.get("m.gguf")!.slice();
+  return out.files.get("m.gguf")!.slice();
+}
+
+/**
+ * Rewrites the type of tensor `name` in place; returns where its data starts and its element count. A
+ * tensor info is: name, u32 dimension count, u64 dims, u32 type, u64 offset.
+ */
+async function retype(bytes: Uint8Array, name: string, id: number): Promise<{ at: number; n: number }> {
   const h = await parseGGUFHeader(new MemoryFile(bytes, "m.gguf"));
-  const text = new TextDecoder("latin1").decode(bytes.subarray(0, h.dataOffset));
+  const t = h.tensors.find((x) => x.name === name)!;
+  const infoAt = new TextDecoder("latin1").decode(bytes.subarray(0, h.dataOffset)).indexOf(name);
+  assert.ok(infoAt > 0, name);
+  new DataView(bytes.buffer, bytes.byteOffset).setUint32(infoAt + name.length + 4 + 8 * t.dims.length, id, true);
+  return { at: h.dataOffset + t.offset, n: t.dims.reduce((a, b) => a * b, 1) };
+}
+
+/** A GGUF whose matrices have 256-wide rows, with some tensors retyped and filled with random blocks. */
+async function quantisedGGUF(types: Record<string, string>): Promise<{ bytes: Uint8Array; blocks: Map<string, Uint8Array> }> {
+  const bytes = await ggufOf(256, 512, 3);
   const blocks = new Map<string, Uint8Array>();
-  for (const [name, type] of Object.entries(retype)) {
-    const t = h.tensors.find((x) => x.name === name)!;
-    const at = text.indexOf(name);
-    assert.ok(at > 0, name);
-    // A tensor info: name, then u32 dimension count, u64 dims, u32 type, u64 offset.
-    const typeAt = at + name.length + 4 + 8 * t.dims.length;
+  for (const [name, type] of Object.entries(types)) {
     const qt = quant(type);
-    new DataView(bytes.buffer).setUint32(typeAt, qt.id, true);
-    const n = t.dims.reduce((a, b) => a * b, 1);
+    const { at, n } = await retype(bytes, name, qt.id);
     const data = randomBlocks(type, n / qt.blockElems, qt.id);
-    bytes.set(data, h.dataOffset + t.offset); // the f32 region is larger than the quantised data
+    bytes.set(data, at); // the f32 region is larger than the quantised data
     blocks.set(name, data);
   }
   return { bytes, blocks };
@@ -166,30 +176,18 @@ q("quantised tensors: rows that are not whole blocks, and unsupported types, are
   // A type dass does not read (IQ2_XXS), and a k-quant on rows 48 wide, are refused.
   const { bytes } = await quantisedGGUF({ "blk.0.attn_k.weight": "Q4_K" });
   await readGGUF(new MemoryFile(bytes, "ok.gguf"));
-  const h = await parseGGUFHeader(new MemoryFile(bytes, "x"));
-  const text = new TextDecoder("latin1").decode(bytes.subarray(0, h.dataOffset));
-  const retype = (name: string, id: number) => {
-    const t = h.tensors.find((x) => x.name === name)!;
-    const b = bytes.slice();
-    new DataView(b.buffer).setUint32(text.indexOf(name) + name.length + 4 + 8 * t.dims.length, id, true);
-    return b;
-  };
   const expectFormat = async (b: Uint8Array, pattern: RegExp) => {
     let err: unknown;
     try { await readGGUF(new MemoryFile(b, "bad.gguf")); } catch (e) { err = e; }
     assert.instance(err, FormatError);
     assert.match((err as Error).message, pattern);
   };
-  await expectFormat(retype("blk.0.attn_q.weight", 16), /type IQ2_XXS: only F32, F16, BF16 and Q4_0, .*Q6_K are read/);
-  const rows = syntheticModel("llama", 4, { ropeLayout: "adjacent", overrides: { dim: 48, nHeads: 2, nKvHeads: 1, headDim: 24, hiddenDim: 64, nLayers: 1, vocabSize: 32 } });
-  const out = new MemoryFolder("g");
-  await writeGGUF(out, rows.config, rows.source, { fileName: "r.gguf" });
-  const rb = out.files.get("r.gguf")!.slice();
-  const rh = await parseGGUFHeader(new MemoryFile(rb, "r"));
-  const rt = new TextDecoder("latin1").decode(rb.subarray(0, rh.dataOffset));
-  const gate = rh.tensors.find((x) => x.name === "blk.0.ffn_gate.weight")!;
-  new DataView(rb.buffer).setUint32(rt.indexOf(gate.name) + gate.name.length + 4 + 8 * gate.dims.length, 12, true);
-  await expectFormat(rb, /blk\.0\.ffn_gate\.weight \(Q4_K\) has rows of 48, not a multiple of its 256-element blocks/);
+  const iq = bytes.slice();
+  await retype(iq, "blk.0.attn_q.weight", 16);
+  await expectFormat(iq, /type IQ2_XXS: only F32, F16, BF16 and Q4_0, .*Q6_K are read/);
+  const narrow = await ggufOf(48, 64, 4);
+  await retype(narrow, "blk.0.ffn_gate.weight", quant("Q4_K").id);
+  await expectFormat(narrow, /blk\.0\.ffn_gate\.weight \(Q4_K\) has rows of 48, not a multiple of its 256-element blocks/);
 });
 
 q.run();

@@ -120,33 +120,25 @@ function kScaleMin(b: Uint8Array, s: number, j: number): [number, number] {
   return [(b[s + j + 4] & 15) | ((b[s + j - 4] >> 6) << 4), (b[s + j + 4] >> 4) | ((b[s + j] >> 6) << 4)];
 }
 
-// Q4_K { f16 d, dmin; u8 scales[12]; u8 qs[128] }: eight 32-element groups; 64 elements per 32 bytes
-// (low nibbles, then high); value q d sc - dmin m.
-const q4_K: Dequant = (b, o, y, at) => {
-  const d = half(b, o), dmin = half(b, o + 2);
-  let out = at;
-  for (let g = 0; g < 8; g++) {
-    const [sc, m] = kScaleMin(b, o + 4, g);
-    const d1 = f(d * sc), m1 = f(dmin * m);
-    const q = o + 16 + 32 * (g >> 1), sh = (g & 1) * 4;
-    for (let l = 0; l < 32; l++) y[out++] = f(f(d1 * ((b[q + l] >> sh) & 15)) - m1);
-  }
-};
-
-// Q5_K { f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] }: Q4_K plus a fifth bit, bit g of qh[l].
-const q5_K: Dequant = (b, o, y, at) => {
-  const d = half(b, o), dmin = half(b, o + 2);
-  let out = at;
-  for (let g = 0; g < 8; g++) {
-    const [sc, m] = kScaleMin(b, o + 4, g);
-    const d1 = f(d * sc), m1 = f(dmin * m);
-    const q = o + 48 + 32 * (g >> 1), sh = (g & 1) * 4;
-    for (let l = 0; l < 32; l++) {
-      const v = ((b[q + l] >> sh) & 15) + (((b[o + 16 + l] >> g) & 1) << 4);
-      y[out++] = f(f(d1 * v) - m1);
+// Q4_K { f16 d, dmin; u8 scales[12]; u8 qs[128] } and Q5_K { f16 d, dmin; u8 scales[12]; u8 qh[32];
+// u8 qs[128] }: eight 32-element groups, 64 elements per 32 bytes of qs (low nibbles, then high); Q5_K's
+// fifth bit of element l of group g is bit g of qh[l]. Value q d sc - dmin m.
+function kQuant(fifthBit: boolean): Dequant {
+  return (b, o, y, at) => {
+    const d = half(b, o), dmin = half(b, o + 2), qs = o + (fifthBit ? 48 : 16);
+    let out = at;
+    for (let g = 0; g < 8; g++) {
+      const [sc, m] = kScaleMin(b, o + 4, g);
+      const d1 = f(d * sc), m1 = f(dmin * m);
+      const q = qs + 32 * (g >> 1), sh = (g & 1) * 4;
+      for (let l = 0; l < 32; l++) {
+        const v = ((b[q + l] >> sh) & 15) + (fifthBit ? ((b[o + 16 + l] >> g) & 1) << 4 : 0);
+        y[out++] = f(f(d1 * v) - m1);
+      }
     }
-  }
-};
+  };
+}
+const q4_K = kQuant(false), q5_K = kQuant(true);
 
 // Q6_K { u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d }: per 128-element half, four 32-element runs
 // whose low 4 bits come from ql (runs 0, 1 low nibbles, runs 2, 3 high) and high 2 bits from qh;
