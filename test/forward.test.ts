@@ -250,34 +250,35 @@ synth("every arch matches the f64 reference (logits of every position)", async (
   }
 });
 
-synth("layer-major runBlock + nll equals sequenceNll equals logits-based NLL", async () => {
-  const c = cases.find((x) => x.config.arch === "qwen2")!;
-  const m = await Transformer.load(tensorReader(c.config, c.tensors), rt(2), { maxBatchTokens: 4 });
-  const V = c.config.vocabSize;
-  const rng = mulberry32(5);
-  const seqs = [9, 4, 11].map((T) => Array.from({ length: T }, () => randInt(rng, 0, V)));
-  const targets = seqs.map((s) => [...s.slice(1), -1]);
-  const hidden = seqs.map((s) => m.embed(s));
-  for (let l = 0; l < c.config.nLayers; l++) await m.runBlock(l, hidden);
-  for (let i = 0; i < seqs.length; i++) {
-    const lm = await m.nll(hidden[i], targets[i]);
-    const wm = await m.sequenceNll(seqs[i], targets[i]);
-    assert.equal(Array.from(lm), Array.from(wm), `sequence ${i}: layer-major vs window-major`);
-    assert.is(lm[lm.length - 1], 0, "ignored target");
-    const cache = m.newCache();
-    const logits = await m.forward(seqs[i], 0, cache, { logits: "all" });
-    cache.free();
-    for (let t = 0; t + 1 < seqs[i].length; t++) {
-      const row = logits.subarray(t * V, (t + 1) * V);
-      let mx = -Infinity;
-      for (const v of row) mx = Math.max(mx, v);
-      let s = 0;
-      for (const v of row) s += Math.exp(v - mx);
-      const want = Math.log(s) + mx - row[targets[i][t]];
-      assert.ok(Math.abs(lm[t] - want) < 1e-5 * (1 + Math.abs(want)), `nll ${t}: ${lm[t]} vs ${want}`);
+synth("layer-major runBlock + nll equals sequenceNll equals logits-based NLL (with and without sliding windows)", async () => {
+  for (const c of [cases.find((x) => x.config.arch === "qwen2")!, cases.find((x) => x.config.arch === "gemma3" && x.config.slidingLayers)!]) {
+    const m = await Transformer.load(tensorReader(c.config, c.tensors), rt(2), { maxBatchTokens: 4 });
+    const V = c.config.vocabSize;
+    const rng = mulberry32(5);
+    const seqs = [9, 4, 11].map((T) => Array.from({ length: T }, () => randInt(rng, 0, V)));
+    const targets = seqs.map((s) => [...s.slice(1), -1]);
+    const hidden = seqs.map((s) => m.embed(s));
+    for (let l = 0; l < c.config.nLayers; l++) await m.runBlock(l, hidden);
+    for (let i = 0; i < seqs.length; i++) {
+      const lm = await m.nll(hidden[i], targets[i]);
+      const wm = await m.sequenceNll(seqs[i], targets[i]);
+      assert.equal(Array.from(lm), Array.from(wm), `sequence ${i}: layer-major vs window-major`);
+      assert.is(lm[lm.length - 1], 0, "ignored target");
+      const cache = m.newCache();
+      const logits = await m.forward(seqs[i], 0, cache, { logits: "all" });
+      cache.free();
+      for (let t = 0; t + 1 < seqs[i].length; t++) {
+        const row = logits.subarray(t * V, (t + 1) * V);
+        let mx = -Infinity;
+        for (const v of row) mx = Math.max(mx, v);
+        let s = 0;
+        for (const v of row) s += Math.exp(v - mx);
+        const want = Math.log(s) + mx - row[targets[i][t]];
+        assert.ok(Math.abs(lm[t] - want) < 1e-5 * (1 + Math.abs(want)), `nll ${t}: ${lm[t]} vs ${want}`);
+      }
     }
+    m.close();
   }
-  m.close();
 });
 
 synth("hooks see every linear's input; setLinear with dense weights and with a Linear object", async () => {
