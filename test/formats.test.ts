@@ -336,6 +336,11 @@ rt("GGUF gemma2/gemma3: llama.cpp's attention-scale rule (27B by layer count), l
   await writeGGUF(out3, ok3, g3.source);
   const r3 = await readGGUF(mem(out3.files.get("model.gguf")!, "g3.gguf"));
   assert.equal([r3.config.slidingLayers, r3.config.ropeLocalTheta, r3.config.qkNorm], [ok3.slidingLayers, 10000, true]);
+  // A stated pattern (newer converters) wins over the convention.
+  const stated = new MemoryFolder("g3p");
+  await writeGGUF(stated, ok3, g3.source, { extra: { "gemma3.attention.sliding_window_pattern": 2 } });
+  const rp = await readGGUF(mem(stated.files.get("model.gguf")!, "g3p.gguf"));
+  assert.equal(rp.config.slidingLayers, [true, false, true, false, true, false, true]);
   await bad({ ...ok3, attnSoftcap: 5 }, /no attention-score soft-capping for gemma3/);
   await bad({ ...ok3, ropeLocalTheta: 20000 }, /sliding layers take RoPE base 10000, not 20000/);
   await bad({ ...ok3, sandwichNorms: false }, /sandwich norms are implied/);

@@ -509,13 +509,25 @@ function ggufGemma23(h: GGUFHeader, file: string, archName: string, c: ModelConf
   };
   const attnSoftcap = c.arch === "gemma2" ? cap("attn_logit_softcapping") : undefined, logitSoftcap = cap("final_logit_softcapping");
   const window = intKey(h, file, `${archName}.attention.sliding_window`, 0);
-  const slidingLayers = Array.from({ length: c.nLayers }, (_, i) => ggufGemmaSlides(c.arch, i));
+  // Newer converters may state the pattern (a period, or one flag per layer); otherwise llama.cpp's.
+  const stated = h.kv.get(`${archName}.attention.sliding_window_pattern`);
+  let slidingLayers: boolean[];
+  if (stated === undefined) {
+    slidingLayers = Array.from({ length: c.nLayers }, (_, i) => ggufGemmaSlides(c.arch, i));
+  } else if (typeof stated === "number") {
+    const p = intKey(h, file, `${archName}.attention.sliding_window_pattern`);
+    slidingLayers = Array.from({ length: c.nLayers }, (_, i) => p === 0 || i % p < p - 1);
+  } else if ((Array.isArray(stated) || ArrayBuffer.isView(stated)) && (stated as ArrayLike<unknown>).length === c.nLayers) {
+    slidingLayers = Array.from(stated as ArrayLike<unknown>, (v) => v === true || v === 1);
+  } else {
+    throw new FormatError(file, `metadata ${archName}.attention.sliding_window_pattern must be a period or ${c.nLayers} flags`);
+  }
   return {
     sandwichNorms: true,
     attnScale: ggufGemmaAttnScale(c),
     ...(attnSoftcap ? { attnSoftcap } : {}),
     ...(logitSoftcap ? { logitSoftcap } : {}),
-    ...(window > 0 ? { slidingWindow: window, ...(slidingLayers.every(Boolean) ? {} : { slidingLayers }) } : {}),
+    ...(window > 0 && slidingLayers.includes(true) ? { slidingWindow: window, ...(slidingLayers.every(Boolean) ? {} : { slidingLayers }) } : {}),
     ...(c.arch === "gemma3" && window > 0 ? { ropeLocalTheta: numberKey(h, file, `${archName}.rope.freq_base_swa`, GEMMA3_LOCAL_THETA) } : {}),
   };
 }
