@@ -4,6 +4,11 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { FormatError } from "../src/errors.js";
+import { createRuntime } from "../src/runtime/runtime.js";
+import { Transformer } from "../src/model/index.js";
+import { evaluatePerplexity } from "../src/eval/index.js";
+import { loadTokenizer } from "../src/tokenizers/index.js";
+import { readSharedData, readSharedText, skipNote } from "./util/data.js";
 import { convertModel, f16ToF32, f32ToF16, MemoryFile, MemoryFolder, openModel, parseGGUFHeader, readGGUF, writeGGUF } from "../src/formats/index.js";
 import { dequantize, GGML_QUANT_TYPES, type GgmlQuantType } from "../src/formats/ggml-quants.js";
 import { mulberry32 } from "./util/random.js";
@@ -188,6 +193,69 @@ q("quantised tensors: rows that are not whole blocks, and unsupported types, are
   const narrow = await ggufOf(48, 64, 4);
   await retype(narrow, "blk.0.ffn_gate.weight", quant("Q4_K").id);
   await expectFormat(narrow, /blk\.0\.ffn_gate\.weight \(Q4_K\) has rows of 48, not a multiple of its 256-element blocks/);
+});
+
+// ---------------------------------------------------------------- a real model, requantised
+
+/** One row of blocks, quantised as ggml's reference quantisers do (round to nearest). */
+function quantiseRow(type: "Q8_0" | "Q4_0", x: Float32Array): Uint8Array {
+  const t = quant(type), out = new Uint8Array((x.length / 32) * t.blockBytes);
+  for (let b = 0; b < x.length / 32; b++) {
+    const blk = x.subarray(32 * b, 32 * b + 32), o = b * t.blockBytes;
+    let amax = 0, max = 0;
+    for (const v of blk) if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
+    // Q8_0: d = amax / 127, q = round(x / d); Q4_0: d = max / -8, q = clamp(trunc(x / d + 8.5), 0, 15).
+    const d = type === "Q8_0" ? amax / 127 : max / -8;
+    const h = f32ToF16(d);
+    out[o] = h & 255; out[o + 1] = h >> 8;
+    const id = d ? 1 / d : 0;
+    for (let j = 0; j < 32; j++) {
+      if (type === "Q8_0") out[o + 2 + j] = Math.round(blk[j] * id) & 255;
+      else {
+        const qv = Math.min(15, Math.trunc(blk[j] * id + 8.5));
+        out[o + 2 + (j & 15)] |= j < 16 ? qv : qv << 4;
+      }
+    }
+  }
+  return out;
+}
+
+const storiesGguf = await readSharedData("models/stories260K.gguf");
+const storiesText = await readSharedText("text/tinystories_valid_first1000.txt");
+if (!storiesGguf || !storiesText) skipNote("models/stories260K.gguf, text/tinystories_valid_first1000.txt");
+
+(storiesGguf && storiesText ? q : q.skip)("stories260K with its 64-wide matrices requantised to Q8_0 / Q4_0: perplexity within 1% / 15% of f32", async () => {
+  const rt = await createRuntime({ threads: 1 });
+  try {
+    const ppl = async (bytes: Uint8Array) => {
+      const r = await readGGUF(new MemoryFile(bytes, "s.gguf"));
+      const m = await Transformer.load(r, rt);
+      const tok = await loadTokenizer(r);
+      const res = await evaluatePerplexity(m, tok, storiesText!.slice(0, 8000), { protocol: "paper", seqLen: 256 });
+      m.close();
+      await r.close();
+      return res.ppl;
+    };
+    const base = await ppl(storiesGguf!);
+    const h = await parseGGUFHeader(new MemoryFile(storiesGguf!, "s.gguf"));
+    for (const [type, tol] of [["Q8_0", 0.01], ["Q4_0", 0.15]] as const) {
+      const bytes = storiesGguf!.slice();
+      let n = 0;
+      for (const t of h.tensors) {
+        if (t.dims.length !== 2 || t.dims[0] % 32 !== 0 || !/^blk\./.test(t.name) || t.type !== 0) continue;
+        const w = new Float32Array(bytes.slice(h.dataOffset + t.offset, h.dataOffset + t.offset + 4 * t.dims[0] * t.dims[1]).buffer);
+        const { at } = await retype(bytes, t.name, quant(type).id);
+        bytes.set(quantiseRow(type, w), at);
+        n++;
+      }
+      assert.ok(n >= 20, `${n} matrices requantised`);
+      const got = await ppl(bytes);
+      assert.ok(Math.abs(got / base - 1) < tol, `${type}: perplexity ${got} vs f32 ${base}`);
+      assert.ok(got !== base, `${type} changed the model`);
+    }
+  } finally {
+    rt.close();
+  }
 });
 
 q.run();
