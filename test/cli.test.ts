@@ -530,6 +530,32 @@ async function modelFiles(prefix: string): Promise<{ mp: string; tp: string }> {
   }
 });
 
+(withModels ? c : cli.skip)("pull org/name:TAG takes one GGUF from a Hub repository; generate by that name prints the story", async () => {
+  const { mp, tp } = await modelFiles("hubgguf");
+  const gguf = join(cliRoot, "stories260K-F32.gguf");
+  const cv = await dass(["convert", "--model", mp, "--tokenizer", tp, "--to", "gguf", "--out", gguf]);
+  assert.is(cv.code, 0, cv.err);
+  const { startLoopbackServer, serveHubRepo } = await import("./util/loopback-server.js");
+  const server = await startLoopbackServer();
+  try {
+    const files = { "stories260K-F32.gguf": new Uint8Array(await fs.readFile(gguf)), "README.md": new TextEncoder().encode("# GGUF") };
+    await serveHubRepo(server, "karpathy/stories260K-GGUF", "main", "b".repeat(40), files, { lfs: (n) => n.endsWith(".gguf") });
+    const env = { HF_ENDPOINT: server.url };
+    const p = await dass(["pull", "karpathy/stories260K-GGUF:F32", "--json"], env);
+    assert.is(p.code, 0, p.err);
+    const pulled = JSON.parse(p.out) as { modelPath: string; format: string };
+    assert.equal([pulled.format, pulled.modelPath.endsWith(join("stories260K-GGUF", "gguf", "F32", "stories260K-F32.gguf"))], ["gguf", true]);
+    const r = await dass(["generate", "--model", "karpathy/stories260K-GGUF:F32", "--prompt", "Once upon a time", "--steps", "64", "--threads", "1"]);
+    assert.is(r.code, 0, r.err);
+    assert.is(r.out, REF_TEXT);
+    const other = await dass(["generate", "--model", "karpathy/stories260K-GGUF:Q8_0", "--prompt", "x", "--steps", "4"]);
+    assert.is(other.code, 1);
+    assert.match(other.err, /stories260K-GGUF:Q8_0: no such file or folder, nor a Hugging Face model in the cache/);
+  } finally {
+    await server.close();
+  }
+});
+
 (withModels ? c : cli.skip)("eval --json prints { ppl, meanNll, tokens, windows }", async () => {
   const { mp, tp } = await modelFiles("e");
   const text = join(cliRoot, "e.txt");

@@ -467,6 +467,44 @@ it("Hub: gated without a token, missing repos, repos without safetensors, wrong 
   assert.is(P.parseHubSpec("stories260K"), null);
 });
 
+it("Hub: org/name:TAG fetches the one GGUF it names, into a folder of its own; ambiguous, unknown and split names are errors", async () => {
+  const cacheDir = await fresh();
+  const files: Record<string, Uint8Array> = {
+    "tiny-Q4_K_M.gguf": bytes(5000, 11),
+    "tiny-Q8_0.gguf": bytes(7000, 12),
+    "tiny-Q4_K_S.gguf": bytes(4000, 13),
+    "mmproj-tiny-f16.gguf": bytes(900, 14),
+    "big-Q2_K-00001-of-00002.gguf": bytes(100, 15),
+    "big-Q2_K-00002-of-00002.gguf": bytes(100, 16),
+    "README.md": enc("# card"),
+  };
+  await serveHubRepo(server, "org/tiny-GGUF", "main", COMMIT, files, { lfs: (n) => n.endsWith(".gguf") });
+  const m = await P.pull("org/tiny-GGUF:q8_0", { cacheDir, env: hubEnv() });
+  const dir = join(cacheDir, "models", "org", "tiny-GGUF", "gguf", "q8_0");
+  assert.equal([m.format, m.modelPath, m.tokenizerPath], ["gguf", join(dir, "tiny-Q8_0.gguf"), undefined]);
+  assert.equal(new Uint8Array(await fs.readFile(m.modelPath)), files["tiny-Q8_0.gguf"]);
+  assert.ok(m.files[0].sha256 !== undefined, "verified by the listing's sha256");
+  assert.is(await P.modelCacheDir("org/tiny-GGUF:q8_0", { cacheDir }), dir);
+  // By file name too; a second quantisation does not disturb the first.
+  const k = await P.pull("org/tiny-GGUF:tiny-Q4_K_M.gguf", { cacheDir, env: hubEnv() });
+  assert.ok(k.modelPath.endsWith("tiny-Q4_K_M.gguf"));
+  assert.ok(await fs.stat(m.modelPath).then(() => true, () => false), "the Q8_0 copy stays");
+  const err = async (name: string, re: RegExp) => {
+    const e = await rejects(P.pull(name, { cacheDir, env: hubEnv() }), (x) => x instanceof P.DownloadError, name);
+    assert.match((e as Error).message, re);
+  };
+  await err("org/tiny-GGUF:Q4_K", /no GGUF file is "Q4_K" or ends with it \(tiny-Q4_K_M\.gguf, tiny-Q8_0\.gguf, tiny-Q4_K_S\.gguf/);
+  await err("org/tiny-GGUF:Q2_K", /big-Q2_K-00001-of-00002\.gguf is split into several files/);
+  await err("org/tiny-GGUF", /holds GGUF files, not a transformers model: pull one as org\/tiny-GGUF:<quantisation or file>/);
+  await serveHubRepo(server, "org/twice", "main", COMMIT, { "a-Q8_0.gguf": bytes(10, 1), "b-Q8_0.gguf": bytes(10, 2) }, { lfs: () => true });
+  await err("org/twice:Q8_0", /"Q8_0" matches a-Q8_0\.gguf, b-Q8_0\.gguf; name the file/);
+  await err("org/tiny-llama-none:Q8_0", /HTTP 404/);
+  assert.equal(P.parseHubSpec("org/x@v2:Q4_K_M"), { repo: "org/x", revision: "v2", gguf: "Q4_K_M" });
+  for (const bad of ["org/x:", "org/x:a b", "org/x:../y"]) {
+    await rejects(P.pull(bad, { cacheDir, env: hubEnv() }), (x) => x instanceof ArgumentError, bad);
+  }
+});
+
 const realModel = isNode ? await readSharedData("models/stories260K.bin") : null;
 const realTok = isNode ? await readSharedData("models/tok512.bin") : null;
 if (isNode && (!realModel || !realTok)) skipNote("models/stories260K.bin, models/tok512.bin");

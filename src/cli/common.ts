@@ -61,11 +61,13 @@ export async function resolveModel(ctx: CommandContext, value: string): Promise<
   }
   if (hub) {
     const dir = await modelCacheDir(value, { env: ctx.io.env });
-    const ok = await fs.stat(`${dir}/config.json`).then(() => true, () => false);
+    // A pulled GGUF is the one .gguf file in its folder; a transformers model is its folder.
+    const gguf = hub.gguf !== undefined ? (await fs.readdir(dir).catch(() => [] as string[])).find((n) => n.toLowerCase().endsWith(".gguf")) : undefined;
+    const ok = hub.gguf !== undefined ? gguf !== undefined : await fs.stat(`${dir}/config.json`).then(() => true, () => false);
     if (!ok) {
       throw new DassError("ERR_NOT_CACHED", `${value}: no such file or folder, nor a Hugging Face model in the cache (\`dass pull ${value}\` downloads it)`);
     }
-    return { path: dir };
+    return { path: gguf !== undefined ? `${dir}/${gguf}` : dir };
   }
   if (findModel(value)) {
     const m = await findCachedModel(value, { env: ctx.io.env, signal: ctx.signal });

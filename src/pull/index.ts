@@ -16,7 +16,7 @@ import type { OnProgress } from "../util/progress.js";
 import { defaultCacheDir } from "./cache.js";
 import { checkFile, downloadFile, nodeDeps } from "./download.js";
 import { CacheLockedError } from "./errors.js";
-import { hubModel, parseHubSpec, type HubModel } from "./hub.js";
+import { hubModel, parseHubSpec, type HubModel, type HubSpec } from "./hub.js";
 import { findModel, MODELS, type RegistryFile, type RegistryModel } from "./registry.js";
 
 export { cacheDirFor, defaultCacheDir, type CacheDirContext } from "./cache.js";
@@ -110,13 +110,19 @@ async function resolveDirs(opts: PullOptions): Promise<{ cacheDir: string; baseU
   return { cacheDir, baseUrl };
 }
 
-/** The folder a model is cached in (a registry name, or a Hub `org/name[@revision]`). */
+/**
+ * The folder a model is cached in (a registry name, or a Hub `org/name[@revision][:gguf]`; a GGUF file
+ * of a Hub repository gets a folder of its own, `<org>/<name>/gguf/<what was asked for>`).
+ */
 export async function modelCacheDir(name: string, opts: Pick<PullOptions, "cacheDir" | "env" | "registry"> = {}): Promise<string> {
   const { path } = await nodeDeps();
   const hub = parseHubSpec(name);
-  const model = hub ? hub.repo : lookup(name, opts.registry ?? MODELS).name;
   const { cacheDir } = await resolveDirs(opts);
-  return path.join(cacheDir, "models", ...model.split("/"));
+  return path.join(cacheDir, "models", ...(hub ? hubDirParts(hub) : lookup(name, opts.registry ?? MODELS).name.split("/")));
+}
+
+function hubDirParts(hub: HubSpec): string[] {
+  return [...hub.repo.split("/"), ...(hub.gguf !== undefined ? ["gguf", hub.gguf] : [])];
 }
 
 function toPulled(model: RegistryModel, dir: string, files: PulledFile[]): PulledModel {
@@ -169,7 +175,7 @@ export async function pull(name: string, opts: PullOptions = {}): Promise<Pulled
     }
   }
   const { cacheDir, baseUrl } = await resolveDirs(opts);
-  const dir = path.join(cacheDir, "models", ...model.name.split("/"));
+  const dir = path.join(cacheDir, "models", ...(hub ? hubDirParts(hub) : model.name.split("/")));
   await fs.mkdir(dir, { recursive: true });
   const release = await lock(path.join(dir, ".lock"), model.name);
   try {

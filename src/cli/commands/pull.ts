@@ -7,7 +7,7 @@ import { JSON_OPTION } from "../common.js";
 export const pullCommand: CommandSpec = {
   name: "pull",
   summary: "Download a public checkpoint, or a Hugging Face model (org/name), into the local cache, verified.",
-  usage: "NAME [--cache DIR] [--base-url URL] [--force] [--json]\n       dass pull ORG/NAME[@REVISION] [--cache DIR] [--force] [--json]\n       dass pull --list [--json]",
+  usage: "NAME [--cache DIR] [--base-url URL] [--force] [--json]\n       dass pull ORG/NAME[@REVISION][:GGUF] [--cache DIR] [--force] [--json]\n       dass pull --list [--json]",
   description:
     "Downloads resume where they stopped (run the same command again) and only appear in the cache once\n" +
     "complete and verified. Cache: $DASS_CACHE, else ~/.cache/dass-wasm (Linux, $XDG_CACHE_HOME),\n" +
@@ -16,7 +16,10 @@ export const pullCommand: CommandSpec = {
     "mirror laid out as <URL>/<NAME>/<FILE> instead.\n" +
     "ORG/NAME is a Hugging Face Hub model: its config.json, safetensors weights (sha256 from the Hub) and\n" +
     "tokenizer files at the commit REVISION (default main) points to, into <cache>/models/ORG/NAME; then\n" +
-    "`--model ORG/NAME` uses it. $HF_TOKEN is sent for gated or private models; $HF_ENDPOINT picks a mirror.",
+    "`--model ORG/NAME` uses it. $HF_TOKEN is sent for gated or private models; $HF_ENDPOINT picks a mirror.\n" +
+    "ORG/NAME:GGUF takes one GGUF file of the repository instead, by file name or by the quantisation tag\n" +
+    "its name ends with (ORG/NAME:Q4_K_M, as llama.cpp's -hf), into <cache>/models/ORG/NAME/gguf/GGUF; then\n" +
+    "`--model ORG/NAME:GGUF` uses it.",
   positionals: [{ name: "NAME", help: "model to download (see --list)" }],
   options: [
     { name: "list", type: "boolean", help: "list the models that can be pulled" },
@@ -25,7 +28,10 @@ export const pullCommand: CommandSpec = {
     { name: "force", type: "boolean", help: "download again even if a verified copy is cached" },
     JSON_OPTION,
   ],
-  examples: ["dass pull stories260K", "dass pull --list", "dass pull stories15M --cache ./models", "dass pull TinyLlama/TinyLlama-1.1B-Chat-v1.0"],
+  examples: [
+    "dass pull stories260K", "dass pull --list", "dass pull stories15M --cache ./models", "dass pull TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+    "dass pull bartowski/gemma-2-2b-it-GGUF:Q4_K_M",
+  ],
   async run(ctx, args) {
     const env = ctx.io.env;
     const cacheDir = str(args, "cache") ?? (await defaultCacheDir(env));
