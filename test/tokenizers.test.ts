@@ -253,6 +253,32 @@ withGguf("stories260K.gguf's vocabulary equals tok512 (▁ -> space; ids 1, 2 ar
   assert.equal(t.encode("Once upon a time", { bos: true }), [1, 403, 407, 261, 378]);
 });
 
+gg("tokenizer.ggml.add_space_prefix = false (Gemma): no dummy-prefix space, nothing stripped when decoding; kept by GGUF writes", async () => {
+  // A tiny SentencePiece vocabulary: control tokens, "▁" words, letters, and the 256 byte tokens.
+  const words = ["<unk>", "<s>", "</s>", "\u2581", "h", "i", "\u2581hi", "hi", "\u2581h"];
+  const tokens = [...words, ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`)];
+  const types = tokens.map((_, i) => (i === 0 ? 2 : i < 3 ? 3 : i < words.length ? 1 : 6));
+  const scores = tokens.map((_, i) => (i === 6 ? -1 : i === 7 ? -2 : i === 8 ? -3 : -10));
+  const base: GGUFVocab = { tokens, scores, tokenTypes: types, bosId: 1, eosId: 2, unkId: 0 };
+  const llama = new GGUFTokenizer(base), gemma = new GGUFTokenizer({ ...base, addSpacePrefix: false });
+  assert.equal(llama.encode("hi hi"), [6, 6], "dummy prefix: ▁hi ▁hi");
+  assert.equal(gemma.encode("hi hi"), [7, 6], "none: hi ▁hi");
+  assert.is(llama.decode(llama.encode("hi hi", { bos: true })), "hi hi");
+  assert.is(gemma.decode(gemma.encode(" hi", { bos: true })), " hi", "a leading space of the text itself survives");
+  const m = syntheticModel("gemma", 1, { overrides: { vocabSize: tokens.length }, normPlusOne: false });
+  const out = new MemoryFolder();
+  await writeGGUF(out, m.config, m.source, { vocab: { ...base, addSpacePrefix: false } });
+  const t = await loadTokenizer(out.files.get("model.gguf")!);
+  assert.equal(t.encode("hi hi"), [7, 6]);
+  // As tokenizer.json (GGUF -> safetensors): no Prepend normalizer, and @huggingface/tokenizers agrees.
+  const files = toHFTokenizerFiles(gemma);
+  const json = JSON.parse(new TextDecoder().decode(files["tokenizer.json"])) as { normalizer: { normalizers: { type: string }[] } };
+  assert.equal(json.normalizer.normalizers.map((x) => x.type), ["Replace"]);
+  assert.equal(toGGUFVocab(gemma).addSpacePrefix, false);
+  const hf = await loadTokenizer(files["tokenizer.json"]);
+  assert.equal(hf.encode("hi hi"), [7, 6]);
+});
+
 /** GPT-2's byte-to-unicode table: the character each byte is written as in byte-level BPE vocabularies. */
 function byteChars(): string[] {
   const bs: number[] = [];

@@ -577,6 +577,11 @@ export interface GGUFVocab {
   merges?: string[];
   /** `tokenizer.ggml.pre`: which pre-tokenizer a "gpt2" vocabulary expects (e.g. "llama-bpe", "qwen2"). */
   pre?: string;
+  /**
+   * `tokenizer.ggml.add_space_prefix`: whether SentencePiece text starts with a space (the "dummy
+   * prefix"); absent means yes (Llama). Gemma's GGUFs say no.
+   */
+  addSpacePrefix?: boolean;
 }
 
 /** Extra options of the GGUF writer. */
@@ -751,6 +756,7 @@ export async function writeGGUF(
     if (v.unkId !== undefined) kvs.push(["tokenizer.ggml.unknown_token_id", GGUFType.U32, v.unkId]);
     if (v.pre !== undefined) kvs.push(["tokenizer.ggml.pre", GGUFType.STRING, v.pre]);
     if (v.merges !== undefined) kvs.push(["tokenizer.ggml.merges", GGUFType.ARRAY, v.merges, GGUFType.STRING]);
+    if (v.addSpacePrefix !== undefined) kvs.push(["tokenizer.ggml.add_space_prefix", GGUFType.BOOL, v.addSpacePrefix]);
   } else {
     if (config.bosId >= 0) kvs.push(["tokenizer.ggml.bos_token_id", GGUFType.U32, config.bosId]);
     if (config.eosId >= 0) kvs.push(["tokenizer.ggml.eos_token_id", GGUFType.U32, config.eosId]);
@@ -847,6 +853,7 @@ export function ggufVocab(source: ModelReader | Map<string, GGUFValue>): GGUFVoc
   const model = kv.get("tokenizer.ggml.model");
   const merges = kv.get("tokenizer.ggml.merges");
   const pre = kv.get("tokenizer.ggml.pre");
+  const space = kv.get("tokenizer.ggml.add_space_prefix");
   return {
     tokens: tokens as string[],
     scores,
@@ -857,5 +864,6 @@ export function ggufVocab(source: ModelReader | Map<string, GGUFValue>): GGUFVoc
     model: typeof model === "string" ? model : "llama",
     ...(Array.isArray(merges) && merges.every((m) => typeof m === "string") ? { merges: merges as string[] } : {}),
     ...(typeof pre === "string" ? { pre } : {}),
+    ...(typeof space === "boolean" ? { addSpacePrefix: space } : {}),
   };
 }

@@ -29,6 +29,7 @@ export class GGUFTokenizer extends SentencePieceTokenizer {
       unkId: v.unkId ?? 0,
       controlIds: control,
       matchable: (i) => types[i] === TokenType.NORMAL || types[i] === TokenType.USER_DEFINED,
+      addSpacePrefix: v.addSpacePrefix ?? true,
     });
     this.tokenTypes = types;
   }
@@ -128,5 +129,8 @@ export function toGGUFVocab(tok: SentencePieceTokenizer): GGUFVocab {
     tokens.push(text);
     types.push(type);
   }
-  return { tokens, scores: Float32Array.from(tok.scores), tokenTypes: types, bosId: tok.bosId, eosId: tok.eosId, unkId: tok.unkId, model: "llama" };
+  return {
+    tokens, scores: Float32Array.from(tok.scores), tokenTypes: types, bosId: tok.bosId, eosId: tok.eosId, unkId: tok.unkId, model: "llama",
+    ...(tok.addSpacePrefix ? {} : { addSpacePrefix: false }),
+  };
 }

@@ -25,6 +25,11 @@ export interface SentencePieceOptions {
   controlIds?: Iterable<number>;
   /** Pieces that text may be matched against (default all). GGUF excludes control/byte/unknown tokens. */
   matchable?: (id: number) => boolean;
+  /**
+   * Text starts with a space before encoding (SentencePiece's dummy prefix), which decoding after BOS
+   * drops again. Default true, as llama2.c and Llama do; Gemma's vocabularies have none.
+   */
+  addSpacePrefix?: boolean;
 }
 
 /** A SentencePiece-BPE tokenizer over pieces whose spaces are plain " " (not "▁"). */
@@ -47,7 +52,9 @@ export class SentencePieceTokenizer implements Tokenizer {
   private readonly pairCache = new Map<number, number>();
   private readonly pieceBytes: (Uint8Array | null)[];
   private readonly newlineId: number;
-  private readonly spaceIds: number[];
+  private readonly prefixIds: number[]; // the dummy-prefix space the text starts with, or none
+  /** Text starts with a space before encoding (see SentencePieceOptions.addSpacePrefix). */
+  readonly addSpacePrefix: boolean;
 
   constructor(pieces: string[], scores: ArrayLike<number>, opts: SentencePieceOptions) {
     const n = pieces.length;
@@ -77,7 +84,8 @@ export class SentencePieceTokenizer implements Tokenizer {
     for (let i = 0; i < n; i++) if (matchable(i) && !this.lookup.has(pieces[i])) this.lookup.set(pieces[i], i);
     this.pieceBytes = new Array(n).fill(null);
     this.newlineId = this.charIds("\n")[0];
-    this.spaceIds = this.charIds(" ");
+    this.addSpacePrefix = opts.addSpacePrefix !== false;
+    this.prefixIds = this.addSpacePrefix ? this.charIds(" ") : [];
     this.lineSplitExact = this.checkLineSplit();
   }
 
@@ -117,7 +125,7 @@ export class SentencePieceTokenizer implements Tokenizer {
     if (opts.bos && this.bosId >= 0) out.push(this.bosId);
     if (text.length > 0) {
       const segments = this.lineSplitExact ? text.split("\n") : [text];
-      const ids: number[] = [...this.spaceIds];
+      const ids: number[] = [...this.prefixIds];
       const merger = new Merger(this);
       for (let s = 0; s < segments.length; s++) {
         if (s > 0) ids.length = 0;
@@ -154,7 +162,7 @@ export class SentencePieceTokenizer implements Tokenizer {
     if (!Number.isInteger(token) || token < 0 || token >= this.vocabSize) throw new ArgumentError("token", `id ${token} out of range [0, ${this.vocabSize})`);
     if (this.control[token]) return new Uint8Array(0);
     const b = this.bytesOf(token);
-    if (prevToken === this.bosId && this.byteOf[token] < 0 && b[0] === 0x20) return b.subarray(1);
+    if (prevToken === this.bosId && this.prefixIds.length && this.byteOf[token] < 0 && b[0] === 0x20) return b.subarray(1);
     return b;
   }
 

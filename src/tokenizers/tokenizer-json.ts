@@ -2,7 +2,8 @@
  * A SentencePiece-BPE vocabulary (llama2.c tokenizer.bin or GGUF) as Hugging Face `tokenizer.json` and
  * `tokenizer_config.json`, the files a safetensors model folder carries, in the form Hugging Face gives
  * LLaMA's own tokenizer: a BPE model with byte fallback, "▁" for spaces, a prepended "▁" (the dummy
- * prefix), and merges derived from the scores as transformers' SentencePiece converter derives them.
+ * prefix, unless the vocabulary has none, as Gemma's), and merges derived from the scores as
+ * transformers' SentencePiece converter derives them.
  *
  * Merges: every split of a piece into two pieces that text can match, ranked by the piece's score
  * (highest first). Applying the lowest-ranked adjacent merge is then llama2.c's "merge the adjacent pair
@@ -52,7 +53,7 @@ export function toHFTokenizerFiles(tok: SentencePieceTokenizer): Record<"tokeniz
     added_tokens: added,
     normalizer: {
       type: "Sequence",
-      normalizers: [{ type: "Prepend", prepend: SPACE }, { type: "Replace", pattern: { String: " " }, content: SPACE }],
+      normalizers: [...(tok.addSpacePrefix ? [{ type: "Prepend", prepend: SPACE }] : []), { type: "Replace", pattern: { String: " " }, content: SPACE }],
     },
     pre_tokenizer: null,
     post_processor: {
@@ -67,7 +68,7 @@ export function toHFTokenizerFiles(tok: SentencePieceTokenizer): Record<"tokeniz
         { type: "Replace", pattern: { String: SPACE }, content: " " },
         { type: "ByteFallback" },
         { type: "Fuse" },
-        { type: "Strip", content: " ", start: 1, stop: 0 },
+        ...(tok.addSpacePrefix ? [{ type: "Strip", content: " ", start: 1, stop: 0 }] : []),
       ],
     },
     model: {
