@@ -82,6 +82,21 @@ async function binModel(opts = {}): Promise<{ m: Transformer; tok: Tokenizer }> 
   m.close();
 });
 
+(bin && tokBytes ? real : real.skip)("stopTokens end generation at the first sampled one, unprinted; prompt tokens do not stop it", async () => {
+  const { m, tok } = await binModel();
+  // REF_IDS: 4 prompt tokens after BOS, then the greedy story. Stop at the second generated token's id.
+  const stopAt = REF_IDS[5];
+  const first = REF_IDS.findIndex((t, i) => i >= 4 && t === stopAt);
+  const r = await generate(m, tok, "Once upon a time", { steps: 64, stopTokens: [stopAt] });
+  assert.equal([r.stop, r.tokens], ["stop-token", REF_IDS.slice(0, first)]);
+  assert.is(r.text, tok.decode(REF_IDS.slice(0, first)) + "\n");
+  // A prompt token that is also a stop token is printed as usual.
+  const p = await generate(m, tok, "Once upon a time", { steps: 6, stopTokens: [REF_IDS[1]] });
+  assert.equal([p.stop, p.tokens.slice(0, 4)], ["steps", REF_IDS.slice(0, 4)]);
+  await expectError(() => generate(m, tok, "x", { stopTokens: [512] }), ArgumentError, "stop token out of range");
+  m.close();
+});
+
 (bin && tokBytes ? real : real.skip)("llama2.c step semantics, raw byte tokens, context limits, sampling, abort", async () => {
   const { m, tok } = await binModel({ contextLength: 24 });
   // Fewer steps than prompt tokens: only the prompt's pieces, as llama2.c prints them.

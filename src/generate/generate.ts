@@ -2,7 +2,7 @@
  * Text generation with llama2.c `run` semantics: the prompt is encoded with BOS; `steps` counts
  * positions including the prompt; at each position the next token is the following prompt token
  * (while inside the prompt) or a sample; generation stops after `steps` positions or when BOS is
- * produced. Every next token is printed as its piece (a piece right after BOS loses its leading
+ * produced (or, with `stopTokens`, one of them: the EOS of chat and instruction models). Every next token is printed as its piece (a piece right after BOS loses its leading
  * space; byte tokens print as the raw byte), and the text ends with a newline.
  */
 import { ArgumentError, throwIfAborted } from "../errors.js";
@@ -34,6 +34,11 @@ export interface GenerateOptions extends SamplerOptions {
    * context length (as llama2.c clamps to seq_len). Default: the context length.
    */
   steps?: number;
+  /**
+   * Sampled tokens that end generation besides BOS, unprinted (e.g. the model's EOS). Default none, as
+   * llama2.c: its models delimit texts with BOS.
+   */
+  stopTokens?: readonly number[];
   /** Called with each printed piece, in order. */
   onPiece?: (piece: GeneratedPiece) => void;
   /** Called after each position. */
@@ -51,8 +56,8 @@ export interface GenerateResult {
   tokens: number[];
   /** Prompt length in tokens, BOS included. */
   promptTokens: number;
-  /** Why it stopped: all steps ran, or BOS was produced. */
-  stop: "steps" | "bos";
+  /** Why it stopped: all steps ran, BOS was produced, or one of `stopTokens` was. */
+  stop: "steps" | "bos" | "stop-token";
   /** Seconds spent after the first position (llama2.c's tok/s excludes it). */
   seconds: number;
 }
@@ -67,6 +72,10 @@ export async function generate(model: Transformer, tokenizer: Tokenizer, prompt:
   if (!Number.isInteger(steps) || steps < 0) throw new ArgumentError("steps", `must be a non-negative integer, got ${steps}`);
   if (steps === 0 || steps > ctx) steps = ctx;
   const sampler = new Sampler(options);
+  const stopTokens = new Set(options.stopTokens ?? []);
+  for (const t of stopTokens) {
+    if (!(Number.isInteger(t) && t >= 0 && t < model.config.vocabSize)) throw new ArgumentError("stopTokens", `token ${t} is not in the vocabulary [0, ${model.config.vocabSize})`);
+  }
   const { signal, onPiece, onProgress } = options;
   throwIfAborted(signal);
   const prompt_ = tokenizer.encode(prompt, { bos: true, eos: false });
@@ -83,7 +92,7 @@ export async function generate(model: Transformer, tokenizer: Tokenizer, prompt:
   const chunks: Uint8Array[] = [];
   const tokens: number[] = [];
   const cache = model.newCache();
-  let stop: "steps" | "bos" = "steps";
+  let stop: GenerateResult["stop"] = "steps";
   let started = 0;
   try {
     const P = prompt_.length;
@@ -103,6 +112,7 @@ export async function generate(model: Transformer, tokenizer: Tokenizer, prompt:
       }
       onProgress?.({ pos: pos + 1, steps });
       if (next === bosId) { stop = "bos"; break; }
+      if (!fromPrompt && stopTokens.has(next)) { stop = "stop-token"; break; }
       tokens.push(next);
       const bytes = pieceBytes(token, next);
       chunks.push(bytes);

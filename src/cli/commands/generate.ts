@@ -7,7 +7,8 @@ export const generateCommand: CommandSpec = {
   summary: "Generate text from a prompt (greedy at temperature 0, else seeded sampling).",
   usage: "--model M [--tokenizer T] --prompt P --steps N [--temperature 0] [--seed S] [--threads N] [--json]",
   description:
-    "--steps counts positions, prompt included, as llama2.c's run does. stdout receives exactly the\n" +
+    "--steps counts positions, prompt included, as llama2.c's run does. A llama2.c checkpoint stops at BOS\n" +
+    "(as run.c does); GGUF and Hugging Face models also stop at their EOS. stdout receives exactly the\n" +
     "generated text (streamed) and a final newline; tok/s goes to stderr. --json prints { text, tokens,\n" +
     "promptTokens, stop, tokensPerSecond }.",
   options: [
@@ -38,6 +39,8 @@ export const generateCommand: CommandSpec = {
         try {
           return await api.generate(model, tokenizer!, prompt, {
             steps,
+            // llama2.c's models delimit stories with BOS; the others end a text with their EOS.
+            stopTokens: reader.format !== "llama2c" && reader.config.eosId >= 0 ? [reader.config.eosId] : [],
             temperature,
             seed,
             signal: ctx.signal,
