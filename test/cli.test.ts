@@ -368,6 +368,16 @@ c("benchmarks refuse malformed flags before measuring anything: one `error:` lin
   assert.match(h.stdout, /^Usage: npm run bench:model -- /);
 });
 
+c("generate's stop tokens: none for llama2.c; EOS and every eos_token_id of config.json, generation_config.json and GGUF", async () => {
+  const { endTokens } = await import("../src/cli/commands/generate.js");
+  const fake = (format: string, eosId: number, metadata: Record<string, unknown>, gen?: string) =>
+    ({ format, config: { vocabSize: 200, eosId }, metadata, readAuxFile: async (n: string) => (n === "generation_config.json" && gen !== undefined ? new TextEncoder().encode(gen) : null) }) as never;
+  assert.equal(await endTokens(fake("llama2c", 2, {})), []);
+  assert.equal(await endTokens(fake("safetensors", 1, { hfConfig: { eos_token_id: [1, 106] } }, '{"eos_token_id": [1, 107, 999]}')), [1, 106, 107]);
+  assert.equal(await endTokens(fake("safetensors", 1, { hfConfig: {} }, "not json")), [1]);
+  assert.equal(await endTokens(fake("gguf", 2, { kv: new Map([["tokenizer.ggml.eot_token_id", 150]]) })), [2, 150]);
+});
+
 c("convert of a sliding-window model to GGUF says that the context is cut to the window", async () => {
   const { writeSafetensors } = await import("../src/formats/index.js");
   const { syntheticModel } = await import("./util/synthetic-model.js");

@@ -1,6 +1,7 @@
 /** `dass generate --model M --prompt P --steps N`: text generation, streamed to stdout. */
 import { int, num, str, UsageError, type CommandSpec } from "../args.js";
 import { JSON_OPTION, loadTransformer, MODEL_OPTION, openModelArgs, THREADS_OPTION, TOKENIZER_OPTION, withRuntime } from "../common.js";
+import type { ModelReader } from "../lib.js";
 
 export const generateCommand: CommandSpec = {
   name: "generate",
@@ -39,8 +40,7 @@ export const generateCommand: CommandSpec = {
         try {
           return await api.generate(model, tokenizer!, prompt, {
             steps,
-            // llama2.c's models delimit stories with BOS; the others end a text with their EOS.
-            stopTokens: reader.format !== "llama2c" && reader.config.eosId >= 0 ? [reader.config.eosId] : [],
+            stopTokens: await endTokens(reader),
             temperature,
             seed,
             signal: ctx.signal,
@@ -70,3 +70,30 @@ export const generateCommand: CommandSpec = {
     }
   },
 };
+
+/**
+ * The tokens a model ends a text with: none for llama2.c (its stories are delimited by BOS, as run.c
+ * stops); else its EOS, plus every id that `eos_token_id` lists in config.json and generation_config.json
+ * (instruction models end a turn with another token: Llama 3's <|eot_id|>, Gemma's <end_of_turn>) or
+ * that GGUF names as end of turn.
+ */
+export async function endTokens(reader: ModelReader): Promise<number[]> {
+  if (reader.format === "llama2c") return [];
+  const ids = new Set<number>();
+  const add = (v: unknown) => {
+    for (const x of Array.isArray(v) ? v : [v]) if (Number.isInteger(x) && x >= 0 && x < reader.config.vocabSize) ids.add(x as number);
+  };
+  add(reader.config.eosId);
+  add((reader.metadata.hfConfig as Record<string, unknown> | undefined)?.eos_token_id);
+  const gen = await reader.readAuxFile("generation_config.json");
+  if (gen) {
+    try {
+      add((JSON.parse(new TextDecoder().decode(gen)) as Record<string, unknown>).eos_token_id);
+    } catch {
+      // A malformed generation_config.json only loses its extra stop tokens.
+    }
+  }
+  const kv = reader.metadata.kv as Map<string, unknown> | undefined;
+  for (const k of ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]) add(kv?.get(k));
+  return [...ids];
+}
