@@ -15,6 +15,7 @@ import { mulberry32 } from "./util/random.js";
 import { syntheticModel } from "./util/synthetic-model.js";
 
 const f = Math.fround;
+const IQ4NL = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 const quant = (name: string): GgmlQuantType => GGML_QUANT_TYPES.find((t) => t.name === name)!;
 const s8 = (v: number) => (v << 24) >> 24;
 
@@ -53,6 +54,12 @@ function element(type: string, b: Uint8Array, e: number): number {
       const g = e >> 5, q = ((b[48 + 32 * (g >> 1) + (e & 31)] >> (4 * (g & 1))) & 15) | (((b[16 + (e & 31)] >> g) & 1) << 4);
       return f(f(f(h(0) * kScale(g)) * q) - f(h(2) * kMin(g)));
     }
+    case "IQ4_NL": return f(h(0) * IQ4NL[nib(2, e)]);
+    case "IQ4_XS": {
+      // Group g = e / 32: scale nibble g of bytes 4..7, high bits 2g of the u16 at 2; codes as IQ4_NL's.
+      const g = e >> 5, ls = ((b[4 + (g >> 1)] >> (4 * (g & 1))) & 15) | ((((b[2] | (b[3] << 8)) >> (2 * g)) & 3) << 4);
+      return f(f(h(0) * (ls - 32)) * IQ4NL[nib(8 + 16 * g, e & 31)]);
+    }
     case "Q6_K": {
       // Per 128-element half, run r = (e % 128) / 32: low nibbles of ql for runs 0, 1, high for 2, 3;
       // 2 high bits at 2r of qh; a signed scale per 16 elements.
@@ -74,6 +81,7 @@ function randomBlocks(type: string, blocks: number, seed: number): Uint8Array {
   for (let i = 0; i < b.length; i++) b[i] = Math.floor(rng() * 256);
   const halves: Record<string, number[]> = {
     Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q8_0: [0], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208],
+    IQ4_NL: [0], IQ4_XS: [0],
   };
   for (let k = 0; k < blocks; k++) {
     for (const o of halves[type]) {
@@ -88,7 +96,7 @@ function randomBlocks(type: string, blocks: number, seed: number): Uint8Array {
 const q = suite("formats: quantised GGUF (ggml block types)");
 
 q("every block type dequantises as its layout says, element by element", () => {
-  assert.equal(GGML_QUANT_TYPES.map((t) => `${t.id}:${t.name}`), ["2:Q4_0", "3:Q4_1", "6:Q5_0", "7:Q5_1", "8:Q8_0", "10:Q2_K", "11:Q3_K", "12:Q4_K", "13:Q5_K", "14:Q6_K"]);
+  assert.equal(GGML_QUANT_TYPES.map((t) => `${t.id}:${t.name}`), ["2:Q4_0", "3:Q4_1", "6:Q5_0", "7:Q5_1", "8:Q8_0", "10:Q2_K", "11:Q3_K", "12:Q4_K", "13:Q5_K", "14:Q6_K", "20:IQ4_NL", "23:IQ4_XS"]);
   for (const [i, t] of GGML_QUANT_TYPES.entries()) {
     const type = t.name;
     const blocks = 3;
@@ -151,10 +159,13 @@ async function quantisedGGUF(types: Record<string, string>): Promise<{ bytes: Ui
 }
 
 q("a GGUF with quantised tensors reads them dequantised (f32), reports their stored bytes, and converts", async () => {
-  const retype = { "blk.0.ffn_gate.weight": "Q4_K", "blk.0.ffn_down.weight": "Q6_K", "blk.0.attn_q.weight": "Q8_0", "blk.0.attn_v.weight": "Q5_0", "blk.0.ffn_up.weight": "Q3_K" };
+  const retype = {
+    "blk.0.ffn_gate.weight": "Q4_K", "blk.0.ffn_down.weight": "Q6_K", "blk.0.attn_q.weight": "Q8_0", "blk.0.attn_v.weight": "Q5_0", "blk.0.ffn_up.weight": "Q3_K",
+    "blk.0.attn_output.weight": "IQ4_XS",
+  };
   const canon: Record<string, string> = {
     "blk.0.ffn_gate.weight": "layers.0.mlp.gate", "blk.0.ffn_down.weight": "layers.0.mlp.down", "blk.0.attn_q.weight": "layers.0.attn.q",
-    "blk.0.attn_v.weight": "layers.0.attn.v", "blk.0.ffn_up.weight": "layers.0.mlp.up",
+    "blk.0.attn_v.weight": "layers.0.attn.v", "blk.0.ffn_up.weight": "layers.0.mlp.up", "blk.0.attn_output.weight": "layers.0.attn.o",
   };
   const { bytes, blocks } = await quantisedGGUF(retype);
   const r = await readGGUF(new MemoryFile(bytes, "q.gguf"));
@@ -189,7 +200,7 @@ q("quantised tensors: rows that are not whole blocks, and unsupported types, are
   };
   const iq = bytes.slice();
   await retype(iq, "blk.0.attn_q.weight", 16);
-  await expectFormat(iq, /type IQ2_XXS: only F32, F16, BF16 and Q4_0, .*Q6_K are read/);
+  await expectFormat(iq, /type IQ2_XXS: only F32, F16, BF16 and Q4_0, .*IQ4_XS are read/);
   const narrow = await ggufOf(48, 64, 4);
   await retype(narrow, "blk.0.ffn_gate.weight", quant("Q4_K").id);
   await expectFormat(narrow, /blk\.0\.ffn_gate\.weight \(Q4_K\) has rows of 48, not a multiple of its 256-element blocks/);

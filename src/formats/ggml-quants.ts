@@ -1,8 +1,8 @@
 /**
  * ggml's block-quantised tensor types, dequantised to f32 when a GGUF tensor is read: the legacy
- * 32-element blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and the 256-element k-quants (Q2_K to Q6_K), which
- * together make up the common llama.cpp files (Q4_K_M, Q5_K_M, Q8_0, ...). The i-quants (IQ*) are not
- * read. Each block's layout is ggml's `block_*` struct (little-endian, no padding); every product is
+ * 32-element blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), the 256-element k-quants (Q2_K to Q6_K), which
+ * together make up the common llama.cpp files (Q4_K_M, Q5_K_M, Q8_0, ...), and the two non-linear 4-bit
+ * i-quants (IQ4_NL, IQ4_XS). The other i-quants (lattice codebooks) are not read. Each block's layout is ggml's `block_*` struct (little-endian, no padding); every product is
  * rounded to f32 in ggml's order of operations.
  */
 import { f16ToF32 } from "./half.js";
@@ -162,6 +162,34 @@ const q6_K: Dequant = (b, o, y, at) => {
   }
 };
 
+// The 4-bit non-linear codebook of IQ4_NL and IQ4_XS (ggml's kvalues_iq4nl): a format constant.
+const IQ4NL = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+// IQ4_NL { f16 d; u8 qs[16] }: nibbles as in Q4_0, each a codebook index; value d code.
+const iq4_nl: Dequant = (b, o, y, at) => {
+  const d = half(b, o);
+  for (let j = 0; j < 16; j++) {
+    const q = b[o + 2 + j];
+    y[at + j] = f(d * IQ4NL[q & 15]);
+    y[at + j + 16] = f(d * IQ4NL[q >> 4]);
+  }
+};
+
+// IQ4_XS { f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128] }: eight 32-element groups, each with a
+// 6-bit scale (low 4 bits: nibble g of scales_l, high 2: bits 2g of scales_h; offset 32) and 16 bytes
+// of codebook nibbles as in IQ4_NL; value d (scale - 32) code.
+const iq4_xs: Dequant = (b, o, y, at) => {
+  const d = half(b, o), sh = b[o + 2] | (b[o + 3] << 8);
+  for (let g = 0; g < 8; g++) {
+    const ls = ((b[o + 4 + (g >> 1)] >> (4 * (g & 1))) & 15) | (((sh >> (2 * g)) & 3) << 4);
+    const dl = f(d * (ls - 32)), q = o + 8 + 16 * g, out = at + 32 * g;
+    for (let j = 0; j < 16; j++) {
+      y[out + j] = f(dl * IQ4NL[b[q + j] & 15]);
+      y[out + j + 16] = f(dl * IQ4NL[b[q + j] >> 4]);
+    }
+  }
+};
+
 const TYPES: [GgmlQuantType, Dequant][] = [
   [{ id: 2, name: "Q4_0", blockElems: 32, blockBytes: 18 }, q4_0],
   [{ id: 3, name: "Q4_1", blockElems: 32, blockBytes: 20 }, q4_1],
@@ -173,6 +201,8 @@ const TYPES: [GgmlQuantType, Dequant][] = [
   [{ id: 12, name: "Q4_K", blockElems: 256, blockBytes: 144 }, q4_K],
   [{ id: 13, name: "Q5_K", blockElems: 256, blockBytes: 176 }, q5_K],
   [{ id: 14, name: "Q6_K", blockElems: 256, blockBytes: 210 }, q6_K],
+  [{ id: 20, name: "IQ4_NL", blockElems: 32, blockBytes: 18 }, iq4_nl],
+  [{ id: 23, name: "IQ4_XS", blockElems: 256, blockBytes: 136 }, iq4_xs],
 ];
 const BY_ID = new Map(TYPES.map(([t]) => [t.id, t]));
 const BY_NAME = new Map(TYPES.map(([t, fn]) => [t.name, { t, fn }]));

@@ -1,6 +1,7 @@
 /**
  * GGUF (v2/v3) reading and writing for llama, qwen2, qwen3, gemma, gemma2 and gemma3 models: F32/F16/BF16
- * tensors both ways, and ggml's block-quantised types (Q4_0 ... Q8_0, Q2_K ... Q6_K) read, dequantised to f32.
+ * tensors both ways, and ggml's block-quantised types (Q4_0 ... Q8_0, Q2_K ... Q6_K, IQ4_NL, IQ4_XS) read,
+ * dequantised to f32.
  *
  * The header (metadata key/values, tensor infos) is parsed through a buffered cursor that pulls the file in
  * chunks, so multi-megabyte tokenizer arrays are fine and tensor data is never touched until asked for. Every
