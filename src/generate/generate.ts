@@ -2,8 +2,9 @@
  * Text generation with llama2.c `run` semantics: the prompt is encoded with BOS; `steps` counts
  * positions including the prompt; at each position the next token is the following prompt token
  * (while inside the prompt) or a sample; generation stops after `steps` positions or when BOS is
- * produced (or, with `stopTokens`, one of them: the EOS of chat and instruction models). Every next token is printed as its piece (a piece right after BOS loses its leading
- * space; byte tokens print as the raw byte), and the text ends with a newline.
+ * produced (or, with `stopTokens`, one of them: the EOS of chat and instruction models). Every next
+ * token is printed as its piece (a piece right after BOS loses its leading space; byte tokens print as
+ * the raw byte), and the text ends with a newline.
  */
 import { ArgumentError, throwIfAborted } from "../errors.js";
 import type { Transformer } from "../model/transformer.js";
