@@ -3,7 +3,7 @@
  * convention) and streams it tensor by tensor, so models larger than memory convert fine.
  */
 import { ArgumentError } from "../errors.js";
-import type { ModelConfig, TensorDType } from "../model/config.js";
+import { isGemmaArch, type ModelConfig, type TensorDType } from "../model/config.js";
 import type { OutputFolder } from "./file.js";
 import { ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
 import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
@@ -47,7 +47,7 @@ export function targetConfig(src: ModelConfig, to: ModelFormat): ModelConfig {
   if (to === "llama2c") c.ropeLayout = "adjacent";
   else if (to === "gguf") c.ropeLayout = ggufRopeLayout(src.arch);
   else c.ropeLayout = "half";
-  if (src.arch === "gemma" || src.arch === "gemma2" || src.arch === "gemma3") c.normPlusOne = to === "safetensors";
+  if (isGemmaArch(src.arch)) c.normPlusOne = to === "safetensors";
   const why = to === "llama2c" ? llama2cUnsupported(c) : to === "gguf" ? ggufUnsupported(c) : hfUnsupported(c);
   if (why) throw new ArgumentError("to", `cannot convert this ${src.arch} model to ${to}: ${why}`);
   return c;

@@ -8,7 +8,7 @@
  * count and length is checked against the bytes that remain before anything is allocated.
  */
 import { AbortError, ArgumentError, FormatError } from "../errors.js";
-import { dtypeSize, expectedTensors, fullAttentionConfig, MAX_DIM, numel, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
+import { dtypeSize, expectedTensors, fullAttentionConfig, isGemmaArch, MAX_DIM, numel, periodicSlidingLayers, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
 import { llama3RopeFactors } from "../kernels/rope.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
 import { GGML_QUANT_TYPES, ggmlQuantType } from "./ggml-quants.js";
@@ -275,7 +275,6 @@ export async function parseGGUFHeader(file: RandomAccessFile): Promise<GGUFHeade
 
 /** GGUF architecture names we read, and how each maps onto a ModelConfig. */
 const GGUF_ARCHS: Record<string, Arch> = { llama: "llama", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma", gemma2: "gemma2", gemma3: "gemma3" };
-const isGemma = (a: Arch) => a === "gemma" || a === "gemma2" || a === "gemma3";
 
 /**
  * llama.cpp's Gemma 2/3 conventions, which GGUF states nowhere: every second layer (Gemma 2) or five in
@@ -283,8 +282,8 @@ const isGemma = (a: Arch) => a === "gemma" || a === "gemma2" || a === "gemma3";
  * 10^4; and the attention scale is 1/sqrt(headDim) except on the 27B models (46 layers for Gemma 2, 62 for
  * Gemma 3), which use 1/sqrt(dim / nHeads) (query_pre_attn_scalar in the HF configs).
  */
-function ggufGemmaSlides(arch: Arch, layer: number): boolean {
-  return arch === "gemma2" ? layer % 2 === 0 : (layer + 1) % 6 !== 0;
+function ggufGemmaSlidingLayers(arch: Arch, nLayers: number): boolean[] {
+  return periodicSlidingLayers(nLayers, arch === "gemma2" ? 2 : 6);
 }
 const GEMMA3_LOCAL_THETA = 10000;
 function ggufGemmaAttnScale(c: Pick<ModelConfig, "arch" | "nLayers" | "dim" | "nHeads" | "headDim">): number {
@@ -409,14 +408,14 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       headDim,
       vocabSize,
       seqLen: intKey(h, name, `${archName}.context_length`),
-      normEps: numberKey(h, name, `${archName}.attention.layer_norm_rms_epsilon`, isGemma(arch) ? 1e-6 : 1e-5),
+      normEps: numberKey(h, name, `${archName}.attention.layer_norm_rms_epsilon`, isGemmaArch(arch) ? 1e-6 : 1e-5),
       ropeTheta: numberKey(h, name, `${archName}.rope.freq_base`, 10000),
       ropeLayout: ggufRopeLayout(arch),
       tiedEmbeddings: !byName.has("output.weight") && !byName.has("output.weight" + NM_VALUES_SUFFIX),
       qkvBias: byName.has("blk.0.attn_q.bias"),
       ...(byName.has("blk.0.attn_q_norm.weight") ? { qkNorm: true } : {}),
-      act: isGemma(arch) ? "gelu_tanh" : "silu",
-      embedScale: isGemma(arch) ? Math.sqrt(dim) : 1,
+      act: isGemmaArch(arch) ? "gelu_tanh" : "silu",
+      embedScale: isGemmaArch(arch) ? Math.sqrt(dim) : 1,
       // llama.cpp's converter bakes Gemma's +1 into the stored norm weights.
       normPlusOne: false,
       bosId: intOr(h, "tokenizer.ggml.bos_token_id", 1, vocabSize),
@@ -502,7 +501,7 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
   }
 }
 
-/** Gemma 2's and 3's settings beyond Gemma's, from their keys and llama.cpp's conventions (ggufGemmaSlides). */
+/** Gemma 2's and 3's settings beyond Gemma's, from their keys and llama.cpp's conventions (ggufGemmaSlidingLayers). */
 function ggufGemma23(h: GGUFHeader, file: string, archName: string, c: ModelConfig): Partial<ModelConfig> {
   const cap = (key: string): number | undefined => {
     const v = numberKey(h, file, `${archName}.${key}`, 0);
@@ -514,10 +513,10 @@ function ggufGemma23(h: GGUFHeader, file: string, archName: string, c: ModelConf
   const stated = h.kv.get(`${archName}.attention.sliding_window_pattern`);
   let slidingLayers: boolean[];
   if (stated === undefined) {
-    slidingLayers = Array.from({ length: c.nLayers }, (_, i) => ggufGemmaSlides(c.arch, i));
+    slidingLayers = ggufGemmaSlidingLayers(c.arch, c.nLayers);
   } else if (typeof stated === "number") {
     const p = intKey(h, file, `${archName}.attention.sliding_window_pattern`);
-    slidingLayers = Array.from({ length: c.nLayers }, (_, i) => p === 0 || i % p < p - 1);
+    slidingLayers = periodicSlidingLayers(c.nLayers, p);
   } else if ((Array.isArray(stated) || ArrayBuffer.isView(stated)) && (stated as ArrayLike<unknown>).length === c.nLayers) {
     slidingLayers = Array.from(stated as ArrayLike<unknown>, (v) => v === true || v === 1);
   } else {
@@ -608,7 +607,7 @@ export function ggufUnsupported(c: ModelConfig): string | null {
   if (c.ropeLayout !== layout) {
     return `GGUF ${ggufArchName(c.arch)} stores ${layout}-layout RoPE but the config is ${c.ropeLayout}; permute q/k first (convertModel does this)`;
   }
-  if (isGemma(c.arch)) {
+  if (isGemmaArch(c.arch)) {
     if (c.normPlusOne) return `GGUF ${c.arch} stores norms with the +1 baked in; add 1 to the norm weights and clear normPlusOne (convertModel does this)`;
     if (c.act !== "gelu_tanh" || Math.abs(c.embedScale - Math.sqrt(c.dim)) > 1e-6 * c.embedScale) return `GGUF ${c.arch} implies gelu_tanh and sqrt(dim) embedding scale`;
   } else {
@@ -623,7 +622,7 @@ export function ggufUnsupported(c: ModelConfig): string | null {
   return null;
 }
 
-/** What of a Gemma 2/3 config llama.cpp's conventions (ggufGemmaSlides) cannot express, or null. */
+/** What of a Gemma 2/3 config llama.cpp's conventions (ggufGemmaSlidingLayers) cannot express, or null. */
 function gemma23Unsupported(c: ModelConfig): string | null {
   if (!c.sandwichNorms) return "sandwich norms are implied";
   const scale = ggufGemmaAttnScale(c);
@@ -632,7 +631,7 @@ function gemma23Unsupported(c: ModelConfig): string | null {
   }
   if (c.arch === "gemma3" && c.attnSoftcap !== undefined) return "llama.cpp has no attention-score soft-capping for gemma3";
   if (c.slidingWindow !== undefined) {
-    const pattern = Array.from({ length: c.nLayers }, (_, i) => ggufGemmaSlides(c.arch, i));
+    const pattern = ggufGemmaSlidingLayers(c.arch, c.nLayers);
     if (pattern.some((v, i) => v !== (c.slidingLayers?.[i] ?? true))) return `llama.cpp slides ${c.arch === "gemma2" ? "every second layer" : "five layers in six"}, not these`;
   }
   if (c.arch === "gemma3" && c.slidingWindow !== undefined && c.ropeLocalTheta !== GEMMA3_LOCAL_THETA) return `llama.cpp's gemma3 sliding layers take RoPE base ${GEMMA3_LOCAL_THETA}, not ${c.ropeLocalTheta}`;

@@ -7,7 +7,7 @@
  * offsets are relative to.
  */
 import { AbortError, ArgumentError, FormatError } from "../errors.js";
-import { dtypeSize, expectedTensors, MAX_DIM, numel, ropeScalingProblem, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
+import { dtypeSize, expectedTensors, isGemmaArch, MAX_DIM, numel, periodicSlidingLayers, ropeScalingProblem, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
 import {
   checkStoredPair, compressTarget, encodeForStorage, nmMetadataJson, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX, NM_VALUES_SUFFIX,
   parseNMMetadataJson,
@@ -123,7 +123,6 @@ const ARCH_CLASS: Record<Arch, string> = {
 };
 /** HF model_type of each arch's written class. */
 const hfModelType = (a: Arch) => (a === "gemma3" ? "gemma3_text" : a);
-const isGemma = (a: Arch) => a === "gemma" || a === "gemma2" || a === "gemma3";
 
 /** Builds a ModelConfig from an HF `config.json` object. */
 export function hfConfigToModelConfig(hfConfig: Record<string, unknown>, file: string): ModelConfig {
@@ -167,7 +166,7 @@ export function hfConfigToModelConfig(hfConfig: Record<string, unknown>, file: s
   if (cfg.attention_bias === true && a !== "qwen2") fail("attention_bias = true (biases on all attention projections) is not supported");
   if (cfg.mlp_bias === true) fail("mlp_bias = true is not supported");
   let act: ModelConfig["act"] = "silu";
-  if (isGemma(a)) {
+  if (isGemmaArch(a)) {
     // transformers runs Gemma with the tanh GELU whether config says "gelu" or "gelu_pytorch_tanh".
     const g = String(cfg.hidden_activation ?? cfg.hidden_act ?? "gelu_pytorch_tanh");
     if (!["gelu_pytorch_tanh", "gelu", "gelu_new"].includes(g)) fail(`Gemma activation ${g} is not supported`);
@@ -199,12 +198,12 @@ export function hfConfigToModelConfig(hfConfig: Record<string, unknown>, file: s
     ropeTheta: num("rope_theta", ropeParams?.rope_theta ?? 10000),
     ropeLayout: "half",
     ...(ropeScaling ? { ropeScaling } : {}),
-    tiedEmbeddings: typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : isGemma(a),
+    tiedEmbeddings: typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : isGemmaArch(a),
     qkvBias: a === "qwen2",
     ...(a === "qwen3" ? { qkNorm: true } : {}),
     act,
-    embedScale: isGemma(a) ? Math.sqrt(dim) : 1,
-    normPlusOne: isGemma(a),
+    embedScale: isGemmaArch(a) ? Math.sqrt(dim) : 1,
+    normPlusOne: isGemmaArch(a),
     ...(a === "gemma2" || a === "gemma3" ? gemma2Extras(cfg, fail) : {}),
     ...(a === "gemma3" ? { qkNorm: true, ropeLocalTheta: num("rope_local_base_freq", 10000) } : {}),
     ...sliding,
@@ -288,11 +287,11 @@ function hfSliding(cfg: Record<string, unknown>, a: Arch, phi3: boolean, nLayers
     }
     layers = types.map((t) => t === "sliding_attention");
   } else if (a === "gemma2") {
-    layers = Array.from({ length: nLayers }, (_, i) => i % 2 === 0);
+    layers = periodicSlidingLayers(nLayers, 2);
   } else if (a === "gemma3") {
     const p = cfg.sliding_window_pattern;
     if (typeof p !== "number" || !Number.isInteger(p) || p < 1) fail(`config.json sliding_window_pattern = ${JSON.stringify(p)} is invalid`);
-    layers = Array.from({ length: nLayers }, (_, i) => (i + 1) % (p as number) !== 0);
+    layers = periodicSlidingLayers(nLayers, p as number);
   } else if (qwen) {
     const m = cfg.max_window_layers ?? 28;
     if (typeof m !== "number" || !Number.isInteger(m) || m < 0) fail(`config.json max_window_layers = ${JSON.stringify(m)} is invalid`);
@@ -324,7 +323,8 @@ function hfSlidingJson(c: ModelConfig): Record<string, unknown> {
   if (c.arch === "gemma3") {
     // transformers before 4.53 read only sliding_window_pattern: right when every p-th layer is full.
     const p = layers.indexOf(false) + 1;
-    out.sliding_window_pattern = p > 0 && layers.every((v, i) => v === ((i + 1) % p !== 0)) ? p : c.nLayers + 1;
+    const periodic = periodicSlidingLayers(c.nLayers, p);
+    out.sliding_window_pattern = p > 0 && layers.every((v, i) => v === periodic[i]) ? p : c.nLayers + 1;
   }
   return out;
 }
@@ -382,7 +382,7 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
     ...(c.ropeScaling ? { rope_scaling: hfRopeScalingJson(c.ropeScaling) } : {}),
     tie_word_embeddings: c.tiedEmbeddings,
     hidden_act: c.act === "silu" ? "silu" : "gelu_pytorch_tanh",
-    ...(isGemma(c.arch) ? { hidden_activation: "gelu_pytorch_tanh" } : {}),
+    ...(isGemmaArch(c.arch) ? { hidden_activation: "gelu_pytorch_tanh" } : {}),
     ...(c.arch === "gemma2" || c.arch === "gemma3" ? {
       query_pre_attn_scalar: Number((1 / (c.attnScale ?? 1 / Math.sqrt(c.headDim)) ** 2).toPrecision(12)),
       attn_logit_softcapping: c.attnSoftcap ?? null,
@@ -616,7 +616,7 @@ function phi3Split(
 /** Why a config cannot be stored as an HF folder, or null. */
 export function hfUnsupported(c: ModelConfig): string | null {
   if (c.ropeLayout !== "half") return "Hugging Face models use half-rotation RoPE but the config is adjacent; permute q/k first (convertModel does this)";
-  if (isGemma(c.arch)) {
+  if (isGemmaArch(c.arch)) {
     if (!c.normPlusOne) return "HF Gemma computes norms as (1+w): subtract 1 from the norm weights and set normPlusOne (convertModel does this)";
     if (c.act !== "gelu_tanh" || Math.abs(c.embedScale - Math.sqrt(c.dim)) > 1e-6 * c.embedScale) return "HF Gemma implies gelu_tanh and sqrt(dim) embedding scale";
   } else {

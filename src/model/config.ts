@@ -100,6 +100,20 @@ export interface ModelConfig {
   eosId: number;
 }
 
+/** The Gemma family: (1+w) norms, GELU-tanh, embeddings scaled by sqrt(dim). */
+export function isGemmaArch(a: Arch): boolean {
+  return a === "gemma" || a === "gemma2" || a === "gemma3";
+}
+
+/**
+ * The sliding layers of a model where every `period`-th layer attends fully and the others slide, as
+ * Gemma 2 (period 2) and Gemma 3 (period 6) do: layer i slides unless (i + 1) % period == 0. Period 0:
+ * every layer slides.
+ */
+export function periodicSlidingLayers(nLayers: number, period: number): boolean[] {
+  return Array.from({ length: nLayers }, (_, i) => period === 0 || (i + 1) % period !== 0);
+}
+
 /** The attention window of a layer: its sliding window, or 0 for full attention. */
 export function layerWindow(c: ModelConfig, layer: number): number {
   if (!c.slidingWindow) return 0;
