@@ -281,6 +281,25 @@ synth("layer-major runBlock + nll equals sequenceNll equals logits-based NLL (wi
   }
 });
 
+synth("newCache(positions): a shorter cache gives the same logits within it, refuses positions past it, and is bounded by the context", async () => {
+  const c = cases.find((x) => x.config.arch === "llama")!;
+  const m = await Transformer.load(tensorReader(c.config, c.tensors), rt(1));
+  const tokens = [3, 1, 4, 1, 5].map((t) => t % c.config.vocabSize);
+  const full = m.newCache(), short = m.newCache(5);
+  assert.is(short.positions, 5);
+  assert.equal(Array.from(await m.forward(tokens, 0, short)), Array.from(await m.forward(tokens, 0, full)));
+  let err: unknown;
+  try { await m.forward([1], 5, short); } catch (e) { err = e; }
+  assert.instance(err, ArgumentError);
+  for (const bad of [0, 1.5, m.contextLength + 1]) {
+    err = undefined;
+    try { m.newCache(bad); } catch (e) { err = e; }
+    assert.instance(err, ArgumentError, `positions ${bad}`);
+  }
+  full.free(); short.free();
+  m.close();
+});
+
 synth("hooks see every linear's input; setLinear with dense weights and with a Linear object", async () => {
   const c = cases.find((x) => x.config.arch === "llama" && !x.config.tiedEmbeddings)!;
   const cfg = c.config;

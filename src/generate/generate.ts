@@ -92,7 +92,7 @@ export async function generate(model: Transformer, tokenizer: Tokenizer, prompt:
   const decoder = new TextDecoder("utf-8");
   const chunks: Uint8Array[] = [];
   const tokens: number[] = [];
-  const cache = model.newCache();
+  const cache = model.newCache(steps); // positions never pass steps
   let stop: GenerateResult["stop"] = "steps";
   let started = 0;
   try {

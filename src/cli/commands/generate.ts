@@ -34,8 +34,8 @@ export const generateCommand: CommandSpec = {
     try {
       let streamed = false;
       const r = await withRuntime(ctx, args, async (runtime) => {
-        // Positions never pass --steps (llama2.c runs a longer prompt up to --steps positions), so the KV
-        // cache holds that many, not the model's whole context (32 GiB for Llama 3.1 8B's 131072).
+        // Positions never pass --steps (llama2.c runs a longer prompt up to --steps positions): RoPE tables
+        // and buffers for that many, not the model's whole context.
         const model = await loadTransformer(ctx, reader, runtime, Math.min(steps, reader.config.seqLen));
         try {
           return await api.generate(model, tokenizer!, prompt, {
