@@ -341,6 +341,13 @@ rt("GGUF gemma2/gemma3: llama.cpp's attention-scale rule (27B by layer count), l
   await writeGGUF(stated, ok3, g3.source, { extra: { "gemma3.attention.sliding_window_pattern": 2 } });
   const rp = await readGGUF(mem(stated.files.get("model.gguf")!, "g3p.gguf"));
   assert.equal(rp.config.slidingLayers, [true, false, true, false, true, false, true]);
+  // A stated pattern that is neither a period nor one flag per layer, and a RoPE scaling GGUF has no form for here.
+  const badPattern = new MemoryFolder("g3b");
+  await writeGGUF(badPattern, ok3, g3.source, { extra: { "gemma3.attention.sliding_window_pattern": "x" } });
+  await throwsFormat(() => readGGUF(mem(badPattern.files.get("model.gguf")!, "g3b.gguf")), /sliding_window_pattern must be a period or 7 flags/);
+  const yarn = new MemoryFolder("g3y");
+  await writeGGUF(yarn, ok3, g3.source, { extra: { "gemma3.rope.scaling.type": "yarn" } });
+  await throwsFormat(() => readGGUF(mem(yarn.files.get("model.gguf")!, "g3y.gguf")), /RoPE scaling yarn is not supported \(only linear\)/);
   await bad({ ...ok3, attnSoftcap: 5 }, /no attention-score soft-capping for gemma3/);
   await bad({ ...ok3, ropeLocalTheta: 20000 }, /sliding layers take RoPE base 10000, not 20000/);
   await bad({ ...ok3, sandwichNorms: false }, /sandwich norms are implied/);
@@ -653,6 +660,8 @@ rt("sliding windows are read per layer as transformers runs them, written back, 
     ["mistral", { sliding_window: -2 }, /sliding_window = -2 is invalid/],
     ["gemma2", { sliding_window: 4, layer_types: ["sliding_attention"] }, /layer_types must list \d+ of/],
     ["qwen2", { sliding_window: 8, use_sliding_window: true, max_window_layers: "x" }, /max_window_layers = "x" is invalid/],
+    ["gemma3", { sliding_window: 8, sliding_window_pattern: 0, layer_types: undefined }, /sliding_window_pattern = 0 is invalid/],
+    ["gemma3", { rope_parameters: { full_attention: { rope_type: "default", rope_theta: 1e6 }, sliding_attention: { rope_type: "yarn", rope_theta: 1e4 } } }, /scaled RoPE on Gemma 3's sliding layers \("yarn"\) is not supported/],
   ] as const) {
     const m = syntheticModel(arch, 13, { overrides: { seqLen: 64, nLayers: 2 } });
     const out = new MemoryFolder("hf");
@@ -684,6 +693,9 @@ rt("writers refuse unsupported combinations and bad tensor data with ArgumentErr
   await throwsArg(() => writeSafetensors(out, { ...half.config, qkNorm: true }, half.source), "config", /HF llama has no q\/k norms/);
   await throwsArg(() => writeSafetensors(out, { ...half.config, slidingWindow: 0 }, half.source), "config", /slidingWindow must be an integer >= 1/);
   await throwsArg(() => writeSafetensors(out, { ...half.config, slidingWindow: 4 }, half.source), "config", /HF llama has no sliding window/);
+  const mis = syntheticModel("mistral", 2, { overrides: { nLayers: 2 } });
+  await throwsArg(() => writeSafetensors(out, { ...mis.config, slidingWindow: 4, slidingLayers: [true, false] }, mis.source), "config", /HF Mistral slides on every layer or none/);
+  await throwsArg(() => writeSafetensors(out, { ...mis.config, ropeLocalTheta: 10000 }, mis.source), "config", /HF mistral has no separate RoPE base for its sliding layers/);
   await throwsArg(() => writeSafetensors(out, { ...half.config, slidingLayers: [true] }, half.source), "config", /slidingLayers needs a slidingWindow/);
   await throwsArg(() => writeGGUF(out, { ...half.config, slidingWindow: 4, slidingLayers: [] }, half.source), "config", /slidingLayers must be \d+ booleans/);
   const g2 = syntheticModel("gemma2", 1);
