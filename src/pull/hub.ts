@@ -178,9 +178,11 @@ export async function hubModel(spec: HubSpec, opts: HubOptions = {}): Promise<Hu
  */
 function pickGguf(ggufs: string[], want: string, fail: (m: string) => Error): string {
   const w = want.toLowerCase().replace(/\.gguf$/, "");
+  // A file's name without ".gguf", and without a split file's "-0000k-of-0000n" (so its tag still shows).
   const base = (n: string) => n.toLowerCase().replace(/\.gguf$/, "");
+  const stem = (n: string) => base(n).replace(/-\d{5}-of-\d{5}$/, "");
   const exact = ggufs.filter((n) => base(n) === w);
-  const tagged = ggufs.filter((n) => base(n).replace(/-\d{5}-of-\d{5}$/, "").endsWith(w) && /[-._]$/.test(base(n).replace(/-\d{5}-of-\d{5}$/, "").slice(0, -w.length)));
+  const tagged = ggufs.filter((n) => stem(n).endsWith(w) && /[-._]$/.test(stem(n).slice(0, -w.length)));
   const hits = exact.length ? exact : tagged;
   if (!ggufs.length) throw fail("has no GGUF files");
   if (!hits.length) throw fail(`no GGUF file is ${JSON.stringify(want)} or ends with it (${listed(ggufs)})`);
