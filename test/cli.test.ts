@@ -386,7 +386,7 @@ c("convert of a sliding-window model to GGUF says that the context is cut to the
   await writeSafetensors(src, m.config, m.source);
   const r = await dass(["convert", "--model", src, "--to", "gguf", "--out", out]);
   assert.is(r.code, 0, r.err);
-  assert.match(r.err, /GGUF has no sliding window; the output's context is cut to the window \(8 of 64 positions\)/);
+  assert.match(r.err, /the gguf output has no sliding window; its context is cut to the window \(8 of 64 positions\)/);
   const i = await dass(["inspect", "--model", out]);
   assert.match(i.out, /context 8\n/);
 });

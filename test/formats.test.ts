@@ -5,7 +5,7 @@ import * as assert from "uvu/assert";
 import { ArgumentError, FormatError } from "../src/errors.js";
 import {
   bf16ToF32, convertModel, decodeToF32, encodeFromF32, f16ToF32, f32ToBf16, f32ToF16, ggufVocab, MemoryFile, MemoryFolder,
-  openModel, parseGGUFHeader, permuteQK, readAllTensors, readGGUF, readHfFolder, readLlama2c, MemorySource, ropeRowOrder,
+  openModel, parseGGUFHeader, permuteQK, convertedContext, readAllTensors, readGGUF, readHfFolder, readLlama2c, MemorySource, ropeRowOrder,
   safetensorsHeader, writeGGUF, writeLlama2c, writeSafetensors, hfConfigToModelConfig, hfToCanonical, canonicalToHf, type ModelReader,
 } from "../src/formats/index.js";
 import { ARCHS, expectedTensors, type Arch, type ModelConfig } from "../src/model/config.js";
@@ -602,6 +602,15 @@ rt("Phi-3: fused qkv_proj and gate_up_proj read as the Llama they are; written b
   assert.equal([written.architectures, written.sliding_window], [["MistralForCausalLM"], 47]);
   assert.is(written.auto_map, undefined, "no pointer to Phi-3's remote code");
   await assertSameTensors(await openModel({ files: out.files, name: "out" }), m.tensors, "written as mistral");
+  // To GGUF it goes as llama.cpp's phi3: HF's RoPE layout, fused projections, the window kept.
+  const g = new MemoryFolder("g");
+  assert.is(convertedContext(r, "gguf"), 64);
+  assert.is(convertedContext(r, "llama2c"), 47);
+  await convertModel(r, "gguf", g);
+  const gr = await readGGUF(mem(g.files.get("model.gguf")!, "phi3.gguf"));
+  assert.is(gr.metadata.ggufArch, "phi3");
+  assert.equal(gr.config, r.config);
+  await assertSameTensors(gr, m.tensors, "phi3 GGUF");
   const unwindowed = new Map(files);
   unwindowed.set("config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, sliding_window: null })));
   const u = await openModel({ files: unwindowed, name: "phi3" });
@@ -616,6 +625,73 @@ rt("Phi-3: fused qkv_proj and gate_up_proj read as the Llama they are; written b
   const partial = new Map(files);
   partial.set("config.json", new TextEncoder().encode(JSON.stringify({ ...cfg, partial_rotary_factor: 0.75 })));
   await throwsFormat(() => openModel({ files: partial, name: "phi3" }), /partial_rotary_factor = 0\.75/);
+});
+
+rt("GGUF phi3: fused attn_qkv and ffn_up read in place (also quantised); a Llama in HF's RoPE layout is written as phi3", async () => {
+  const m = syntheticModel("llama", 16, { overrides: { seqLen: 64 } });
+  const c: ModelConfig = { ...m.config, ropeLayout: "half" };
+  const q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
+  for (const config of [c, { ...c, arch: "mistral", slidingWindow: 47 } as ModelConfig]) {
+    const out = new MemoryFolder("p");
+    await writeGGUF(out, config, m.source, { dtype: "f16" });
+    const bytes = out.files.get("model.gguf")!;
+    const h = await parseGGUFHeader(mem(bytes));
+    assert.is(h.kv.get("general.architecture"), "phi3");
+    assert.is(h.kv.get("phi3.context_length"), 64, "the window is kept, not the context cut");
+    assert.is(h.kv.get("phi3.attention.sliding_window"), config.slidingWindow);
+    const dims = (n: string) => h.tensors.find((t) => t.name === n)?.dims;
+    assert.equal([dims("blk.0.attn_qkv.weight"), dims("blk.0.ffn_up.weight")], [[c.dim, q + 2 * kv], [c.dim, 2 * c.hiddenDim]]);
+    assert.equal([dims("blk.0.attn_q.weight"), dims("blk.0.ffn_gate.weight")], [undefined, undefined]);
+    const r = await readGGUF(mem(bytes, "phi3.gguf"));
+    assert.equal(r.config, config);
+    for (const [name, want] of m.tensors) {
+      const got = await r.readTensor(name);
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-3 * Math.abs(want[i]) + 1e-7, `${name}[${i}]`);
+    }
+  }
+  // The fused tensors quantised (Q8_0, 32-wide blocks along rows): each part is its rows, dequantised.
+  const wide = syntheticModel("llama", 17, { overrides: { seqLen: 64, dim: 64, hiddenDim: 96, nHeads: 4, nKvHeads: 2, headDim: 16 } });
+  const wc: ModelConfig = { ...wide.config, ropeLayout: "half" };
+  const wo = new MemoryFolder("w");
+  await writeGGUF(wo, wc, wide.source);
+  const qb = wo.files.get("model.gguf")!.slice();
+  const qh = await parseGGUFHeader(mem(qb));
+  const fused = qh.tensors.find((t) => t.name === "blk.0.ffn_up.weight")!;
+  // Rewrite it as Q8_0 in place (34 bytes per 32 values, where f32 took 128): scale 2^-7, q = i % 127 - 63.
+  const rows = 2 * wc.hiddenDim, blocksPerRow = wc.dim / 32;
+  const nameAt = new TextDecoder("latin1").decode(qb.subarray(0, qh.dataOffset)).indexOf("blk.0.ffn_up.weight");
+  const dv = new DataView(qb.buffer);
+  dv.setUint32(nameAt + "blk.0.ffn_up.weight".length + 4 + 16, 8, true);
+  const base = qh.dataOffset + fused.offset;
+  const expect = new Float32Array(rows * wc.dim);
+  for (let b = 0; b < rows * blocksPerRow; b++) {
+    dv.setUint16(base + 34 * b, 0x2000, true); // f16 2^-7
+    for (let i = 0; i < 32; i++) { const v = ((b * 32 + i) % 127) - 63; dv.setInt8(base + 34 * b + 2 + i, v); expect[b * 32 + i] = v * 0.0078125; }
+  }
+  const qr = await readGGUF(mem(qb, "q.gguf"));
+  assert.equal(qr.tensors.get("layers.0.mlp.up")!.quantized, { type: "Q8_0", storedBytes: wc.hiddenDim * blocksPerRow * 34 });
+  assert.equal(await qr.readTensor("layers.0.mlp.gate"), expect.subarray(0, wc.hiddenDim * wc.dim));
+  assert.equal(await qr.readTensor("layers.0.mlp.up"), expect.subarray(wc.hiddenDim * wc.dim));
+  // Refused: compressing a fused matrix, per-layer windows, LongRoPE, a fused tensor of the wrong height, a part stored twice.
+  const nm = { n: 2, m: 4, axis: "input" } as const;
+  await throwsArg(() => writeGGUF(new MemoryFolder(), c, m.source, { compress: (n: string) => (n.endsWith("mlp.up") ? nm : undefined) }), "compress", /GGUF phi3 fuses .*mlp\.gate, layers\.0\.mlp\.up into blk\.0\.ffn_up\.weight/);
+  await throwsArg(() => writeGGUF(new MemoryFolder(), { ...c, arch: "mistral", slidingWindow: 8, slidingLayers: Array.from({ length: c.nLayers }, (_, i) => i % 2 === 0) }, m.source), "config", /phi3 slides every layer or none/);
+  const src = new MemoryFolder("s");
+  await writeGGUF(src, c, m.source);
+  const good = src.files.get("model.gguf")!;
+  const rename = (from: string, to: string) => {
+    const b = good.slice();
+    const at = new TextDecoder("latin1").decode(b).indexOf(from);
+    b.set(new TextEncoder().encode(to), at);
+    return b;
+  };
+  await throwsFormat(() => readGGUF(mem(rename("blk.0.attn_output.weight", "rope_factors_long.weight"), "l.gguf")), /rope_factors_long\.weight: LongRoPE \(Phi-3 128k\) is not supported/);
+  await throwsFormat(() => readGGUF(mem(rename("blk.0.ffn_down.weight", "blk.0.ffn_gate.weight"), "d.gguf")), /tensor layers\.0\.mlp\.gate is stored twice \(blk\.0\.ffn_gate\.weight holds it too\)/);
+  const short = good.slice();
+  const gh = await parseGGUFHeader(mem(good));
+  const qkvAt = new TextDecoder("latin1").decode(good.subarray(0, gh.dataOffset)).indexOf("blk.1.attn_qkv.weight");
+  new DataView(short.buffer).setBigUint64(qkvAt + "blk.1.attn_qkv.weight".length + 4 + 8, BigInt(q + kv), true);
+  await throwsFormat(() => readGGUF(mem(short, "s.gguf")), new RegExp(`blk\\.1\\.attn_qkv\\.weight has shape \\[${q + kv},${c.dim}\\], expected \\[${q + 2 * kv}, ${c.dim}\\] \\(attn\\.q \\+ attn\\.k \\+ attn\\.v\\)`));
 });
 
 rt("sliding windows are read per layer as transformers runs them, written back, and cut the context in GGUF", async () => {
@@ -682,7 +758,7 @@ rt("writers refuse unsupported combinations and bad tensor data with ArgumentErr
   await throwsArg(() => writeLlama2c(out, l.config, l.source), "config", /theta/);
   const half = syntheticModel("llama", 1);
   await throwsArg(() => writeLlama2c(out, half.config, half.source), "config", /adjacent-pair RoPE/);
-  await throwsArg(() => writeGGUF(out, half.config, half.source), "config", /permute q\/k/);
+  await throwsArg(() => writeGGUF(out, q.config, q.source), "config", /GGUF qwen2 stores half-layout RoPE .* permute q\/k/);
   const adj = syntheticModel("llama", 1, { ropeLayout: "adjacent" });
   await throwsArg(() => writeSafetensors(out, adj.config, adj.source), "config", /half-rotation/);
   const gem = syntheticModel("gemma", 1);

@@ -3,13 +3,13 @@
  * convention) and streams it tensor by tensor, so models larger than memory convert fine.
  */
 import { ArgumentError } from "../errors.js";
-import { isGemmaArch, type ModelConfig, type TensorDType } from "../model/config.js";
+import { fullAttentionConfig, isGemmaArch, type ModelConfig, type TensorDType } from "../model/config.js";
 import type { OutputFolder } from "./file.js";
-import { ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
+import { ggufArchName, ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
 import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
 import type { ModelFormat, ModelReader } from "./reader.js";
 import { permuteQK, type PermuteDirection } from "./rope-permute.js";
-import { hfUnsupported, writeSafetensors } from "./safetensors.js";
+import { hfUnsupported, isPhi3Config, writeSafetensors } from "./safetensors.js";
 import { ggufBpeTokenizerFiles, GGUFTokenizer } from "../tokenizers/gguf.js";
 import { toHFTokenizerFiles } from "../tokenizers/tokenizer-json.js";
 import type { TensorData, TensorSource } from "./writer.js";
@@ -41,11 +41,21 @@ export interface ConvertOptions {
 const NORMS = /^(norm|layers\.\d+\.(attn_norm|ffn_norm|attn_post_norm|ffn_post_norm|attn\.q_norm|attn\.k_norm))$/;
 const HF_SIDE_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"];
 
-/** The config a model takes on in the target format (layout and norm convention), or why it cannot. */
-export function targetConfig(src: ModelConfig, to: ModelFormat): ModelConfig {
+/** Whether a model is a Phi-3 (an HF Phi3ForCausalLM folder or a GGUF phi3 file). */
+export function isPhi3Source(reader: ModelReader): boolean {
+  if (reader.format === "gguf") return reader.metadata.ggufArch === "phi3";
+  const hf = reader.metadata.hfConfig as Record<string, unknown> | undefined;
+  return reader.format === "safetensors" && !!hf && isPhi3Config(hf);
+}
+
+/**
+ * The config a model takes on in the target format (layout and norm convention), or why it cannot. A
+ * Phi-3 (`phi3`) goes to GGUF as llama.cpp's phi3, which keeps HF's RoPE layout and the window.
+ */
+export function targetConfig(src: ModelConfig, to: ModelFormat, phi3 = false): ModelConfig {
   const c: ModelConfig = { ...src };
   if (to === "llama2c") c.ropeLayout = "adjacent";
-  else if (to === "gguf") c.ropeLayout = ggufRopeLayout(src.arch);
+  else if (to === "gguf") c.ropeLayout = phi3 && (src.arch === "llama" || src.arch === "mistral") ? "half" : ggufRopeLayout(src.arch);
   else c.ropeLayout = "half";
   if (isGemmaArch(src.arch)) c.normPlusOne = to === "safetensors";
   const why = to === "llama2c" ? llama2cUnsupported(c) : to === "gguf" ? ggufUnsupported(c) : hfUnsupported(c);
@@ -85,6 +95,17 @@ export function convertingSource(reader: ModelReader, target: ModelConfig): Tens
 }
 
 /**
+ * The context length a conversion to `to` keeps. Formats without sliding windows (llama2.c, GGUF llama,
+ * qwen2, qwen3) hold a windowed model only up to its window, where it is exact.
+ */
+export function convertedContext(reader: ModelReader, to: ModelFormat): number {
+  const target = targetConfig(reader.config, to, isPhi3Source(reader));
+  const keeps = to === "safetensors" ||
+    (to === "gguf" && (target.arch === "gemma2" || target.arch === "gemma3" || ggufArchName(target.arch, target.ropeLayout) === "phi3"));
+  return keeps ? target.seqLen : fullAttentionConfig(target).seqLen;
+}
+
+/**
  * Converts an opened model to another format. `out` is a file path (llama2c, gguf), a folder path
  * (safetensors), or an in-memory OutputFolder. Refuses to overwrite the input. Returns what was written.
  */
@@ -95,7 +116,8 @@ export async function convertModel(
   opts: ConvertOptions = {},
 ): Promise<string> {
   if (to !== "llama2c" && to !== "gguf" && to !== "safetensors") throw new ArgumentError("to", `unknown format ${JSON.stringify(to)}`);
-  const target = targetConfig(reader.config, to);
+  const target = targetConfig(reader.config, to, isPhi3Source(reader));
+  const fusing = to === "gguf" && ggufArchName(target.arch, target.ropeLayout) === "phi3";
   const source = convertingSource(reader, target);
   const dtype = (name: string): TensorDType => opts.dtype ?? reader.tensors.get(name)?.dtype ?? "f32";
   const mode = opts.compress ?? "keep";
@@ -107,6 +129,8 @@ export async function convertModel(
       if (!c) return undefined;
       // Permuting q/k rows would split output-axis groups: such a matrix is written dense.
       if (permuting && c.axis === "output" && /^layers\.\d+\.attn\.(q|k)$/.test(name)) return undefined;
+      // GGUF phi3 fuses q/k/v and gate/up, which are not stored compressed.
+      if (fusing && /^layers\.\d+\.(attn\.[qkv]|mlp\.(gate|up))$/.test(name)) return undefined;
       return { n: c.n, m: c.m, axis: c.axis };
     };
   } else if (mode !== "none") {

@@ -8,7 +8,7 @@
  * count and length is checked against the bytes that remain before anything is allocated.
  */
 import { AbortError, ArgumentError, FormatError } from "../errors.js";
-import { dtypeSize, expectedTensors, fullAttentionConfig, isGemmaArch, MAX_DIM, numel, periodicSlidingLayers, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
+import { dtypeSize, expectedTensors, fullAttentionConfig, isGemmaArch, MAX_DIM, numel, periodicSlidingLayers, type Arch, type ModelConfig, type RopeScaling, type TensorDType, type TensorSpec } from "../model/config.js";
 import { llama3RopeFactors } from "../kernels/rope.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
 import { GGML_QUANT_TYPES, ggmlQuantType } from "./ggml-quants.js";
@@ -274,7 +274,25 @@ export async function parseGGUFHeader(file: RandomAccessFile): Promise<GGUFHeade
 }
 
 /** GGUF architecture names we read, and how each maps onto a ModelConfig. */
-const GGUF_ARCHS: Record<string, Arch> = { llama: "llama", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma", gemma2: "gemma2", gemma3: "gemma3" };
+const GGUF_ARCHS: Record<string, Arch> = { llama: "llama", phi3: "llama", qwen2: "qwen2", qwen3: "qwen3", gemma: "gemma", gemma2: "gemma2", gemma3: "gemma3" };
+
+/**
+ * GGUF phi3 is a Llama as llama.cpp's converter writes Phi-3: RoPE in HF's half-rotation layout (q/k not
+ * permuted), q/k/v fused into `attn_qkv` (q rows, then k, then v), gate and up fused into `ffn_up` (gate
+ * rows first, as HF's gate_up_proj and ggml's swiglu split it), and an optional window on every layer.
+ * Its sub-matrices are row ranges of the fused tensors, so they are read in place.
+ */
+const PHI3_FUSED: Record<string, (c: ModelConfig) => [string, number][]> = {
+  "attn_qkv.weight": (c) => [["attn.q", c.nHeads * c.headDim], ["attn.k", c.nKvHeads * c.headDim], ["attn.v", c.nKvHeads * c.headDim]],
+  "ffn_up.weight": (c) => [["mlp.gate", c.hiddenDim], ["mlp.up", c.hiddenDim]],
+};
+/** LongRoPE (Phi-3 128k) frequency factors, which are not supported. */
+const PHI3_LONGROPE = ["rope_factors_long.weight", "rope_factors_short.weight"];
+
+/** Whether a config is stored as GGUF phi3: a Llama (or Mistral) that keeps HF's RoPE layout. */
+function isGgufPhi3(c: Pick<ModelConfig, "arch" | "ropeLayout">): boolean {
+  return (c.arch === "llama" || c.arch === "mistral") && c.ropeLayout === "half";
+}
 
 /**
  * llama.cpp's Gemma 2/3 conventions, which GGUF states nowhere: every second layer (Gemma 2) or five in
@@ -291,12 +309,19 @@ function ggufGemmaAttnScale(c: Pick<ModelConfig, "arch" | "nLayers" | "dim" | "n
   return 1 / Math.sqrt(is27B ? Math.floor(c.dim / c.nHeads) : c.headDim);
 }
 
-/** The GGUF `general.architecture` name used to store an arch (Mistral is stored as llama, as llama.cpp does). */
-export function ggufArchName(arch: Arch): string {
+/**
+ * The GGUF `general.architecture` name used to store an arch (Mistral is stored as llama, as llama.cpp does).
+ * A Llama or Mistral config in HF's RoPE layout is stored as phi3 instead (see PHI3_FUSED).
+ */
+export function ggufArchName(arch: Arch, ropeLayout?: "adjacent" | "half"): string {
+  if (ropeLayout !== undefined && isGgufPhi3({ arch, ropeLayout })) return "phi3";
   return arch === "mistral" ? "llama" : arch;
 }
 
-/** RoPE layout llama.cpp uses for each GGUF arch: llama permutes q/k to adjacent pairs; qwen2/qwen3/gemma keep HF's. */
+/**
+ * RoPE layout llama.cpp uses for each GGUF arch: llama permutes q/k to adjacent pairs; qwen2/qwen3/gemma keep
+ * HF's (and so does phi3, which holds Llamas that kept it).
+ */
 export function ggufRopeLayout(arch: Arch): "adjacent" | "half" {
   return arch === "llama" || arch === "mistral" ? "adjacent" : "half";
 }
@@ -410,7 +435,7 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       seqLen: intKey(h, name, `${archName}.context_length`),
       normEps: numberKey(h, name, `${archName}.attention.layer_norm_rms_epsilon`, isGemmaArch(arch) ? 1e-6 : 1e-5),
       ropeTheta: numberKey(h, name, `${archName}.rope.freq_base`, 10000),
-      ropeLayout: ggufRopeLayout(arch),
+      ropeLayout: archName === "phi3" ? "half" : ggufRopeLayout(arch),
       tiedEmbeddings: !byName.has("output.weight") && !byName.has("output.weight" + NM_VALUES_SUFFIX),
       qkvBias: byName.has("blk.0.attn_q.bias"),
       ...(byName.has("blk.0.attn_q_norm.weight") ? { qkNorm: true } : {}),
@@ -423,6 +448,13 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
     };
     if (scaling === "linear") config.ropeScaling = { type: "linear", factor: numberKey(h, name, `${archName}.rope.scaling.factor`) };
     if (arch === "gemma2" || arch === "gemma3") Object.assign(config, ggufGemma23(h, name, archName, config));
+    if (archName === "phi3") {
+      const longRope = PHI3_LONGROPE.find((t) => byName.has(t));
+      if (longRope) throw new FormatError(name, `tensor ${longRope}: LongRoPE (Phi-3 128k) is not supported`);
+      // A stated window applies to every layer, as in transformers' Phi-3 (llama.cpp currently ignores it).
+      const window = intKey(h, name, "phi3.attention.sliding_window", 0);
+      if (window > 0 && window < config.seqLen) Object.assign(config, { arch: "mistral", slidingWindow: window });
+    }
     const valueLength = h.kv.get(`${archName}.attention.value_length`);
     if (valueLength !== undefined && valueLength !== headDim) throw new FormatError(name, `value_length ${String(valueLength)} != key_length ${headDim} is not supported`);
     const ropeDims = h.kv.get(`${archName}.rope.dimension_count`);
@@ -443,9 +475,11 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
         continue;
       }
       if (t.type === GGML_I8) throw new FormatError(name, `tensor ${t.name} has type I8, which is only used for compressed N:M masks (${NM_MASKS_SUFFIX})`);
-      const canon = ggufToCanonical(t.name);
-      if (!canon) throw new FormatError(name, `unexpected tensor ${t.name} for a ${archName} model`);
       const shape = [...t.dims].reverse();
+      const fused = archName === "phi3" ? /^blk\.(\d+)\.(.+)$/.exec(t.name) : null;
+      const parts = fused && PHI3_FUSED[fused[2]]?.(config);
+      const canon = ggufToCanonical(t.name);
+      if (!canon && !parts) throw new FormatError(name, `unexpected tensor ${t.name} for a ${archName} model`);
       const quant = ggmlQuantType(t.type);
       const dtype = quant ? "f32" : dtypeOfGgml(t.type);
       if (!dtype) {
@@ -459,7 +493,33 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
         if (t.dims[0] % quant.blockElems !== 0) throw new FormatError(name, `tensor ${t.name} (${quant.name}) has rows of ${t.dims[0]}, not a multiple of its ${quant.blockElems}-element blocks`);
         quantized = { type: quant.name, storedBytes: (numel(shape) / quant.blockElems) * quant.blockBytes };
       }
-      locations.set(canon, { file, offset: h.dataOffset + t.offset, info: { name: canon, dtype, shape, byteLength, ...(quantized ? { quantized } : {}) } });
+      const stored = (n: string): void => {
+        if (locations.has(n)) throw new FormatError(name, `tensor ${n} is stored twice (${t.name} holds it too)`);
+      };
+      if (!parts) {
+        stored(canon!);
+        locations.set(canon!, { file, offset: h.dataOffset + t.offset, info: { name: canon!, dtype, shape, byteLength, ...(quantized ? { quantized } : {}) } });
+        continue;
+      }
+      const rows = parts.reduce((s, [, r]) => s + r, 0);
+      if (shape.length !== 2 || shape[0] !== rows || shape[1] !== dim) {
+        throw new FormatError(name, `tensor ${t.name} has shape [${shape}], expected [${rows}, ${dim}] (${parts.map(([p]) => p).join(" + ")})`);
+      }
+      // Each part is a row range; ggml stores (and quantises) row by row.
+      const rowBytes = (quantized?.storedBytes ?? byteLength) / rows;
+      let row = 0;
+      for (const [suffix, n] of parts) {
+        const partName = `layers.${Number(fused![1])}.${suffix}`;
+        stored(partName);
+        locations.set(partName, {
+          file, offset: h.dataOffset + t.offset + row * rowBytes,
+          info: {
+            name: partName, dtype, shape: [n, dim], byteLength: n * dim * dtypeSize(dtype),
+            ...(quantized ? { quantized: { type: quantized.type, storedBytes: n * rowBytes } } : {}),
+          },
+        });
+        row += n;
+      }
     }
     for (const [base, p] of pairs) {
       if (!p.values) throw new FormatError(name, `compressed tensor ${base}: missing ${base}${NM_VALUES_SUFFIX}`);
@@ -604,7 +664,10 @@ export function ggufUnsupported(c: ModelConfig): string | null {
     return `GGUF ${ggufArchName(c.arch)} has no sandwich norms, attention scale, soft-capping or local RoPE (gemma2 and gemma3 have)`;
   }
   const layout = ggufRopeLayout(c.arch);
-  if (c.ropeLayout !== layout) {
+  if (isGgufPhi3(c)) {
+    if (c.slidingLayers && !c.slidingLayers.every(Boolean)) return "GGUF phi3 slides every layer or none, not some";
+    if (c.ropeScaling && c.ropeScaling.type !== "linear") return "GGUF phi3 has no per-frequency RoPE factors";
+  } else if (c.ropeLayout !== layout) {
     return `GGUF ${ggufArchName(c.arch)} stores ${layout}-layout RoPE but the config is ${c.ropeLayout}; permute q/k first (convertModel does this)`;
   }
   if (isGemmaArch(c.arch)) {
@@ -707,14 +770,18 @@ export async function writeGGUF(
   opts: GGUFWriteOptions = {},
 ): Promise<string> {
   checkConfigArg(model);
-  // gemma2 and gemma3 hold their windows (in llama.cpp's fixed layer patterns); the others have none.
-  const config = model.arch === "gemma2" || model.arch === "gemma3" ? model : fullAttentionConfig(model);
+  // gemma2, gemma3 and phi3 hold their windows (Gemma's in llama.cpp's fixed layer patterns); the others have none.
+  const config = model.arch === "gemma2" || model.arch === "gemma3" || isGgufPhi3(model) ? model : fullAttentionConfig(model);
   const why = ggufUnsupported(config);
   if (why) throw new ArgumentError("config", why);
-  const arch = ggufArchName(config.arch);
-  const specs = expectedTensors(config).map((spec) => ({
-    spec, dtype: spec.shape.length === 1 ? "f32" as const : dtypeFor(opts, spec.name), nm: compressTarget(opts.compress, spec.name, spec.shape),
-  }));
+  const arch = ggufArchName(config.arch, config.ropeLayout);
+  const specs = ggufTensorSpecs(config, arch).map((spec) => {
+    const dtype = spec.shape.length === 1 ? "f32" as const : dtypeFor(opts, spec.parts?.[0].name ?? spec.name);
+    if (spec.parts?.some((p) => compressTarget(opts.compress, p.name, p.shape))) {
+      throw new ArgumentError("compress", `GGUF phi3 fuses ${spec.parts.map((p) => p.name).join(", ")} into ${spec.gguf}, which is not stored compressed; write these dense`);
+    }
+    return { spec, dtype, nm: spec.parts ? undefined : compressTarget(opts.compress, spec.name, spec.shape) };
+  });
   const kvs: KV[] = [
     ["general.architecture", GGUFType.STRING, arch],
     ["general.name", GGUFType.STRING, opts.name ?? "dass-wasm model"],
@@ -764,7 +831,7 @@ export async function writeGGUF(
   // Tensor infos in file order: a compressed matrix becomes its values and masks tensors.
   const infos: { name: string; dims: number[]; type: number; bytes: number }[] = [];
   for (const { spec, dtype, nm } of specs) {
-    const g = canonicalToGGUF(spec.name);
+    const g = spec.gguf;
     if (!nm) {
       infos.push({ name: g, dims: [...spec.shape].reverse(), type: GGML_TYPE[dtype], bytes: numel(spec.shape) * dtypeSize(dtype) });
       continue;
@@ -823,6 +890,13 @@ export async function writeGGUF(
     };
     for (const { spec, dtype, nm } of specs) {
       if (opts.signal?.aborted) throw new AbortError();
+      if (spec.parts) {
+        const bytes = await Promise.all(spec.parts.map(async (p) => tensorBytes(p, await tensors(p.name), dtype)));
+        const fused = new Uint8Array(bytes.reduce((s, b) => s + b.byteLength, 0));
+        bytes.reduce((o, b) => (fused.set(b, o), o + b.byteLength), 0);
+        await put(fused);
+        continue;
+      }
       const data = await tensors(spec.name);
       if (!nm) { await put(tensorBytes(spec, data, dtype)); continue; }
       const enc = encodeForStorage(spec.name, data, spec.shape, nm, dtype);
@@ -836,6 +910,26 @@ export async function writeGGUF(
 
 function align(n: number): number {
   return Math.ceil(n / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
+}
+
+/** A tensor as the GGUF file holds it: one canonical tensor, or (phi3) the canonical row blocks it fuses. */
+type GGUFTensorSpec = TensorSpec & { gguf: string; parts?: TensorSpec[] };
+
+/** The tensors of a GGUF file of `arch` in file order: phi3 fuses q/k/v and gate/up (PHI3_FUSED). */
+function ggufTensorSpecs(config: ModelConfig, arch: string): GGUFTensorSpec[] {
+  const specs = expectedTensors(config);
+  if (arch !== "phi3") return specs.map((spec) => ({ ...spec, gguf: canonicalToGGUF(spec.name) }));
+  const byName = new Map(specs.map((t) => [t.name, t]));
+  const out: GGUFTensorSpec[] = [];
+  for (const spec of specs) {
+    const m = /^layers\.(\d+)\.(attn\.[qkv]|mlp\.gate|mlp\.up)$/.exec(spec.name);
+    if (!m) { out.push({ ...spec, gguf: canonicalToGGUF(spec.name) }); continue; }
+    if (m[2] !== "attn.q" && m[2] !== "mlp.gate") continue;
+    const [gguf, split] = m[2] === "attn.q" ? ["attn_qkv.weight", PHI3_FUSED["attn_qkv.weight"]] : ["ffn_up.weight", PHI3_FUSED["ffn_up.weight"]];
+    const parts = split(config).map(([suffix]) => byName.get(`layers.${m[1]}.${suffix}`)!);
+    out.push({ name: `layers.${m[1]}.${gguf}`, shape: [parts.reduce((s, p) => s + p.shape[0], 0), config.dim], gguf: `blk.${m[1]}.${gguf}`, parts });
+  }
+  return out;
 }
 
 /** Reads the vocabulary from a GGUF reader or header key/values, or null when it has none. */

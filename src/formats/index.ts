@@ -19,5 +19,5 @@ export {
   type SafetensorsEntry, type SafetensorsHeader, type SafetensorsWriteOptions,
 } from "./safetensors.js";
 export { permuteQK, ropeRowOrder, type PermuteDirection } from "./rope-permute.js";
-export { convertModel, convertingSource, targetConfig, type ConvertOptions } from "./convert.js";
+export { convertModel, convertedContext, convertingSource, isPhi3Source, targetConfig, type ConvertOptions } from "./convert.js";
 export { openModel, sniffFormat, type MemoryModel, type OpenOptions } from "./open.js";

@@ -2,7 +2,6 @@
 import { str, type CommandSpec } from "../args.js";
 import { JSON_OPTION, MODEL_OPTION, TOKENIZER_OPTION, openModelArgs } from "../common.js";
 import type { ModelFormat } from "../lib.js";
-import { fullAttentionConfig } from "../../model/config.js";
 
 export const convertCommand: CommandSpec = {
   name: "convert",
@@ -29,7 +28,7 @@ export const convertCommand: CommandSpec = {
     const to = str(args, "to") as ModelFormat;
     const out = str(args, "out")!;
     const dtype = str(args, "dtype") as "f32" | "f16" | "bf16" | undefined;
-    const { convertModel, loadTokenizer, SentencePieceTokenizer, toGGUFVocab, toHFTokenizerFiles } = await import("../lib.js");
+    const { convertModel, convertedContext, loadTokenizer, SentencePieceTokenizer, toGGUFVocab, toHFTokenizerFiles } = await import("../lib.js");
     const { reader, modelPath } = await openModelArgs(ctx, args, false);
     try {
       const tokPath = str(args, "tokenizer");
@@ -55,8 +54,9 @@ export const convertCommand: CommandSpec = {
       }
       const written = await convertModel(reader, to, out, { dtype, vocab, extraFiles, signal: ctx.signal });
       const c = reader.config;
-      if (to !== "safetensors" && fullAttentionConfig(c).seqLen < c.seqLen) {
-        ctx.note(`note: ${to === "gguf" ? "GGUF" : "llama2.c"} has no sliding window; the output's context is cut to the window (${c.slidingWindow} of ${c.seqLen} positions), where it is exact`);
+      const kept = convertedContext(reader, to);
+      if (kept < c.seqLen) {
+        ctx.note(`note: the ${to} output has no sliding window; its context is cut to the window (${kept} of ${c.seqLen} positions), where it is exact`);
       }
       if (ctx.json) ctx.printJson({ input: modelPath, from: reader.format, to, out: written });
       else ctx.io.stdout(`${written}\n`);

@@ -127,7 +127,8 @@ export const inspectCommand: CommandSpec = {
         return 0;
       }
       const out = (s = "") => ctx.io.stdout(s + "\n");
-      out(`${modelPath}  (${reader.format})`);
+      const stored = reader.format === "gguf" ? reader.metadata.ggufArch : undefined;
+      out(`${modelPath}  (${reader.format}${typeof stored === "string" && stored !== c.arch ? ` ${stored}` : ""})`);
       out(
         `arch ${c.arch}: dim ${c.dim}, hidden ${c.hiddenDim}, layers ${c.nLayers}, heads ${c.nHeads} (kv ${c.nKvHeads}), ` +
           `head dim ${c.headDim}, vocab ${c.vocabSize}, context ${c.seqLen}` +

@@ -103,6 +103,13 @@ export const pruneCommand: CommandSpec = {
             "convert the input first (dass convert --to gguf) or drop --compress",
         );
       }
+      if (compress && reader.format === "gguf" && lib.isPhi3Source(reader)) {
+        throw new ArgumentError(
+          "compress",
+          "the output has the input's format, and GGUF phi3 fuses q/k/v and gate/up into matrices that are not stored " +
+            "compressed; convert the input first (dass convert --to safetensors) or drop --compress",
+        );
+      }
       if (dtype && dtype !== "f32" && reader.format === "llama2c") {
         throw new ArgumentError("dtype", "the output has the input's format, and llama2.c checkpoints hold float32 only; convert the input first (dass convert --to gguf) or drop --dtype");
       }
