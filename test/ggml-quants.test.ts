@@ -11,6 +11,7 @@ import { loadTokenizer } from "../src/tokenizers/index.js";
 import { readSharedData, readSharedText, skipNote } from "./util/data.js";
 import { convertModel, f16ToF32, f32ToF16, MemoryFile, MemoryFolder, openModel, parseGGUFHeader, readGGUF, writeGGUF } from "../src/formats/index.js";
 import { dequantize, GGML_QUANT_TYPES, type GgmlQuantType } from "../src/formats/ggml-quants.js";
+import { dequantisedNote, GGML_WRITE_TYPES, quantizeGgml } from "../src/formats/ggml-quantize.js";
 import { mulberry32 } from "./util/random.js";
 import { syntheticModel } from "./util/synthetic-model.js";
 
@@ -204,6 +205,93 @@ q("quantised tensors: rows that are not whole blocks, and unsupported types, are
   const narrow = await ggufOf(48, 64, 4);
   await retype(narrow, "blk.0.ffn_gate.weight", quant("Q4_K").id);
   await expectFormat(narrow, /blk\.0\.ffn_gate\.weight \(Q4_K\) has rows of 48, not a multiple of its 256-element blocks/);
+});
+
+// ---------------------------------------------------------------- writing Q8_0 / Q4_0
+
+q("quantizeGgml: ggml's reference rounding (within half a step, Q4_0's clamped top within one), zeros exact, idempotent", () => {
+  const r = mulberry32(41);
+  const n = 32 * 300;
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = r() < 0.4 ? 0 : f((r() - 0.5) * (1 + 30 * (Math.floor(i / 32) % 5)));
+  x.fill(0, 64, 96); // an all-zero block: scale 0, every value 0
+  x[100] = -1e-30; // a denormal-sized value among normal ones
+  for (const type of GGML_WRITE_TYPES) {
+    const b = quantizeGgml(type, x);
+    const t = quant(type);
+    assert.is(b.byteLength, (n / 32) * t.blockBytes);
+    const y = dequantize(type, b, n);
+    for (let k = 0; k < n / 32; k++) {
+      const d = Math.abs(f16ToF32(b[k * t.blockBytes] | (b[k * t.blockBytes + 1] << 8)));
+      for (let j = 32 * k; j < 32 * k + 32; j++) {
+        if (x[j] === 0) assert.is(y[j], 0, `${type}: zero at ${j}`);
+        // f16 rounding of the scale moves each step by at most 2^-11 relative.
+        const bound = (type === "Q8_0" ? 0.5 : 1) * d + Math.abs(x[j]) * 2 ** -10 + 1e-30;
+        assert.ok(Math.abs(y[j] - x[j]) <= bound, `${type}[${j}]: ${x[j]} -> ${y[j]} (step ${d})`);
+      }
+    }
+    // As this test file's own quantiser (f64 arithmetic: the same but for exact halves), block by block.
+    const mine = quantiseRow(type, x);
+    let differ = 0;
+    for (let i = 0; i < b.length; i++) if (b[i] !== mine[i]) differ++;
+    assert.ok(differ <= 2, `${type}: ${differ} bytes differ from the reference quantiser`);
+    assert.equal(quantizeGgml(type, y), b, `${type}: requantising its own output changes nothing`);
+  }
+  assert.throws(() => quantizeGgml("Q8_0", new Float32Array(33)), /not whole 32-element blocks/);
+  assert.throws(() => quantizeGgml("Q8_0", new Float32Array(32).fill(1e10)), /block scale .* does not fit in f16/);
+});
+
+q("writeGGUF quantize: matrices with 32-multiple rows stored as Q8_0 / Q4_0 (fused phi3 ones too), the rest as dtype; file_type; NaN refused", async () => {
+  const m = syntheticModel("llama", 18, { ropeLayout: "adjacent", overrides: { dim: 32, hiddenDim: 48, nHeads: 4, nKvHeads: 2, headDim: 8, vocabSize: 40 } });
+  for (const type of GGML_WRITE_TYPES) {
+    for (const config of [m.config, { ...m.config, ropeLayout: "half" as const }]) {
+      const out = new MemoryFolder("q");
+      await writeGGUF(out, config, m.source, { dtype: "f16", quantize: (n) => (n.endsWith("attn.o") ? undefined : type) });
+      const bytes = out.files.get("model.gguf")!;
+      const h = await parseGGUFHeader(new MemoryFile(bytes));
+      assert.is(h.kv.get("general.file_type"), type === "Q8_0" ? 7 : 2);
+      const r = await readGGUF(new MemoryFile(bytes, "q.gguf"));
+      for (const [name, info] of r.tensors) {
+        // down has rows of 48 (not whole blocks), attn.o was asked to stay f16, 1-D tensors are f32.
+        const want = info.shape.length === 1 ? "f32" : /down|attn\.o/.test(name) ? "f16" : type;
+        assert.is(info.quantized?.type ?? info.dtype, want, `${name} (${h.kv.get("general.architecture")})`);
+        if (info.quantized) {
+          const x = m.tensors.get(name)!;
+          assert.equal(await r.readTensor(name), dequantize(type, quantizeGgml(type, x), x.length), name);
+        }
+      }
+    }
+  }
+  // convertModel keeps a GGUF's Q8_0 / Q4_0 matrices unless given a dtype; the types it cannot write are
+  // named by the CLI's note.
+  const q8 = new MemoryFolder("q8");
+  await writeGGUF(q8, m.config, m.source, { quantize: "Q8_0" });
+  const q8r = await readGGUF(new MemoryFile(q8.files.get("model.gguf")!, "q8.gguf"));
+  for (const [to, opts, want] of [["gguf", {}, "Q8_0"], ["gguf", { dtype: "f16" }, "f16"], ["gguf", { quantize: "Q4_0" }, "Q4_0"], ["safetensors", {}, "f32"]] as const) {
+    const out = new MemoryFolder("c");
+    await convertModel(q8r, to, out, opts);
+    const back = await openModel({ files: out.files, name: "c" });
+    assert.is(back.tensors.get("layers.0.attn.q")!.quantized?.type ?? back.tensors.get("layers.0.attn.q")!.dtype, want, `${to} ${JSON.stringify(opts)}`);
+    if (want === "Q8_0") assert.equal(await back.readTensor("layers.0.attn.q"), await q8r.readTensor("layers.0.attn.q"), "requantised rows unchanged");
+  }
+  const fake = (types: string[]) => ({ tensors: new Map(types.map((t, i) => [`t${i}`, { name: `t${i}`, quantized: { type: t } }])) }) as never;
+  assert.is(dequantisedNote(fake(["Q8_0", "Q4_K", "Q4_0", "Q6_K", "Q4_K"])), "note: the input's Q4_K, Q6_K matrices are written as f32 (exact, larger); --dtype q8_0 or q4_0 writes them quantised");
+  assert.is(dequantisedNote(fake(["Q8_0"])), null);
+  const nan = new Map(m.tensors);
+  nan.set("layers.1.mlp.up", nan.get("layers.1.mlp.up")!.slice().fill(NaN, 3, 4));
+  const src = async (n: string) => nan.get(n)!.slice();
+  try {
+    await writeGGUF(new MemoryFolder(), m.config, src, { quantize: "Q8_0" });
+    assert.unreachable("NaN was quantised");
+  } catch (e) {
+    assert.match((e as Error).message, /layers\.1\.mlp\.up\[3\] = NaN cannot be quantised to Q8_0/);
+  }
+  try {
+    await writeGGUF(new MemoryFolder(), m.config, m.source, { quantize: "Q4_K" as never });
+    assert.unreachable("Q4_K written");
+  } catch (e) {
+    assert.match((e as Error).message, /"Q4_K" is not one of Q8_0, Q4_0/);
+  }
 });
 
 // ---------------------------------------------------------------- a real model, requantised

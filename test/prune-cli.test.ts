@@ -369,6 +369,51 @@ test("--dtype: a GGUF (f16) pruned into bf16 matrices; llama2.c refuses anything
   assert.not.ok(await exists(join(d, "x.bin")));
 });
 
+test("quantised GGUF (Q8_0, Q4_0): written back in the input's type at the input's size, pruned zeros exact; --dtype q4_0 / f16 / on llama2.c", async () => {
+  const d = await dir();
+  // Every matrix's rows are whole 32-element blocks.
+  const m = syntheticModel("llama", 9, { ropeLayout: "adjacent", tied: false, overrides: { ...OVERRIDES, dim: 32, hiddenDim: 64, nHeads: 4, nKvHeads: 2 } });
+  const vocab = toGGUFVocab(loadLlama2cTokenizer(tokenizerBin(), 64));
+  const types = async (file: string) => {
+    const b = await openModel(file);
+    try {
+      return new Set([...b.tensors.values()].filter((t) => t.shape.length === 2).map((t) => t.quantized?.type ?? t.dtype));
+    } finally {
+      await b.close();
+    }
+  };
+  for (const type of ["Q8_0", "Q4_0"] as const) {
+    const input = join(d, `${type}.gguf`), out = join(d, `${type}-p.gguf`);
+    await writeGGUF(input, m.config, m.source, { vocab, quantize: type });
+    const r = await dass(["prune", "--model", input, "--method", "magnitude", "--pattern", "2:4", "--out", out, "--threads", "1"]);
+    assert.is(r.code, 0, r.err);
+    assert.not.match(r.err, /written as f32/);
+    assert.is((await fs.stat(out)).size, (await fs.stat(input)).size, `${type}: the input's size`);
+    assert.equal(await types(out), new Set([type]));
+    const b = await openModel(out);
+    try {
+      for (const s of ["mlp.gate", "mlp.up", "mlp.down"]) {
+        const w = await b.readTensor(`layers.1.${s}`);
+        for (let g = 0; g < w.length; g += 4) assert.ok(w.subarray(g, g + 4).filter((v) => v === 0).length >= 2, `${type} ${s}: group ${g / 4} keeps 2 of 4`);
+      }
+    } finally {
+      await b.close();
+    }
+  }
+  const q4 = join(d, "q4.gguf"), f16 = join(d, "f16.gguf");
+  assert.is((await dass(["prune", "--model", join(d, "Q8_0.gguf"), "--method", "magnitude", "--pattern", "2:4", "--dtype", "q4_0", "--out", q4])).code, 0);
+  assert.equal(await types(q4), new Set(["Q4_0"]));
+  assert.is((await dass(["prune", "--model", join(d, "Q8_0.gguf"), "--method", "magnitude", "--pattern", "2:4", "--dtype", "f16", "--out", f16])).code, 0);
+  assert.equal(await types(f16), new Set(["f16"]));
+  const toHf = await dass(["convert", "--model", join(d, "Q8_0.gguf"), "--to", "safetensors", "--dtype", "q8_0", "--out", join(d, "hf")]);
+  assert.is(toHf.code, 2, toHf.err);
+  assert.match(toHf.err, /--dtype q8_0 quantises GGUF matrices; --to safetensors cannot hold them/);
+  const bad = await dass(["prune", "--model", inputs.bin, "--method", "magnitude", "--pattern", "2:4", "--dtype", "q8_0", "--out", join(d, "x.bin")]);
+  assert.is(bad.code, 1, bad.err);
+  assert.match(bad.err, /only GGUF holds quantised matrices/);
+  assert.not.ok(await exists(join(d, "x.bin")));
+});
+
 test("Hugging Face folder (bf16), targets all: a folder with config.json; replacing an earlier output is allowed", async () => {
   const d = await dir();
   const out = join(d, "pruned-hf");

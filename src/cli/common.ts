@@ -32,6 +32,20 @@ export const THREADS_OPTION: OptionSpec = {
 };
 
 /** `--json`. */
+/** `--dtype` of the commands that write models: a storage dtype, or (GGUF) a ggml quantisation. */
+export const DTYPE_OPTION: OptionSpec = {
+  name: "dtype", type: "string", value: "DTYPE", choices: ["f32", "f16", "bf16", "q8_0", "q4_0"],
+  help: "storage of the output's tensors; q8_0 and q4_0 quantise a GGUF's matrices (pruned zeros stay exact) " +
+    "[default: keep the input's; a quantised GGUF keeps Q8_0 and Q4_0, other types become f32]",
+};
+
+/** `--dtype` split into what the writers take: `dtype` (f32, f16, bf16) or `quantize` (Q8_0, Q4_0). */
+export function dtypeArgs(args: ParsedArgs): { dtype?: "f32" | "f16" | "bf16"; quantize?: "Q8_0" | "Q4_0" } {
+  const v = str(args, "dtype");
+  if (v === "q8_0" || v === "q4_0") return { quantize: v === "q8_0" ? "Q8_0" : "Q4_0" };
+  return v ? { dtype: v as "f32" | "f16" | "bf16" } : {};
+}
+
 export const JSON_OPTION: OptionSpec = { name: "json", type: "boolean", help: "print machine-readable JSON on stdout, no progress" };
 
 /** Where a `--model` value points. */

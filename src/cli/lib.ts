@@ -19,6 +19,7 @@ export { FileSpill, type WeightSpill } from "../model/spill.js";
 export type { Runtime } from "../runtime/runtime.js";
 export { prune, parsePattern, type Pattern, type PruneMethod, type PruneReport, type PruneProgress, type MatrixReport } from "../pruning/index.js";
 export { checkSaveTarget, savePrunedModel, type SavedModel } from "../pruning/save.js";
+export { dequantisedNote } from "../formats/ggml-quantize.js";
 export { calibrationWindows, type CalibrationWindows } from "../calibration/sampler.js";
 
 export { evaluatePerplexity } from "../eval/perplexity.js";

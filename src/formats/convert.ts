@@ -14,11 +14,18 @@ import { ggufBpeTokenizerFiles, GGUFTokenizer } from "../tokenizers/gguf.js";
 import { toHFTokenizerFiles } from "../tokenizers/tokenizer-json.js";
 import type { TensorData, TensorSource } from "./writer.js";
 import type { CompressSpec, NMPatternSpec } from "../sparse/storage.js";
+import { keptQuantType, type GgmlWriteType } from "./ggml-quantize.js";
 
 /** Options of `convertModel`. */
 export interface ConvertOptions {
   /** Storage dtype of matrices in the output; default: keep each tensor's dtype (f32 for llama2.c). */
   dtype?: TensorDType;
+  /**
+   * GGUF only: matrices to store quantised (see GGUFWriteOptions.quantize). Default: a GGUF input's Q8_0
+   * and Q4_0 matrices keep their type unless `dtype` is given (other quantised types are written as
+   * `dtype`, f32 by default); null: none.
+   */
+  quantize?: GgmlWriteType | null;
   /** Vocabulary for a GGUF output (default: the source GGUF's own). */
   vocab?: GGUFVocab;
   /**
@@ -116,6 +123,7 @@ export async function convertModel(
   opts: ConvertOptions = {},
 ): Promise<string> {
   if (to !== "llama2c" && to !== "gguf" && to !== "safetensors") throw new ArgumentError("to", `unknown format ${JSON.stringify(to)}`);
+  if (opts.quantize && to !== "gguf") throw new ArgumentError("quantize", `only GGUF holds quantised matrices, not ${to}`);
   const target = targetConfig(reader.config, to, isPhi3Source(reader));
   const fusing = to === "gguf" && ggufArchName(target.arch, target.ropeLayout) === "phi3";
   const source = convertingSource(reader, target);
@@ -143,7 +151,9 @@ export async function convertModel(
   }
   if (to === "gguf") {
     const vocab = opts.vocab ?? (reader.format === "gguf" ? ggufVocab(reader) ?? undefined : undefined);
-    return writeGGUF(out, target, source, { ...common, dtype, vocab });
+    const quantize = opts.quantize !== undefined ? opts.quantize ?? undefined
+      : opts.dtype !== undefined ? undefined : (name: string) => keptQuantType(reader, name);
+    return writeGGUF(out, target, source, { ...common, dtype, vocab, quantize });
   }
   let extraFiles = opts.extraFiles;
   if (!extraFiles && reader.format === "safetensors") {

@@ -11,7 +11,8 @@ import { AbortError, ArgumentError, FormatError } from "../errors.js";
 import { dtypeSize, expectedTensors, fullAttentionConfig, isGemmaArch, MAX_DIM, numel, periodicSlidingLayers, type Arch, type ModelConfig, type RopeScaling, type TensorDType, type TensorSpec } from "../model/config.js";
 import { llama3RopeFactors } from "../kernels/rope.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
-import { GGML_QUANT_TYPES, ggmlQuantType } from "./ggml-quants.js";
+import { GGML_QUANT_TYPES, ggmlQuantType, type GgmlQuantType } from "./ggml-quants.js";
+import { GGML_WRITE_BLOCK, GGML_WRITE_TYPES, ggmlWriteType, quantizeGgml, type GgmlWriteType } from "./ggml-quantize.js";
 import {
   checkRecordedMeta, checkStoredPair, compressTarget, encodeForStorage, nmDTypeName, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX,
   NM_VALUES_SUFFIX,
@@ -652,6 +653,11 @@ export interface GGUFWriteOptions extends WriteOptions {
   name?: string;
   /** Extra metadata entries (strings, numbers as f32 unless integral u32, booleans). */
   extra?: Record<string, string | number | boolean>;
+  /**
+   * Matrices to store quantised (Q8_0 or Q4_0, per tensor name), instead of `dtype`: those whose rows
+   * are whole 32-element blocks and that are not stored compressed; the others keep `dtype`.
+   */
+  quantize?: GgmlWriteType | ((name: string) => GgmlWriteType | undefined);
 }
 
 /** Why a config cannot be stored in GGUF, or null. */
@@ -755,7 +761,6 @@ function writeKV(b: Builder, [key, type, value, itemType]: KV): void {
   }
 }
 
-const FILE_TYPE: Record<TensorDType, number> = { f32: 0, f16: 1, bf16: 32 };
 
 /**
  * Writes a GGUF v3 file (alignment 32) from a config and a tensor source, streaming tensor by tensor.
@@ -780,13 +785,17 @@ export async function writeGGUF(
     if (spec.parts?.some((p) => compressTarget(opts.compress, p.name, p.shape))) {
       throw new ArgumentError("compress", `GGUF phi3 fuses ${spec.parts.map((p) => p.name).join(", ")} into ${spec.gguf}, which is not stored compressed; write these dense`);
     }
-    return { spec, dtype, nm: spec.parts ? undefined : compressTarget(opts.compress, spec.name, spec.shape) };
+    const nm = spec.parts ? undefined : compressTarget(opts.compress, spec.name, spec.shape);
+    const q = typeof opts.quantize === "function" ? opts.quantize(spec.parts?.[0].name ?? spec.name) : opts.quantize;
+    if (q !== undefined && !GGML_WRITE_TYPES.includes(q)) throw new ArgumentError("quantize", `${JSON.stringify(q)} is not one of ${GGML_WRITE_TYPES.join(", ")}`);
+    const quant = q && !nm && spec.shape.length === 2 && spec.shape[1] % GGML_WRITE_BLOCK === 0 ? ggmlWriteType(q) : undefined;
+    return { spec, dtype, nm, quant };
   });
   const kvs: KV[] = [
     ["general.architecture", GGUFType.STRING, arch],
     ["general.name", GGUFType.STRING, opts.name ?? "dass-wasm model"],
     ["general.alignment", GGUFType.U32, DEFAULT_ALIGNMENT],
-    ["general.file_type", GGUFType.U32, FILE_TYPE[specs.find((s) => s.spec.shape.length > 1)?.dtype ?? "f32"]],
+    ["general.file_type", GGUFType.U32, fileType(specs.filter((s) => s.spec.shape.length > 1))],
     [`${arch}.context_length`, GGUFType.U32, config.seqLen],
     [`${arch}.embedding_length`, GGUFType.U32, config.dim],
     [`${arch}.block_count`, GGUFType.U32, config.nLayers],
@@ -830,8 +839,12 @@ export async function writeGGUF(
   }
   // Tensor infos in file order: a compressed matrix becomes its values and masks tensors.
   const infos: { name: string; dims: number[]; type: number; bytes: number }[] = [];
-  for (const { spec, dtype, nm } of specs) {
+  for (const { spec, dtype, nm, quant } of specs) {
     const g = spec.gguf;
+    if (quant) {
+      infos.push({ name: g, dims: [...spec.shape].reverse(), type: quant.id, bytes: (numel(spec.shape) / quant.blockElems) * quant.blockBytes });
+      continue;
+    }
     if (!nm) {
       infos.push({ name: g, dims: [...spec.shape].reverse(), type: GGML_TYPE[dtype], bytes: numel(spec.shape) * dtypeSize(dtype) });
       continue;
@@ -888,20 +901,27 @@ export async function writeGGUF(
       const pad = align(bytes.byteLength) - bytes.byteLength;
       if (pad) await w.write(zeros(pad));
     };
-    for (const { spec, dtype, nm } of specs) {
+    for (const { spec, dtype, nm, quant } of specs) {
       if (opts.signal?.aborted) throw new AbortError();
+      // Quantised matrices go through f32 (rows are independent, so a fused matrix quantises as its parts).
+      const stored = quant ? "f32" : dtype;
+      let bytes: Uint8Array;
       if (spec.parts) {
-        const bytes = await Promise.all(spec.parts.map(async (p) => tensorBytes(p, await tensors(p.name), dtype)));
-        const fused = new Uint8Array(bytes.reduce((s, b) => s + b.byteLength, 0));
-        bytes.reduce((o, b) => (fused.set(b, o), o + b.byteLength), 0);
-        await put(fused);
-        continue;
+        const parts: Uint8Array[] = [];
+        for (const p of spec.parts) parts.push(tensorBytes(p, await tensors(p.name), stored));
+        bytes = new Uint8Array(parts.reduce((s, b) => s + b.byteLength, 0));
+        parts.reduce((o, b) => (bytes.set(b, o), o + b.byteLength), 0);
+      } else {
+        const data = await tensors(spec.name);
+        if (nm) {
+          const enc = encodeForStorage(spec.name, data, spec.shape, nm, dtype);
+          await put(enc.values);
+          await put(enc.masks);
+          continue;
+        }
+        bytes = tensorBytes(spec, data, stored);
       }
-      const data = await tensors(spec.name);
-      if (!nm) { await put(tensorBytes(spec, data, dtype)); continue; }
-      const enc = encodeForStorage(spec.name, data, spec.shape, nm, dtype);
-      await put(enc.values);
-      await put(enc.masks);
+      await put(quant ? quantizeMatrix(spec.name, bytes, quant.name as GgmlWriteType) : bytes);
     }
     if (ropeFactors) await put(new Uint8Array(Float32Array.from(ropeFactors).buffer));
   });
@@ -910,6 +930,27 @@ export async function writeGGUF(
 
 function align(n: number): number {
   return Math.ceil(n / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
+}
+
+// llama.cpp's llama_ftype of the usual files: all F32 0, mostly F16 1, Q4_0 2, Q8_0 7, BF16 32.
+const FILE_TYPE: Record<TensorDType | GgmlWriteType, number> = { f32: 0, f16: 1, bf16: 32, Q4_0: 2, Q8_0: 7 };
+
+/** general.file_type: the type of the first matrix, as llama.cpp names a file by its main type. */
+function fileType(matrices: { dtype: TensorDType; quant?: GgmlQuantType }[]): number {
+  const first = matrices[0];
+  return FILE_TYPE[(first?.quant?.name as GgmlWriteType | undefined) ?? first?.dtype ?? "f32"];
+}
+
+/** The f32 bytes of a matrix, quantised; a non-finite weight or an f16-overflowing block scale is an ArgumentError. */
+function quantizeMatrix(name: string, f32: Uint8Array, type: GgmlWriteType): Uint8Array {
+  const x = new Float32Array(f32.buffer, f32.byteOffset, f32.byteLength / 4);
+  const bad = x.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new ArgumentError("tensors", `${name}[${bad}] = ${x[bad]} cannot be quantised to ${type}`);
+  try {
+    return quantizeGgml(type, x);
+  } catch (e) {
+    throw new ArgumentError("tensors", `${name}: ${(e as Error).message}`);
+  }
 }
 
 /** A tensor as the GGUF file holds it: one canonical tensor, or (phi3) the canonical row blocks it fuses. */

@@ -7,8 +7,9 @@
  *   (bit-exact, same dtype). Nothing holds the whole model.
  * - **Same storage**: each tensor keeps the input's dtype (pruned f16/bf16 matrices are encoded back
  *   to it; magnitude, Wanda and DaSS only zero weights, so that is exact; SparseGPT's updated
- *   weights are rounded to the stored dtype). The RoPE layout is the input's, since the model's
- *   weights are in it.
+ *   weights are rounded to the stored dtype). A GGUF's Q8_0 and Q4_0 matrices are quantised back to
+ *   their type (a pruned zero stays exactly zero); other quantised types are written dequantised.
+ *   The RoPE layout is the input's, since the model's weights are in it.
  * - **Atomic**: a single file is written under a temporary name beside `out` and renamed when
  *   complete; a folder is filled as a temporary folder and renamed. On error or abort nothing is left.
  * - **Never over an input**: `out` may not be the model (same real path or hard link), contain it,
@@ -26,6 +27,7 @@
 import { ArgumentError } from "../errors.js";
 import { DiskFolder, type FileWriter, type OutputFolder } from "../formats/file.js";
 import { ggufVocab, writeGGUF, type GGUFValue } from "../formats/gguf.js";
+import { GGML_WRITE_TYPES, keptQuantType, type GgmlWriteType } from "../formats/ggml-quantize.js";
 import { writeLlama2c } from "../formats/llama2c.js";
 import type { ModelFormat, ModelReader } from "../formats/reader.js";
 import { writeSafetensors } from "../formats/safetensors.js";
@@ -61,6 +63,12 @@ export interface SavePrunedOptions {
    * dequantised). llama2.c holds f32 only.
    */
   dtype?: TensorDType;
+  /**
+   * GGUF only: matrices to store quantised (those whose rows are whole 32-element blocks). Default: a
+   * matrix the input stores as Q8_0 or Q4_0 keeps its type, unless `dtype` is given; null: none.
+   * Pruned zeros stay exact in both types.
+   */
+  quantize?: GgmlWriteType | null;
   /** Cancels the write: the temporary output is removed and AbortError is thrown. */
   signal?: AbortSignal;
   /** Phase "write": tensors written of all tensors. */
@@ -153,6 +161,8 @@ export async function savePrunedModel(
     fromModel.set(tensor, { layer: m.block, name });
   }
   if (typeof model?.getLinearWeights !== "function" && fromModel.size > 0) throw new ArgumentError("model", "must provide getLinearWeights()");
+  if (options.quantize && reader.format !== "gguf") throw new ArgumentError("quantize", `only GGUF outputs hold quantised matrices; this model is ${reader.format}`);
+  if (options.quantize && !GGML_WRITE_TYPES.includes(options.quantize)) throw new ArgumentError("quantize", `${JSON.stringify(options.quantize)} is not one of ${GGML_WRITE_TYPES.join(", ")}`);
   await checkSaveTarget(reader, out, options.inputs ?? []);
 
   const total = expectedTensors(config).length;
@@ -201,6 +211,8 @@ export async function savePrunedModel(
         await writeGGUF(folder, config, source, {
           ...extra,
           dtype,
+          quantize: options.quantize !== undefined ? options.quantize ?? undefined
+            : options.dtype !== undefined ? undefined : (name: string) => keptQuantType(reader, name),
           vocab: ggufVocab(reader) ?? undefined,
           ...(typeof name === "string" ? { name } : {}),
           fileName: path.basename(finalPath),

@@ -1,12 +1,12 @@
 /** `dass convert --model M --to gguf|safetensors|llama2c --out PATH`. */
-import { str, type CommandSpec } from "../args.js";
-import { JSON_OPTION, MODEL_OPTION, TOKENIZER_OPTION, openModelArgs } from "../common.js";
+import { str, UsageError, type CommandSpec } from "../args.js";
+import { DTYPE_OPTION, dtypeArgs, JSON_OPTION, MODEL_OPTION, TOKENIZER_OPTION, openModelArgs } from "../common.js";
 import type { ModelFormat } from "../lib.js";
 
 export const convertCommand: CommandSpec = {
   name: "convert",
   summary: "Convert a model between llama2.c, GGUF and Hugging Face safetensors (RoPE q/k layouts permuted as needed).",
-  usage: "--model M --to gguf|safetensors|llama2c --out PATH [--tokenizer T] [--dtype f32|f16|bf16] [--json]",
+  usage: "--model M --to gguf|safetensors|llama2c --out PATH [--tokenizer T] [--dtype f32|f16|bf16|q8_0|q4_0] [--json]",
   description:
     "The output is written atomically (nothing appears under PATH until it is complete) and never over the\n" +
     "input. For --to safetensors, PATH is a folder. --tokenizer embeds a vocabulary into a GGUF output; into a\n" +
@@ -17,7 +17,7 @@ export const convertCommand: CommandSpec = {
     { name: "to", type: "string", value: "FORMAT", required: true, choices: ["gguf", "safetensors", "llama2c"], help: "output format" },
     { name: "out", type: "string", value: "PATH", required: true, help: "output file (gguf, llama2c) or folder (safetensors)" },
     TOKENIZER_OPTION,
-    { name: "dtype", type: "string", value: "DTYPE", choices: ["f32", "f16", "bf16"], help: "storage dtype of the output [default: keep the input's]" },
+    DTYPE_OPTION,
     JSON_OPTION,
   ],
   examples: [
@@ -27,8 +27,9 @@ export const convertCommand: CommandSpec = {
   async run(ctx, args) {
     const to = str(args, "to") as ModelFormat;
     const out = str(args, "out")!;
-    const dtype = str(args, "dtype") as "f32" | "f16" | "bf16" | undefined;
-    const { convertModel, convertedContext, loadTokenizer, SentencePieceTokenizer, toGGUFVocab, toHFTokenizerFiles } = await import("../lib.js");
+    const { dtype, quantize } = dtypeArgs(args);
+    if (quantize && to !== "gguf") throw new UsageError(`--dtype ${str(args, "dtype")} quantises GGUF matrices; --to ${to} cannot hold them`, "convert");
+    const { convertModel, convertedContext, dequantisedNote, loadTokenizer, SentencePieceTokenizer, toGGUFVocab, toHFTokenizerFiles } = await import("../lib.js");
     const { reader, modelPath } = await openModelArgs(ctx, args, false);
     try {
       const tokPath = str(args, "tokenizer");
@@ -52,7 +53,9 @@ export const convertCommand: CommandSpec = {
           ctx.note(`note: ${tokPath} is not a SentencePiece-style vocabulary; the GGUF gets no tokenizer`);
         }
       }
-      const written = await convertModel(reader, to, out, { dtype, vocab, extraFiles, signal: ctx.signal });
+      const dequantised = to !== "gguf" || dtype || quantize ? null : dequantisedNote(reader);
+      if (dequantised) ctx.note(dequantised);
+      const written = await convertModel(reader, to, out, { dtype, ...(quantize ? { quantize } : {}), vocab, extraFiles, signal: ctx.signal });
       const c = reader.config;
       const kept = convertedContext(reader, to);
       if (kept < c.seqLen) {

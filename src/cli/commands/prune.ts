@@ -10,7 +10,7 @@
 import { AbortError, ArgumentError, DassError } from "../../errors.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import { flag, int, num, str, UsageError, type CommandSpec } from "../args.js";
-import { fmt, JSON_OPTION, MODEL_OPTION, openModelArgs, THREADS_OPTION, TOKENIZER_OPTION, withRuntime } from "../common.js";
+import { DTYPE_OPTION, dtypeArgs, fmt, JSON_OPTION, MODEL_OPTION, openModelArgs, THREADS_OPTION, TOKENIZER_OPTION, withRuntime } from "../common.js";
 import type { CommandContext } from "../context.js";
 import type { CalibrationWindows, ModelReader, PruneMethod, PruneReport, SavedModel, Transformer, WeightSpill } from "../lib.js";
 import { assertNotInput, writeFileAtomic } from "../../util/atomic-write.js";
@@ -27,7 +27,7 @@ export const pruneCommand: CommandSpec = {
   usage:
     "--model M [--tokenizer T] --method dass|wanda|sparsegpt|magnitude --pattern 2:4|4:8|0.5\n" +
     "       --calib FILE [--nsamples 128] [--seqlen L] [--seed 0] [--targets mlp|all] [--alpha 0.5]\n" +
-    "       --out PATH [--report FILE.json] [--compress] [--dtype f32|f16|bf16] [--threads N] [--json]",
+    "       --out PATH [--report FILE.json] [--compress] [--dtype f32|f16|bf16|q8_0|q4_0] [--threads N] [--json]",
   description:
     "Patterns: a sparsity in (0, 1) such as 0.5 (unstructured), or N:M such as 2:4 (N of every M weights\n" +
     "pruned; N < M <= 32). Calibration windows are drawn with --seed from --calib (plain text or JSON lines);\n" +
@@ -50,7 +50,7 @@ export const pruneCommand: CommandSpec = {
     { name: "out", type: "string", value: "PATH", required: true, help: "output model (file, or folder for Hugging Face input)" },
     { name: "report", type: "string", value: "FILE.json", help: "also write the JSON report here" },
     { name: "compress", type: "boolean", help: "store N:M matrices compressed (values + packed indices)" },
-    { name: "dtype", type: "string", value: "DTYPE", choices: ["f32", "f16", "bf16"], help: "storage dtype of the output [default: keep the input's; f32 for a quantised GGUF]" },
+    DTYPE_OPTION,
     THREADS_OPTION,
     JSON_OPTION,
   ],
@@ -71,7 +71,7 @@ export const pruneCommand: CommandSpec = {
     const out = str(args, "out")!;
     const reportPath = str(args, "report");
     const compress = flag(args, "compress");
-    const dtype = str(args, "dtype") as "f32" | "f16" | "bf16" | undefined;
+    const { dtype, quantize } = dtypeArgs(args);
 
     const lib = await import("../lib.js");
     let pattern;
@@ -110,6 +110,11 @@ export const pruneCommand: CommandSpec = {
             "compressed; convert the input first (dass convert --to safetensors) or drop --compress",
         );
       }
+      if (quantize && reader.format !== "gguf") {
+        throw new ArgumentError("dtype", `the output has the input's format, and only GGUF holds quantised matrices; convert the input first (dass convert --to gguf) or use --dtype f32, f16 or bf16`);
+      }
+      const dequantised = dtype || quantize ? null : lib.dequantisedNote(reader);
+      if (dequantised) ctx.note(dequantised);
       if (dtype && dtype !== "f32" && reader.format === "llama2c") {
         throw new ArgumentError("dtype", "the output has the input's format, and llama2.c checkpoints hold float32 only; convert the input first (dass convert --to gguf) or drop --dtype");
       }
@@ -155,6 +160,7 @@ export const pruneCommand: CommandSpec = {
                 inputs,
                 writeOptions: compress ? { compress: lib.compressForSave(report) } : undefined,
                 dtype,
+                ...(quantize ? { quantize } : {}),
                 signal: ctx.signal,
                 onProgress: p.onProgress,
               });
