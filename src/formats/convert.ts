@@ -5,7 +5,7 @@
 import { ArgumentError } from "../errors.js";
 import { fullAttentionConfig, isGemmaArch, type ModelConfig, type TensorDType } from "../model/config.js";
 import type { OutputFolder } from "./file.js";
-import { ggufArchName, ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
+import { ggufArchName, ggufKeepsWindow, ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
 import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
 import type { ModelFormat, ModelReader } from "./reader.js";
 import { permuteQK, type PermuteDirection } from "./rope-permute.js";
@@ -107,8 +107,7 @@ export function convertingSource(reader: ModelReader, target: ModelConfig): Tens
  */
 export function convertedContext(reader: ModelReader, to: ModelFormat): number {
   const target = targetConfig(reader.config, to, isPhi3Source(reader));
-  const keeps = to === "safetensors" ||
-    (to === "gguf" && (target.arch === "gemma2" || target.arch === "gemma3" || ggufArchName(target.arch, target.ropeLayout) === "phi3"));
+  const keeps = to === "safetensors" || (to === "gguf" && ggufKeepsWindow(target));
   return keeps ? target.seqLen : fullAttentionConfig(target).seqLen;
 }
 

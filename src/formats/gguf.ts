@@ -296,6 +296,14 @@ function isGgufPhi3(c: Pick<ModelConfig, "arch" | "ropeLayout">): boolean {
 }
 
 /**
+ * Whether GGUF holds a config's sliding window: gemma2 and gemma3 (in llama.cpp's fixed layer patterns) and
+ * phi3 do; llama, qwen2 and qwen3 have none, so writeGGUF cuts such a model's context to its window.
+ */
+export function ggufKeepsWindow(c: ModelConfig): boolean {
+  return c.arch === "gemma2" || c.arch === "gemma3" || isGgufPhi3(c);
+}
+
+/**
  * llama.cpp's Gemma 2/3 conventions, which GGUF states nowhere: every second layer (Gemma 2) or five in
  * six (Gemma 3) slide, starting with layer 0; Gemma 3's sliding layers take an unscaled RoPE base of
  * 10^4; and the attention scale is 1/sqrt(headDim) except on the 27B models (46 layers for Gemma 2, 62 for
@@ -761,7 +769,6 @@ function writeKV(b: Builder, [key, type, value, itemType]: KV): void {
   }
 }
 
-
 /**
  * Writes a GGUF v3 file (alignment 32) from a config and a tensor source, streaming tensor by tensor.
  * Matrices use the requested dtype; 1-D tensors (norms, biases) are always F32, as llama.cpp expects.
@@ -775,8 +782,7 @@ export async function writeGGUF(
   opts: GGUFWriteOptions = {},
 ): Promise<string> {
   checkConfigArg(model);
-  // gemma2, gemma3 and phi3 hold their windows (Gemma's in llama.cpp's fixed layer patterns); the others have none.
-  const config = model.arch === "gemma2" || model.arch === "gemma3" || isGgufPhi3(model) ? model : fullAttentionConfig(model);
+  const config = ggufKeepsWindow(model) ? model : fullAttentionConfig(model);
   const why = ggufUnsupported(config);
   if (why) throw new ArgumentError("config", why);
   const arch = ggufArchName(config.arch, config.ropeLayout);
