@@ -9,7 +9,9 @@ import { Transformer } from "../src/model/index.js";
 import { evaluatePerplexity } from "../src/eval/index.js";
 import { loadTokenizer } from "../src/tokenizers/index.js";
 import { readSharedData, readSharedText, skipNote } from "./util/data.js";
-import { convertModel, f16ToF32, f32ToF16, MemoryFile, MemoryFolder, openModel, parseGGUFHeader, readGGUF, writeGGUF } from "../src/formats/index.js";
+import {
+  convertingSource, convertModel, f16ToF32, f32ToF16, ggufVocab, MemoryFile, MemoryFolder, openModel, parseGGUFHeader, readGGUF, targetConfig, writeGGUF,
+} from "../src/formats/index.js";
 import { dequantize, GGML_QUANT_TYPES, type GgmlQuantType } from "../src/formats/ggml-quants.js";
 import { dequantisedNote, GGML_WRITE_TYPES, quantizeGgml } from "../src/formats/ggml-quantize.js";
 import { mulberry32 } from "./util/random.js";
@@ -323,18 +325,44 @@ const storiesGguf = await readSharedData("models/stories260K.gguf");
 const storiesText = await readSharedText("text/tinystories_valid_first1000.txt");
 if (!storiesGguf || !storiesText) skipNote("models/stories260K.gguf, text/tinystories_valid_first1000.txt");
 
+/** Perplexity of a GGUF's bytes on the first 8000 characters of the TinyStories text. */
+async function storiesPpl(rt: Awaited<ReturnType<typeof createRuntime>>, bytes: Uint8Array): Promise<number> {
+  const r = await readGGUF(new MemoryFile(bytes, "s.gguf"));
+  const m = await Transformer.load(r, rt);
+  const tok = await loadTokenizer(r);
+  const res = await evaluatePerplexity(m, tok, storiesText!.slice(0, 8000), { protocol: "paper", seqLen: 256 });
+  m.close();
+  await r.close();
+  return res.ppl;
+}
+
+(storiesGguf && storiesText ? q : q.skip)("stories260K written by dass as GGUF phi3 (HF RoPE layout, fused q/k/v and gate/up) and as Q8_0: perplexity as the llama GGUF / within 1%", async () => {
+  const rt = await createRuntime({ threads: 1 });
+  try {
+    const src = await readGGUF(new MemoryFile(storiesGguf!, "s.gguf"));
+    const base = await storiesPpl(rt, storiesGguf!);
+    const phi3 = new MemoryFolder("p");
+    const half = targetConfig(src.config, "safetensors");
+    await writeGGUF(phi3, half, convertingSource(src, half), { vocab: ggufVocab(src)! });
+    const pb = phi3.files.get("model.gguf")!;
+    assert.is((await parseGGUFHeader(new MemoryFile(pb))).kv.get("general.architecture"), "phi3");
+    const p = await storiesPpl(rt, pb);
+    // The same model with q/k rows in the other RoPE layout: the same logits up to rounding.
+    assert.ok(Math.abs(p / base - 1) < 1e-6, `phi3 ${p} vs llama ${base}`);
+    const q8 = new MemoryFolder("q8");
+    await convertModel(src, "gguf", q8, { quantize: "Q8_0" });
+    const q8p = await storiesPpl(rt, q8.files.get("model.gguf")!);
+    assert.ok(Math.abs(q8p / base - 1) < 0.01 && q8p !== base, `Q8_0 ${q8p} vs f32 ${base}`);
+    await src.close();
+  } finally {
+    rt.close();
+  }
+});
+
 (storiesGguf && storiesText ? q : q.skip)("stories260K with its 64-wide matrices requantised to Q8_0 / Q4_0: perplexity within 1% / 15% of f32", async () => {
   const rt = await createRuntime({ threads: 1 });
   try {
-    const ppl = async (bytes: Uint8Array) => {
-      const r = await readGGUF(new MemoryFile(bytes, "s.gguf"));
-      const m = await Transformer.load(r, rt);
-      const tok = await loadTokenizer(r);
-      const res = await evaluatePerplexity(m, tok, storiesText!.slice(0, 8000), { protocol: "paper", seqLen: 256 });
-      m.close();
-      await r.close();
-      return res.ppl;
-    };
+    const ppl = (bytes: Uint8Array) => storiesPpl(rt, bytes);
     const base = await ppl(storiesGguf!);
     const h = await parseGGUFHeader(new MemoryFile(storiesGguf!, "s.gguf"));
     for (const [type, tol] of [["Q8_0", 0.01], ["Q4_0", 0.15]] as const) {
