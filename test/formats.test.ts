@@ -674,7 +674,18 @@ rt("GGUF phi3: fused attn_qkv and ffn_up read in place (also quantised); a Llama
   assert.equal(await qr.readTensor("layers.0.mlp.up"), expect.subarray(wc.hiddenDim * wc.dim));
   // Refused: compressing a fused matrix, per-layer windows, LongRoPE, a fused tensor of the wrong height, a part stored twice.
   const nm = { n: 2, m: 4, axis: "input" } as const;
-  await throwsArg(() => writeGGUF(new MemoryFolder(), c, m.source, { compress: (n: string) => (n.endsWith("mlp.up") ? nm : undefined) }), "compress", /GGUF phi3 fuses .*mlp\.gate, layers\.0\.mlp\.up into blk\.0\.ffn_up\.weight/);
+  await throwsArg(() => writeGGUF(new MemoryFolder(), c, m.source, { compress: (n: string) => (n.endsWith("mlp.up") ? nm : undefined) }), "compress", /GGUF phi3 fuses layers\.0\.mlp\.gate, layers\.0\.mlp\.up into ffn_up\.weight: compress all of them or none/);
+  // Compressed, a fused group is stored apart (attn_q/k/v, ffn_gate/ffn_up compressed; only dass reads those).
+  const pruned = new Map(m.tensors);
+  for (const [name, w] of m.tensors) if (/mlp\.(gate|up)$/.test(name)) pruned.set(name, w.map((v, i) => (i % 4 < 2 ? 0 : v)));
+  const packed = new MemoryFolder("c");
+  await writeGGUF(packed, c, async (n) => pruned.get(n)!.slice(), { compress: (n: string) => (/mlp\.(gate|up)$/.test(n) ? nm : undefined) });
+  const cb = packed.files.get("model.gguf")!;
+  const names = (await parseGGUFHeader(mem(cb))).tensors.map((t) => t.name);
+  assert.ok(names.includes("blk.0.attn_qkv.weight") && names.includes("blk.0.ffn_gate.weight.nm_values") && names.includes("blk.0.ffn_up.weight.nm_masks"));
+  const cr = await readGGUF(mem(cb, "c.gguf"));
+  assert.is(cr.tensors.get("layers.0.mlp.up")!.compressed?.axis, "input");
+  for (const [name, want] of pruned) assert.equal(await cr.readTensor(name), want, name);
   await throwsArg(() => writeGGUF(new MemoryFolder(), { ...c, arch: "mistral", slidingWindow: 8, slidingLayers: Array.from({ length: c.nLayers }, (_, i) => i % 2 === 0) }, m.source), "config", /phi3 slides every layer or none/);
   const src = new MemoryFolder("s");
   await writeGGUF(src, c, m.source);

@@ -429,9 +429,13 @@ test("Hugging Face folder (bf16), targets all: a folder with config.json; replac
   assert.equal(await listTree(d), ["pruned-hf/config.json", "pruned-hf/model.safetensors"]);
 });
 
-test("--compress (GGUF and Hugging Face): the same weights as the dense output, in fewer bytes", async () => {
+test("--compress (GGUF, GGUF phi3 and Hugging Face): the same weights as the dense output, in fewer bytes", async () => {
   const d = await dir();
-  for (const [input, ext, tokArgs] of [[inputs.gguf, ".gguf", []], [inputs.hf, "", ["--tokenizer", inputs.tok]]] as const) {
+  // A Llama in HF's RoPE layout is stored as GGUF phi3 (fused q/k/v and gate/up; compressed ones apart).
+  const phi3 = join(d, "phi3.gguf");
+  const half = model("half");
+  await writeGGUF(phi3, half.config, half.source, { vocab: toGGUFVocab(loadLlama2cTokenizer(tokenizerBin(), 64)) });
+  for (const [input, ext, tokArgs] of [[inputs.gguf, ".gguf", []], [phi3, ".gguf", []], [inputs.hf, "", ["--tokenizer", inputs.tok]]] as const) {
     const dense = join(d, `dense${ext}`), packed = join(d, `packed${ext}`);
     for (const [out, extra] of [[dense, []], [packed, ["--compress"]]] as const) {
       const r = await dass(["prune", "--model", input, ...tokArgs, "--method", "dass", "--pattern", "2:4", "--calib", inputs.calib,
@@ -500,12 +504,7 @@ test("bad input: a clear error, the exit code, no output left, the input untouch
   nan.tensors.get("layers.1.mlp.up")![5] = NaN;
   const nanBin = join(d, "nan.bin");
   await writeLlama2c(nanBin, nan.config, nan.source);
-  // A Llama in HF's RoPE layout is stored as GGUF phi3, whose fused matrices are not stored compressed.
-  const phi3 = join(d, "phi3.gguf");
-  const half = model("half");
-  await writeGGUF(phi3, half.config, half.source);
   const cases: { argv: string[]; code: number; re: RegExp; out?: string }[] = [
-    { argv: pruneArgs(phi3, join(d, "p.gguf"), "dass", "2:4", ["--compress"]), code: 1, re: /GGUF phi3 fuses q\/k\/v and gate\/up into matrices that are not stored compressed/ },
     { argv: pruneArgs(nanBin, out, "dass", "2:4"), code: 1, re: /layers\.1\.mlp\.up holds a non-finite weight: W\[0\]\[5\] = NaN \(nothing was written\)\n$/ },
     { argv: pruneArgs(nanBin, out, "magnitude", "0.5"), code: 1, re: /layers\.1\.mlp\.up holds a non-finite weight.* \(nothing was written\)\n$/ },
     { argv: pruneArgs(inputs.bin, out, "dass", "4:4"), code: 2, re: /--pattern: "4:4": N \(pruned per group\) must be less than M/ },
@@ -552,7 +551,7 @@ test("bad input: a clear error, the exit code, no output left, the input untouch
     if (!c.out) assert.not.ok(await exists(out), `${what}: no output`);
   }
   sameBytes(await bytesOf(inputs.bin), before, "input untouched");
-  assert.equal(await listTree(d), ["gpt2/config.json", "gpt2/model.safetensors", "link.bin", "nan.bin", "phi3.gguf", "stuff/notes.txt"]);
+  assert.equal(await listTree(d), ["gpt2/config.json", "gpt2/model.safetensors", "link.bin", "nan.bin", "stuff/notes.txt"]);
 });
 
 test("interrupted (AbortSignal, as Ctrl-C) while pruning and while writing: exit 130, nothing left, the input untouched", async () => {

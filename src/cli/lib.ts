@@ -6,7 +6,7 @@ import { ArgumentError } from "../errors.js";
 import { readCalibrationFile } from "../calibration/text.js";
 
 export { openModel } from "../formats/open.js";
-export { convertModel, convertedContext, isPhi3Source } from "../formats/convert.js";
+export { convertModel, convertedContext } from "../formats/convert.js";
 export type { ModelFormat, ModelReader } from "../formats/reader.js";
 export { loadTokenizer } from "../tokenizers/index.js";
 export { toGGUFVocab } from "../tokenizers/gguf.js";

@@ -5,7 +5,7 @@
 import { ArgumentError } from "../errors.js";
 import { fullAttentionConfig, isGemmaArch, type ModelConfig, type TensorDType } from "../model/config.js";
 import type { OutputFolder } from "./file.js";
-import { ggufArchName, ggufKeepsWindow, ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
+import { ggufKeepsWindow, ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
 import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
 import type { ModelFormat, ModelReader } from "./reader.js";
 import { permuteQK, type PermuteDirection } from "./rope-permute.js";
@@ -124,7 +124,6 @@ export async function convertModel(
   if (to !== "llama2c" && to !== "gguf" && to !== "safetensors") throw new ArgumentError("to", `unknown format ${JSON.stringify(to)}`);
   if (opts.quantize && to !== "gguf") throw new ArgumentError("quantize", `only GGUF holds quantised matrices, not ${to}`);
   const target = targetConfig(reader.config, to, isPhi3Source(reader));
-  const fusing = to === "gguf" && ggufArchName(target.arch, target.ropeLayout) === "phi3";
   const source = convertingSource(reader, target);
   const dtype = (name: string): TensorDType => opts.dtype ?? reader.tensors.get(name)?.dtype ?? "f32";
   const mode = opts.compress ?? "keep";
@@ -136,8 +135,6 @@ export async function convertModel(
       if (!c) return undefined;
       // Permuting q/k rows would split output-axis groups: such a matrix is written dense.
       if (permuting && c.axis === "output" && /^layers\.\d+\.attn\.(q|k)$/.test(name)) return undefined;
-      // GGUF phi3 fuses q/k/v and gate/up, which are not stored compressed.
-      if (fusing && /^layers\.\d+\.(attn\.[qkv]|mlp\.(gate|up))$/.test(name)) return undefined;
       return { n: c.n, m: c.m, axis: c.axis };
     };
   } else if (mode !== "none") {

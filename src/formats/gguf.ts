@@ -15,7 +15,7 @@ import { GGML_QUANT_TYPES, ggmlQuantType, type GgmlQuantType } from "./ggml-quan
 import { GGML_WRITE_BLOCK, GGML_WRITE_TYPES, ggmlWriteType, quantizeGgml, type GgmlWriteType } from "./ggml-quantize.js";
 import {
   checkRecordedMeta, checkStoredPair, compressTarget, encodeForStorage, nmDTypeName, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX,
-  NM_VALUES_SUFFIX,
+  NM_VALUES_SUFFIX, type CompressSpec,
 } from "../sparse/storage.js";
 import { makeReader, storedRanges, type ModelReader, type TensorInfo, type TensorLocation } from "./reader.js";
 import {
@@ -786,11 +786,8 @@ export async function writeGGUF(
   const why = ggufUnsupported(config);
   if (why) throw new ArgumentError("config", why);
   const arch = ggufArchName(config.arch, config.ropeLayout);
-  const specs = ggufTensorSpecs(config, arch).map((spec) => {
+  const specs = ggufTensorSpecs(config, arch, opts.compress).map((spec) => {
     const dtype = spec.shape.length === 1 ? "f32" as const : dtypeFor(opts, spec.parts?.[0].name ?? spec.name);
-    if (spec.parts?.some((p) => compressTarget(opts.compress, p.name, p.shape))) {
-      throw new ArgumentError("compress", `GGUF phi3 fuses ${spec.parts.map((p) => p.name).join(", ")} into ${spec.gguf}, which is not stored compressed; write these dense`);
-    }
     const nm = spec.parts ? undefined : compressTarget(opts.compress, spec.name, spec.shape);
     const q = typeof opts.quantize === "function" ? opts.quantize(spec.parts?.[0].name ?? spec.name) : opts.quantize;
     if (q !== undefined && !GGML_WRITE_TYPES.includes(q)) throw new ArgumentError("quantize", `${JSON.stringify(q)} is not one of ${GGML_WRITE_TYPES.join(", ")}`);
@@ -963,7 +960,7 @@ function quantizeMatrix(name: string, f32: Uint8Array, type: GgmlWriteType): Uin
 type GGUFTensorSpec = TensorSpec & { gguf: string; parts?: TensorSpec[] };
 
 /** The tensors of a GGUF file of `arch` in file order: phi3 fuses q/k/v and gate/up (PHI3_FUSED). */
-function ggufTensorSpecs(config: ModelConfig, arch: string): GGUFTensorSpec[] {
+function ggufTensorSpecs(config: ModelConfig, arch: string, compress: CompressSpec | undefined): GGUFTensorSpec[] {
   const specs = expectedTensors(config);
   if (arch !== "phi3") return specs.map((spec) => ({ ...spec, gguf: canonicalToGGUF(spec.name) }));
   const byName = new Map(specs.map((t) => [t.name, t]));
@@ -974,6 +971,16 @@ function ggufTensorSpecs(config: ModelConfig, arch: string): GGUFTensorSpec[] {
     if (m[2] !== "attn.q" && m[2] !== "mlp.gate") continue;
     const [gguf, split] = m[2] === "attn.q" ? ["attn_qkv.weight", PHI3_FUSED["attn_qkv.weight"]] : ["ffn_up.weight", PHI3_FUSED["ffn_up.weight"]];
     const parts = split(config).map(([suffix]) => byName.get(`layers.${m[1]}.${suffix}`)!);
+    // Compressed parts are stored apart under their own names (only dass reads compressed files), all
+    // of a fused group or none, since a dense ffn_up or attn_qkv holds the whole group.
+    const compressed = parts.filter((p) => compressTarget(compress, p.name, p.shape)).length;
+    if (compressed === parts.length) {
+      for (const p of parts) out.push({ ...p, gguf: canonicalToGGUF(p.name) });
+      continue;
+    }
+    if (compressed > 0) {
+      throw new ArgumentError("compress", `GGUF phi3 fuses ${parts.map((p) => p.name).join(", ")} into ${gguf}: compress all of them or none`);
+    }
     out.push({ name: `layers.${m[1]}.${gguf}`, shape: [parts.reduce((s, p) => s + p.shape[0], 0), config.dim], gguf: `blk.${m[1]}.${gguf}`, parts });
   }
   return out;

@@ -103,13 +103,6 @@ export const pruneCommand: CommandSpec = {
             "convert the input first (dass convert --to gguf) or drop --compress",
         );
       }
-      if (compress && reader.format === "gguf" && lib.isPhi3Source(reader)) {
-        throw new ArgumentError(
-          "compress",
-          "the output has the input's format, and GGUF phi3 fuses q/k/v and gate/up into matrices that are not stored " +
-            "compressed; convert the input first (dass convert --to safetensors) or drop --compress",
-        );
-      }
       if (quantize && reader.format !== "gguf") {
         throw new ArgumentError("dtype", `the output has the input's format, and only GGUF holds quantised matrices; convert the input first (dass convert --to gguf) or use --dtype f32, f16 or bf16`);
       }
