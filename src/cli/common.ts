@@ -31,7 +31,6 @@ export const THREADS_OPTION: OptionSpec = {
   help: "worker threads [default: all cores]",
 };
 
-/** `--json`. */
 /** `--dtype` of the commands that write models: a storage dtype, or (GGUF) a ggml quantisation. */
 export const DTYPE_OPTION: OptionSpec = {
   name: "dtype", type: "string", value: "DTYPE", choices: ["f32", "f16", "bf16", "q8_0", "q4_0"],
@@ -46,6 +45,7 @@ export function dtypeArgs(args: ParsedArgs): { dtype?: "f32" | "f16" | "bf16"; q
   return v ? { dtype: v as "f32" | "f16" | "bf16" } : {};
 }
 
+/** `--json`. */
 export const JSON_OPTION: OptionSpec = { name: "json", type: "boolean", help: "print machine-readable JSON on stdout, no progress" };
 
 /** Where a `--model` value points. */
