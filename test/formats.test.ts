@@ -55,6 +55,53 @@ async function throwsArg(p: () => Promise<unknown>, arg: string, pattern?: RegEx
 
 const mem = (bytes: Uint8Array, name = "m") => new MemoryFile(bytes, name);
 
+/**
+ * A GGUF split as llama.cpp's gguf-split writes it: the first part keeps all metadata, every part gets
+ * split.no / split.count / split.tensors.count and its own tensors (`sizes` of them per part, in file order)
+ * and data section (alignment 32). Returns the parts' bytes keyed by `stem-0000k-of-0000n.gguf`.
+ */
+async function splitGGUF(bytes: Uint8Array, stem: string, sizes: number[], tweak: (no: number) => { no?: number; total?: number } = () => ({})): Promise<Map<string, Uint8Array>> {
+  const h = await parseGGUFHeader(mem(bytes));
+  const enc = new TextEncoder();
+  // The metadata section is raw bytes from offset 24 up to the first tensor info (its name's u64 length).
+  const first = h.tensors[0].name;
+  const kvEnd = new TextDecoder("latin1").decode(bytes.subarray(0, h.dataOffset)).indexOf(first) - 8;
+  const byOffset = [...h.tensors].sort((a, b) => a.offset - b.offset);
+  const dataOf = (i: number) => {
+    const t = byOffset[i], end = i + 1 < byOffset.length ? byOffset[i + 1].offset : bytes.byteLength - h.dataOffset;
+    return bytes.subarray(h.dataOffset + t.offset, h.dataOffset + end);
+  };
+  const out = new Map<string, Uint8Array>();
+  let at = 0;
+  for (let no = 0; no < sizes.length; no++) {
+    const chunks: Uint8Array[] = [];
+    const u = (n: number, v: number | bigint) => { const b = new Uint8Array(n); const d = new DataView(b.buffer); if (n === 2) d.setUint16(0, Number(v), true); else if (n === 4) d.setUint32(0, Number(v), true); else d.setBigUint64(0, BigInt(v), true); chunks.push(b); };
+    const str = (x: string) => { const b = enc.encode(x); u(8, b.byteLength); chunks.push(b); };
+    const { no: writtenNo = no, total = h.tensors.length } = tweak(no);
+    u(4, 0x46554747); u(4, 3); u(8, sizes[no]); u(8, (no === 0 ? h.kv.size : 0) + 3);
+    if (no === 0) chunks.push(bytes.subarray(24, kvEnd));
+    str("split.no"); u(4, 2); u(2, writtenNo);
+    str("split.count"); u(4, 2); u(2, sizes.length);
+    str("split.tensors.count"); u(4, 5); u(4, total);
+    let off = 0;
+    const datas: Uint8Array[] = [];
+    for (let i = at; i < at + sizes[no]; i++) {
+      const t = byOffset[i];
+      str(t.name); u(4, t.dims.length); for (const d of t.dims) u(8, d); u(4, t.type); u(8, off);
+      const d = dataOf(i);
+      datas.push(d);
+      off += d.byteLength;
+    }
+    at += sizes[no];
+    const head = chunks.reduce((n, c) => n + c.byteLength, 0), pad = Math.ceil(head / 32) * 32 - head;
+    const part = new Uint8Array(head + pad + off);
+    let p = 0;
+    for (const c of [...chunks, new Uint8Array(pad), ...datas]) { part.set(c, p); p += c.byteLength; }
+    out.set(`${stem}-${String(no + 1).padStart(5, "0")}-of-${String(sizes.length).padStart(5, "0")}.gguf`, part);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 const half = suite("formats: f16/bf16");
 
@@ -705,6 +752,29 @@ rt("GGUF phi3: fused attn_qkv and ffn_up read in place (also quantised); a Llama
   await throwsFormat(() => readGGUF(mem(short, "s.gguf")), new RegExp(`blk\\.1\\.attn_qkv\\.weight has shape \\[${q + kv},${c.dim}\\], expected \\[${q + 2 * kv}, ${c.dim}\\] \\(attn\\.q \\+ attn\\.k \\+ attn\\.v\\)`));
 });
 
+rt("split GGUF (gguf-split parts): read as one model from the first part; wrong or missing parts are clear errors", async () => {
+  const m = syntheticModel("llama", 19, { ropeLayout: "adjacent" });
+  const out = new MemoryFolder("s");
+  await writeGGUF(out, m.config, m.source, { dtype: "bf16" });
+  const whole = out.files.get("model.gguf")!;
+  const n = (await parseGGUFHeader(mem(whole))).tensors.length;
+  const parts = await splitGGUF(whole, "tiny", [5, 7, n - 12]);
+  const r = await openModel({ files: parts, name: "split" });
+  assert.equal(r.config, (await readGGUF(mem(whole, "whole.gguf"))).config);
+  await assertSameTensors(r, m.tensors, "split");
+  await r.close();
+  // Only part 2 given: it says which file to open; the first without the others: which part is missing.
+  await throwsFormat(() => openModel({ files: { "tiny-00002-of-00003.gguf": parts.get("tiny-00002-of-00003.gguf")! } }), /is part 2 of a model split into 3 files; open the first part \(tiny-00001-of-00003\.gguf\)/);
+  const two = new Map(parts);
+  two.delete("tiny-00003-of-00003.gguf");
+  await throwsFormat(() => openModel({ files: two }), /part 3 of 3 \(tiny-00003-of-00003\.gguf\) cannot be opened: not among the files given/);
+  await throwsFormat(() => readGGUF(mem(parts.get("tiny-00001-of-00003.gguf")!, "tiny-00001-of-00003.gguf")), /is split into 3 files; open it by path/);
+  const swapped = await splitGGUF(whole, "tiny", [5, 7, n - 12], (no) => ({ no: no === 1 ? 2 : no === 2 ? 1 : 0 }));
+  await throwsFormat(() => openModel({ files: swapped }), /tiny-00002-of-00003\.gguf: is not part 2 of 3 \(its split\.no is 2/);
+  const miscounted = await splitGGUF(whole, "tiny", [5, 7, n - 12], () => ({ total: n + 1 }));
+  await throwsFormat(() => openModel({ files: miscounted }), new RegExp(`split\\.tensors\\.count is ${n + 1} but the 3 parts hold ${n} tensors`));
+});
+
 rt("sliding windows are read per layer as transformers runs them, written back, and cut the context in GGUF", async () => {
   const L = (...v: boolean[]) => v;
   for (const [arch, extra, window, layers] of [
@@ -825,6 +895,18 @@ diskTest("paths: write, reopen, atomic rename, no temp files left, input never o
     await convertModel(hr, "gguf", ggufPath);
     const gr = await openModel(ggufPath);
     await assertSameTensors(gr, m.tensors, "disk gguf");
+    // A split GGUF on disk opens from its first part's path.
+    const ggufBytes = new Uint8Array(await fs.readFile(ggufPath));
+    const count = (await parseGGUFHeader(mem(ggufBytes))).tensors.length;
+    await fs.mkdir(join(dir, "split"));
+    for (const [file, bytes] of await splitGGUF(ggufBytes, "big", [3, 9, count - 12])) await fs.writeFile(join(dir, "split", file), bytes);
+    const sr = await openModel(join(dir, "split", "big-00001-of-00003.gguf"));
+    await assertSameTensors(sr, m.tensors, "disk split gguf");
+    // Every part is an input: none may be written over.
+    await throwsArg(() => convertModel(sr, "gguf", join(dir, "split", "big-00003-of-00003.gguf")), "out", /would overwrite the input/);
+    const { checkSaveTarget } = await import("../src/pruning/save.js");
+    await throwsArg(() => checkSaveTarget(sr, join(dir, "split", "big-00002-of-00003.gguf")), "out", /is the input/);
+    await sr.close();
     const viaConfig = await openModel(join(hfDir, "config.json"));
     assert.equal(viaConfig.config, hr.config);
     await viaConfig.close();
@@ -838,7 +920,7 @@ diskTest("paths: write, reopen, atomic rename, no temp files left, input never o
       assert.is((e as Error).message, "boom");
     }
     const left = await fs.readdir(dir);
-    assert.equal(left.sort(), ["hf", "m.bin", "m.gguf"]);
+    assert.equal(left.sort(), ["hf", "m.bin", "m.gguf", "split"]);
     assert.equal((await fs.readdir(hfDir)).sort(), ["config.json", "model.safetensors"]);
     await Promise.all([r.close(), hr.close(), gr.close()]);
     await throwsFormat(() => r.readTensor("norm"), /closed/);

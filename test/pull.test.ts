@@ -467,7 +467,7 @@ it("Hub: gated without a token, missing repos, repos without safetensors, wrong 
   assert.is(P.parseHubSpec("stories260K"), null);
 });
 
-it("Hub: org/name:TAG fetches the one GGUF it names, into a folder of its own; ambiguous, unknown and split names are errors", async () => {
+it("Hub: org/name:TAG fetches the GGUF it names (every part of a split one), into a folder of its own; ambiguous, unknown and incomplete names are errors", async () => {
   const cacheDir = await fresh();
   const files: Record<string, Uint8Array> = {
     "tiny-Q4_K_M.gguf": bytes(5000, 11),
@@ -494,7 +494,11 @@ it("Hub: org/name:TAG fetches the one GGUF it names, into a folder of its own; a
     assert.match((e as Error).message, re);
   };
   await err("org/tiny-GGUF:Q4_K", /no GGUF file is "Q4_K" or ends with it \(tiny-Q4_K_M\.gguf, tiny-Q8_0\.gguf, tiny-Q4_K_S\.gguf/);
-  await err("org/tiny-GGUF:Q2_K", /big-Q2_K-00001-of-00002\.gguf is split into several files/);
+  const split = await P.pull("org/tiny-GGUF:Q2_K", { cacheDir, env: hubEnv() });
+  assert.equal(split.files.map((f) => f.path.replace(/^.*[\\/]/, "")), ["big-Q2_K-00001-of-00002.gguf", "big-Q2_K-00002-of-00002.gguf"]);
+  assert.ok(split.modelPath.endsWith("big-Q2_K-00001-of-00002.gguf"), "the first part is the model");
+  await serveHubRepo(server, "org/partial", "main", COMMIT, { "x-Q2_K-00001-of-00003.gguf": bytes(10, 1), "x-Q2_K-00003-of-00003.gguf": bytes(10, 2) }, { lfs: () => true });
+  await err("org/partial:Q2_K", /x-Q2_K-00001-of-00003\.gguf is split into 3 files but the repository has x-Q2_K-00001-of-00003\.gguf, x-Q2_K-00003-of-00003\.gguf/);
   await err("org/tiny-GGUF", /holds GGUF files, not a transformers model: pull one as org\/tiny-GGUF:<quantisation or file>/);
   await serveHubRepo(server, "org/twice", "main", COMMIT, { "a-Q8_0.gguf": bytes(10, 1), "b-Q8_0.gguf": bytes(10, 2) }, { lfs: () => true });
   await err("org/twice:Q8_0", /"Q8_0" matches a-Q8_0\.gguf, b-Q8_0\.gguf; name the file/);

@@ -75,8 +75,10 @@ export async function resolveModel(ctx: CommandContext, value: string): Promise<
   }
   if (hub) {
     const dir = await modelCacheDir(value, { env: ctx.io.env });
-    // A pulled GGUF is the one .gguf file in its folder; a transformers model is its folder.
-    const gguf = hub.gguf !== undefined ? (await fs.readdir(dir).catch(() => [] as string[])).find((n) => n.toLowerCase().endsWith(".gguf")) : undefined;
+    // A pulled GGUF is the one .gguf file in its folder, or the first part of a split one; a transformers
+    // model is its folder.
+    const ggufs = hub.gguf !== undefined ? (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.toLowerCase().endsWith(".gguf")).sort() : [];
+    const gguf = ggufs.find((n) => /-00001-of-\d{5}\.gguf$/i.test(n)) ?? ggufs[0];
     const ok = hub.gguf !== undefined ? gguf !== undefined : await fs.stat(`${dir}/config.json`).then(() => true, () => false);
     if (!ok) {
       throw new DassError("ERR_NOT_CACHED", `${value}: no such file or folder, nor a Hugging Face model in the cache (\`dass pull ${value}\` downloads it)`);

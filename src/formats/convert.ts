@@ -7,7 +7,7 @@ import { fullAttentionConfig, isGemmaArch, type ModelConfig, type TensorDType } 
 import type { OutputFolder } from "./file.js";
 import { ggufKeepsWindow, ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
 import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
-import type { ModelFormat, ModelReader } from "./reader.js";
+import { readerInputPaths, type ModelFormat, type ModelReader } from "./reader.js";
 import { permuteQK, type PermuteDirection } from "./rope-permute.js";
 import { hfUnsupported, isPhi3Config, writeSafetensors } from "./safetensors.js";
 import { ggufBpeTokenizerFiles, GGUFTokenizer } from "../tokenizers/gguf.js";
@@ -140,7 +140,7 @@ export async function convertModel(
   } else if (mode !== "none") {
     compress = mode;
   }
-  const common = { inputPaths: [reader.path], signal: opts.signal, fileName: opts.fileName, compress };
+  const common = { inputPaths: readerInputPaths(reader), signal: opts.signal, fileName: opts.fileName, compress };
   if (to === "llama2c") {
     // "keep" means "where the target can": llama2.c gets dense matrices; an explicit spec is refused there.
     return writeLlama2c(out, target, source, { ...common, compress: mode === "keep" ? undefined : compress });

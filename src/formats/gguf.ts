@@ -409,17 +409,24 @@ function intKey(h: GGUFHeader, file: string, key: string, fallback?: number): nu
 }
 
 /** Opens a GGUF model. The file is owned by the reader and closed with it. */
-export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
+export async function readGGUF(file: RandomAccessFile, opts: ReadGGUFOptions = {}): Promise<ModelReader> {
+  const files = [file];
   try {
     const h = await parseGGUFHeader(file);
     const name = file.name;
+    // Every tensor with the file and data section that hold it (a split model's parts each have their own).
+    const entries = h.tensors.map((t) => ({ t, file, dataOffset: h.dataOffset }));
+    for (const part of await splitParts(file, h, opts.openPart, files)) {
+      for (const t of part.h.tensors) entries.push({ t, file: part.file, dataOffset: part.h.dataOffset });
+    }
     const archName = h.kv.get("general.architecture");
     if (typeof archName !== "string") throw new FormatError(name, "missing metadata general.architecture");
     const arch = GGUF_ARCHS[archName];
     if (!arch) throw new FormatError(name, `unsupported GGUF architecture ${JSON.stringify(archName)} (supported: ${Object.keys(GGUF_ARCHS).join(", ")})`);
     const scaling = h.kv.get(`${archName}.rope.scaling.type`);
     if (scaling !== undefined && scaling !== "none" && scaling !== "linear") throw new FormatError(name, `RoPE scaling ${String(scaling)} is not supported (only linear)`);
-    const byName = new Map(h.tensors.map((t) => [t.name, t]));
+    const byName = new Map(entries.map(({ t }) => [t.name, t]));
+    if (byName.size !== entries.length) throw new FormatError(name, "a tensor name appears twice among the split model's parts");
     const embd = byName.get("token_embd.weight");
     if (!embd) throw new FormatError(name, "missing tensor token_embd.weight");
     if (embd.dims.length !== 2) throw new FormatError(name, `token_embd.weight has ${embd.dims.length} dims, expected 2`);
@@ -469,18 +476,20 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
     const ropeDims = h.kv.get(`${archName}.rope.dimension_count`);
     if (ropeDims !== undefined && ropeDims !== headDim) throw new FormatError(name, `partial RoPE (rope.dimension_count ${String(ropeDims)} of head size ${headDim}) is not supported`);
     const locations = new Map<string, TensorLocation>();
-    const pairs = new Map<string, { values?: GGUFTensorInfo; masks?: GGUFTensorInfo }>();
-    for (const t of h.tensors) {
+    type Entry = (typeof entries)[number];
+    const pairs = new Map<string, { values?: Entry; masks?: Entry }>();
+    for (const entry of entries) {
+      const { t, file, dataOffset } = entry;
       const half = t.name.endsWith(NM_VALUES_SUFFIX) ? "values" : t.name.endsWith(NM_MASKS_SUFFIX) ? "masks" : null;
       if (half) {
         const base = t.name.slice(0, -(half === "values" ? NM_VALUES_SUFFIX : NM_MASKS_SUFFIX).length);
         let p = pairs.get(base);
         if (!p) pairs.set(base, p = {});
-        p[half] = t;
+        p[half] = entry;
         continue;
       }
       if (t.name === ROPE_FREQS) {
-        config.ropeScaling = await readRopeFactors(file, h.dataOffset, t, headDim, name);
+        config.ropeScaling = await readRopeFactors(file, dataOffset, t, headDim, name);
         continue;
       }
       if (t.type === GGML_I8) throw new FormatError(name, `tensor ${t.name} has type I8, which is only used for compressed N:M masks (${NM_MASKS_SUFFIX})`);
@@ -507,7 +516,7 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       };
       if (!parts) {
         stored(canon!);
-        locations.set(canon!, { file, offset: h.dataOffset + t.offset, info: { name: canon!, dtype, shape, byteLength, ...(quantized ? { quantized } : {}) } });
+        locations.set(canon!, { file, offset: dataOffset + t.offset, info: { name: canon!, dtype, shape, byteLength, ...(quantized ? { quantized } : {}) } });
         continue;
       }
       const rows = parts.reduce((s, [, r]) => s + r, 0);
@@ -521,7 +530,7 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
         const partName = `layers.${Number(fused![1])}.${suffix}`;
         stored(partName);
         locations.set(partName, {
-          file, offset: h.dataOffset + t.offset + row * rowBytes,
+          file, offset: dataOffset + t.offset + row * rowBytes,
           info: {
             name: partName, dtype, shape: [n, dim], byteLength: n * dim * dtypeSize(dtype),
             ...(quantized ? { quantized: { type: quantized.type, storedBytes: n * rowBytes } } : {}),
@@ -538,15 +547,16 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       const meta = checkRecordedMeta(name, base, {
         version: key("version"), pattern: key("pattern"), axis: key("axis"), rows: key("rows"), cols: key("cols"), dtype: key("dtype"),
       });
-      const vd = dtypeOfGgml(p.values.type);
-      if (!vd) throw new FormatError(name, `compressed tensor ${base}: values have type ${GGML_NAMES[p.values.type] ?? `#${p.values.type}`}, expected F32, F16 or BF16`);
-      if (p.masks.type !== GGML_I8) throw new FormatError(name, `compressed tensor ${base}: masks have type ${GGML_NAMES[p.masks.type] ?? `#${p.masks.type}`}, expected I8`);
-      const info = checkStoredPair(name, base, meta, { dtype: vd, shape: [...p.values.dims].reverse() }, { shape: [...p.masks.dims].reverse() });
+      const values = p.values.t, masks = p.masks.t;
+      const vd = dtypeOfGgml(values.type);
+      if (!vd) throw new FormatError(name, `compressed tensor ${base}: values have type ${GGML_NAMES[values.type] ?? `#${values.type}`}, expected F32, F16 or BF16`);
+      if (masks.type !== GGML_I8) throw new FormatError(name, `compressed tensor ${base}: masks have type ${GGML_NAMES[masks.type] ?? `#${masks.type}`}, expected I8`);
+      const info = checkStoredPair(name, base, meta, { dtype: vd, shape: [...values.dims].reverse() }, { shape: [...masks.dims].reverse() });
       const canon = ggufToCanonical(base);
       if (!canon) throw new FormatError(name, `unexpected compressed tensor ${base} for a ${archName} model`);
       if (locations.has(canon)) throw new FormatError(name, `tensor ${base} is stored both dense and compressed`);
       locations.set(canon, {
-        file, offset: h.dataOffset + p.values.offset, masks: { file, offset: h.dataOffset + p.masks.offset },
+        file: p.values.file, offset: p.values.dataOffset + values.offset, masks: { file: p.masks.file, offset: p.masks.dataOffset + masks.offset },
         info: { name: canon, dtype: vd, shape: [meta.rows, meta.cols], byteLength: meta.rows * meta.cols * dtypeSize(vd), compressed: info },
       });
     }
@@ -561,13 +571,77 @@ export async function readGGUF(file: RandomAccessFile): Promise<ModelReader> {
       path: name,
       config,
       locations,
-      metadata: { version: h.version, kv: h.kv, kvTypes: h.kvTypes, alignment: h.alignment, dataOffset: h.dataOffset, ggufArch: archName },
-      files: [file],
+      metadata: {
+        version: h.version, kv: h.kv, kvTypes: h.kvTypes, alignment: h.alignment, dataOffset: h.dataOffset, ggufArch: archName,
+        ...(files.length > 1 ? { parts: files.map((f) => f.name) } : {}),
+      },
+      files,
     });
   } catch (e) {
-    await file.close();
+    for (const f of files) await f.close();
     throw e;
   }
+}
+
+/** Options of readGGUF(). */
+export interface ReadGGUFOptions {
+  /**
+   * Opens another part of a split model (llama.cpp's gguf-split: `name-00001-of-00003.gguf` and on), by
+   * file name beside the first. Without it a split model is refused.
+   */
+  openPart?: (fileName: string) => Promise<RandomAccessFile>;
+}
+
+/** The numbered name of part `i` (0-based) of a split GGUF whose first part is `first`, or null if not split-named. */
+export function ggufSplitPartName(first: string, i: number, count: number): string | null {
+  const m = /^(.*)-(\d{5})-of-(\d{5})\.gguf$/i.exec(first);
+  return m ? `${m[1]}-${String(i + 1).padStart(5, "0")}-of-${String(count).padStart(5, "0")}.gguf` : null;
+}
+
+/**
+ * The other parts of a split GGUF (`split.count` > 1 in the first part, as llama.cpp's gguf-split writes
+ * it: the metadata in the first part, every part with its own tensors and data section), each opened,
+ * checked and appended to `opened` (so the caller closes them). Empty for a whole file.
+ */
+async function splitParts(
+  file: RandomAccessFile, h: GGUFHeader, openPart: ReadGGUFOptions["openPart"], opened: RandomAccessFile[],
+): Promise<{ file: RandomAccessFile; h: GGUFHeader }[]> {
+  const count = h.kv.get("split.count");
+  if (count === undefined) return [];
+  const no = h.kv.get("split.no");
+  if (typeof count !== "number" || !Number.isInteger(count) || count < 1 || count > 99999) {
+    throw new FormatError(file.name, `metadata split.count = ${String(count)} is invalid`);
+  }
+  if (count === 1) return [];
+  if (no !== 0) {
+    const first = ggufSplitPartName(file.name.replace(/^.*[\\/]/, ""), 0, count);
+    const which = typeof no === "number" ? `part ${no + 1}` : "a part (no split.no)";
+    throw new FormatError(file.name, `is ${which} of a model split into ${count} files; open the first part${first ? ` (${first})` : ""}`);
+  }
+  const base = file.name.replace(/^.*[\\/]/, "");
+  if (!openPart) throw new FormatError(file.name, `is split into ${count} files; open it by path (or give every part in memory) so that the others can be read`);
+  const parts: { file: RandomAccessFile; h: GGUFHeader }[] = [];
+  let tensors = h.tensors.length;
+  for (let i = 1; i < count; i++) {
+    const partName = ggufSplitPartName(base, i, count);
+    if (!partName) throw new FormatError(file.name, `is split into ${count} files but is not named like one (NAME-00001-of-${String(count).padStart(5, "0")}.gguf)`);
+    let part: RandomAccessFile;
+    try {
+      part = await openPart(partName);
+    } catch (e) {
+      throw new FormatError(file.name, `part ${i + 1} of ${count} (${partName}) cannot be opened: ${(e as Error).message}`);
+    }
+    opened.push(part);
+    const ph = await parseGGUFHeader(part);
+    if (ph.kv.get("split.no") !== i || ph.kv.get("split.count") !== count) {
+      throw new FormatError(part.name, `is not part ${i + 1} of ${count} (its split.no is ${String(ph.kv.get("split.no"))}, split.count ${String(ph.kv.get("split.count"))})`);
+    }
+    tensors += ph.tensors.length;
+    parts.push({ file: part, h: ph });
+  }
+  const total = h.kv.get("split.tensors.count");
+  if (total !== undefined && total !== tensors) throw new FormatError(file.name, `split.tensors.count is ${String(total)} but the ${count} parts hold ${tensors} tensors`);
+  return parts;
 }
 
 /** Gemma 2's and 3's settings beyond Gemma's, from their keys and llama.cpp's conventions (ggufGemmaSlidingLayers). */
@@ -623,10 +697,18 @@ function intOr(h: GGUFHeader, key: string, fallback: number, vocab: number): num
 }
 
 function checkOverlaps(file: string, locs: TensorLocation[]): void {
-  const sorted = locs.flatMap(storedRanges).sort((a, b) => a.start - b.start);
-  for (let i = 1; i < sorted.length; i++) {
-    const p = sorted[i - 1];
-    if (p.end > sorted[i].start) throw new FormatError(file, `tensors ${p.what} and ${sorted[i].what} overlap`);
+  const byFile = new Map<RandomAccessFile, ReturnType<typeof storedRanges>>();
+  for (const r of locs.flatMap(storedRanges)) {
+    const list = byFile.get(r.file) ?? [];
+    byFile.set(r.file, list);
+    list.push(r);
+  }
+  for (const ranges of byFile.values()) {
+    const sorted = ranges.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < sorted.length; i++) {
+      const p = sorted[i - 1];
+      if (p.end > sorted[i].start) throw new FormatError(file, `tensors ${p.what} and ${sorted[i].what} overlap`);
+    }
   }
 }
 

@@ -3,7 +3,7 @@
  */
 import { ArgumentError, FormatError } from "../errors.js";
 import { DiskSource, MemoryFile, MemorySource, nodeFs, nodePath, openFile, type MemoryFiles, type RandomAccessFile } from "./file.js";
-import { readGGUF } from "./gguf.js";
+import { readGGUF, type ReadGGUFOptions } from "./gguf.js";
 import { readLlama2c } from "./llama2c.js";
 import type { ModelFormat, ModelReader } from "./reader.js";
 import { readHfFolder } from "./safetensors.js";
@@ -29,7 +29,7 @@ export async function sniffFormat(file: RandomAccessFile): Promise<ModelFormat> 
   return "llama2c";
 }
 
-async function openSingle(file: RandomAccessFile, format: ModelFormat | undefined): Promise<ModelReader> {
+async function openSingle(file: RandomAccessFile, format: ModelFormat | undefined, openPart: ReadGGUFOptions["openPart"]): Promise<ModelReader> {
   let f: ModelFormat;
   try {
     f = format ?? (await sniffFormat(file));
@@ -37,7 +37,7 @@ async function openSingle(file: RandomAccessFile, format: ModelFormat | undefine
     await file.close();
     throw e;
   }
-  if (f === "gguf") return readGGUF(file);
+  if (f === "gguf") return readGGUF(file, { openPart });
   if (f === "llama2c") return readLlama2c(file);
   await file.close();
   throw new FormatError(file.name, "a safetensors file needs its config.json: open the model folder instead");
@@ -67,16 +67,23 @@ export async function openModel(source: string | MemoryModel, opts: OpenOptions 
     if (opts.format === "safetensors" || /\.safetensors(\.index\.json)?$/i.test(source)) {
       return readHfFolder(new DiskSource(path.dirname(source)));
     }
-    return openSingle(await openFile(source), opts.format);
+    return openSingle(await openFile(source), opts.format, (name) => openFile(path.join(path.dirname(source), name)));
   }
   if (!source || typeof source !== "object" || !source.files) throw new ArgumentError("source", "expected a path or {files}");
   const mem = new MemorySource(source.files, source.name ?? "<memory>");
   const names = mem.list();
   if (names.includes("config.json") || opts.format === "safetensors") return readHfFolder(mem);
-  const candidates = names.filter((n) => !/\.(json|txt|model)$/i.test(n) && !/^tokenizer/i.test(n));
+  let candidates = names.filter((n) => !/\.(json|txt|model)$/i.test(n) && !/^tokenizer/i.test(n));
+  // The parts of a split GGUF: the first one is the model.
+  if (candidates.length > 1 && candidates.every((n) => /-\d{5}-of-\d{5}\.gguf$/i.test(n))) candidates = candidates.filter((n) => /-00001-of-\d{5}\.gguf$/i.test(n));
   if (candidates.length !== 1) {
     throw new ArgumentError("source", `cannot tell which of [${names.join(", ")}] is the model: pass one model file, or an HF folder with config.json`);
   }
   const f = await mem.open(candidates[0]);
-  return openSingle(f ?? new MemoryFile(new Uint8Array(0), candidates[0]), opts.format);
+  const openPart = async (name: string): Promise<RandomAccessFile> => {
+    const part = await mem.open(name);
+    if (!part) throw new Error("not among the files given");
+    return part;
+  };
+  return openSingle(f ?? new MemoryFile(new Uint8Array(0), candidates[0]), opts.format, openPart);
 }

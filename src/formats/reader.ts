@@ -82,6 +82,12 @@ export interface TensorLocation {
   masks?: { file: RandomAccessFile; offset: number };
 }
 
+/** Every file a reader reads from: its path, and the other parts of a split GGUF (none may be overwritten). */
+export function readerInputPaths(reader: Pick<ModelReader, "path"> & { metadata?: Record<string, unknown> }): string[] {
+  const parts = reader.metadata?.parts;
+  return [reader.path, ...(Array.isArray(parts) ? parts.filter((p): p is string => typeof p === "string") : [])];
+}
+
 /**
  * Checks a located tensor table against a config and the files' sizes, then builds the reader. Everything
  * that could make a later read fail is checked here.

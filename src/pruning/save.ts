@@ -29,7 +29,7 @@ import { DiskFolder, type FileWriter, type OutputFolder } from "../formats/file.
 import { ggufVocab, writeGGUF, type GGUFValue } from "../formats/gguf.js";
 import { GGML_WRITE_TYPES, keptQuantType, type GgmlWriteType } from "../formats/ggml-quantize.js";
 import { writeLlama2c } from "../formats/llama2c.js";
-import type { ModelFormat, ModelReader } from "../formats/reader.js";
+import { readerInputPaths, type ModelFormat, type ModelReader } from "../formats/reader.js";
 import { writeSafetensors } from "../formats/safetensors.js";
 import type { TensorData, TensorSource, WriteOptions } from "../formats/writer.js";
 import { expectedTensors, type TensorDType } from "../model/config.js";
@@ -99,10 +99,12 @@ const MODEL_FOLDER_FILE = /^(config\.json|generation_config\.json|tokenizer(_con
  * llama2.c and GGUF; for a Hugging Face folder, a new path or an existing model folder, which is then
  * replaced). Throws ArgumentError("out", ...).
  */
-export async function checkSaveTarget(reader: Pick<ModelReader, "format" | "path">, out: string, inputs: readonly (string | undefined)[] = []): Promise<void> {
+export async function checkSaveTarget(
+  reader: Pick<ModelReader, "format" | "path"> & { metadata?: Record<string, unknown> }, out: string, inputs: readonly (string | undefined)[] = [],
+): Promise<void> {
   if (typeof out !== "string" || out === "") throw new ArgumentError("out", "empty output path");
   const folder = reader.format === "safetensors";
-  const all = [reader.path, ...inputs].filter((p): p is string => typeof p === "string" && p !== "" && !p.startsWith("<"));
+  const all = [...readerInputPaths(reader), ...inputs].filter((p): p is string => typeof p === "string" && p !== "" && !p.startsWith("<"));
   await assertNotInput(out, all, { arg: "out", folder });
   const fs = await import("node:fs/promises");
   const path = await import("node:path");

@@ -147,8 +147,8 @@ export async function hubModel(spec: HubSpec, opts: HubOptions = {}): Promise<Hu
     headers,
   });
   if (spec.gguf !== undefined) {
-    const file = pickGguf(ggufs, spec.gguf, (m) => new DownloadError(url, `${what}: ${m}`));
-    return entry("gguf", [fileEntry(top.find((s) => s.rfilename === file)!)]);
+    const picked = pickGguf(ggufs, spec.gguf, (m) => new DownloadError(url, `${what}: ${m}`));
+    return entry("gguf", picked.map((file) => fileEntry(top.find((s) => s.rfilename === file)!)));
   }
   if (!names.includes("config.json")) {
     if (ggufs.length) throw new DownloadError(url, `${what} holds GGUF files, not a transformers model: pull one as ${spec.repo}:<quantisation or file> (${listed(ggufs)})`);
@@ -173,10 +173,10 @@ export async function hubModel(spec: HubSpec, opts: HubOptions = {}): Promise<Hu
 
 /**
  * The GGUF `want` names: the file itself (with or without `.gguf`), or the one whose name ends with it
- * after a "-", "." or "_" (a quantisation tag: `Q4_K_M` picks `model-Q4_K_M.gguf`), case-insensitively.
- * Split files (`-00001-of-00003.gguf`) are refused: dass reads one file.
+ * after a "-", "." or "_" (a quantisation tag: `Q4_K_M` picks `model-Q4_K_M.gguf`), case-insensitively;
+ * or every part of a split model (`-00001-of-00003.gguf` and on, which must all be there), first part first.
  */
-function pickGguf(ggufs: string[], want: string, fail: (m: string) => Error): string {
+function pickGguf(ggufs: string[], want: string, fail: (m: string) => Error): string[] {
   const w = want.toLowerCase().replace(/\.gguf$/, "");
   // A file's name without ".gguf", and without a split file's "-0000k-of-0000n" (so its tag still shows).
   const base = (n: string) => n.toLowerCase().replace(/\.gguf$/, "");
@@ -186,7 +186,16 @@ function pickGguf(ggufs: string[], want: string, fail: (m: string) => Error): st
   const hits = exact.length ? exact : tagged;
   if (!ggufs.length) throw fail("has no GGUF files");
   if (!hits.length) throw fail(`no GGUF file is ${JSON.stringify(want)} or ends with it (${listed(ggufs)})`);
-  if (hits.some((n) => /-\d{5}-of-\d{5}\.gguf$/i.test(n))) throw fail(`${hits[0]} is split into several files, which dass does not read (llama.cpp's gguf-split --merge joins them)`);
+  const splitOf = (n: string) => /^(.*)-(\d{5})-of-(\d{5})\.gguf$/i.exec(n);
+  const split = hits.map(splitOf);
+  if (split.every((m) => m) && new Set(split.map((m) => `${m![1]}/${m![3]}`.toLowerCase())).size === 1) {
+    const count = Number(split[0]![3]);
+    const parts = [...hits].sort((a, b) => Number(splitOf(a)![2]) - Number(splitOf(b)![2]));
+    if (parts.length !== count || parts.some((n, i) => Number(splitOf(n)![2]) !== i + 1)) {
+      throw fail(`${parts[0]} is split into ${count} files but the repository has ${listed(parts)}`);
+    }
+    return parts;
+  }
   if (hits.length > 1) throw fail(`${JSON.stringify(want)} matches ${hits.join(", ")}; name the file`);
-  return hits[0];
+  return hits;
 }

@@ -17,8 +17,9 @@ export const pullCommand: CommandSpec = {
     "ORG/NAME is a Hugging Face Hub model: its config.json, safetensors weights (sha256 from the Hub) and\n" +
     "tokenizer files at the commit REVISION (default main) points to, into <cache>/models/ORG/NAME; then\n" +
     "`--model ORG/NAME` uses it. $HF_TOKEN is sent for gated or private models; $HF_ENDPOINT picks a mirror.\n" +
-    "ORG/NAME:GGUF takes one GGUF file of the repository instead, by file name or by the quantisation tag\n" +
-    "its name ends with (ORG/NAME:Q4_K_M, as llama.cpp's -hf), into <cache>/models/ORG/NAME/gguf/GGUF; then\n" +
+    "ORG/NAME:GGUF takes one GGUF file of the repository instead (or every part of a split one), by file\n" +
+    "name or by the quantisation tag its name ends with (ORG/NAME:Q4_K_M, as llama.cpp's -hf), into\n" +
+    "<cache>/models/ORG/NAME/gguf/GGUF; then\n" +
     "`--model ORG/NAME:GGUF` uses it.",
   positionals: [{ name: "NAME", help: "model to download (see --list)" }],
   options: [
