@@ -771,6 +771,12 @@ rt("split GGUF (gguf-split parts): read as one model from the first part; wrong 
   await throwsFormat(() => readGGUF(mem(parts.get("tiny-00001-of-00003.gguf")!, "tiny-00001-of-00003.gguf")), /is split into 3 files; open it by path/);
   const swapped = await splitGGUF(whole, "tiny", [5, 7, n - 12], (no) => ({ no: no === 1 ? 2 : no === 2 ? 1 : 0 }));
   await throwsFormat(() => openModel({ files: swapped }), /tiny-00002-of-00003\.gguf: is not part 2 of 3 \(its split\.no is 2/);
+  // Part 3 replaced by a copy of part 2 (split.no patched): its tensors appear twice.
+  const dup = await splitGGUF(whole, "tiny", [5, 7, n - 12], () => ({ total: 19 }));
+  const copy = dup.get("tiny-00002-of-00003.gguf")!.slice();
+  new DataView(copy.buffer).setUint16(new TextDecoder("latin1").decode(copy).indexOf("split.no") + 8 + 4, 2, true);
+  dup.set("tiny-00003-of-00003.gguf", copy);
+  await throwsFormat(() => openModel({ files: dup }), /tensor blk\.\S+ appears twice among the parts/);
   const miscounted = await splitGGUF(whole, "tiny", [5, 7, n - 12], () => ({ total: n + 1 }));
   await throwsFormat(() => openModel({ files: miscounted }), new RegExp(`split\\.tensors\\.count is ${n + 1} but the 3 parts hold ${n} tensors`));
 });

@@ -426,7 +426,11 @@ export async function readGGUF(file: RandomAccessFile, opts: ReadGGUFOptions = {
     const scaling = h.kv.get(`${archName}.rope.scaling.type`);
     if (scaling !== undefined && scaling !== "none" && scaling !== "linear") throw new FormatError(name, `RoPE scaling ${String(scaling)} is not supported (only linear)`);
     const byName = new Map(entries.map(({ t }) => [t.name, t]));
-    if (byName.size !== entries.length) throw new FormatError(name, "a tensor name appears twice among the split model's parts");
+    if (byName.size !== entries.length) {
+      const seen = new Set<string>();
+      const twice = entries.find(({ t }) => seen.size === seen.add(t.name).size)!;
+      throw new FormatError(name, `tensor ${twice.t.name} appears twice${files.length > 1 ? " among the parts" : ""}`);
+    }
     const embd = byName.get("token_embd.weight");
     if (!embd) throw new FormatError(name, "missing tensor token_embd.weight");
     if (embd.dims.length !== 2) throw new FormatError(name, `token_embd.weight has ${embd.dims.length} dims, expected 2`);
