@@ -761,7 +761,7 @@ export function ggufUnsupported(c: ModelConfig): string | null {
     const why = gemma23Unsupported(c);
     if (why) return `GGUF ${c.arch}: ${why}; keep this model as safetensors`;
   } else if (c.sandwichNorms || c.attnScale !== undefined || c.attnSoftcap !== undefined || c.logitSoftcap !== undefined || c.ropeLocalTheta !== undefined) {
-    return `GGUF ${ggufArchName(c.arch)} has no sandwich norms, attention scale, soft-capping or local RoPE (gemma2 and gemma3 have)`;
+    return `GGUF ${ggufArchName(c.arch, c.ropeLayout)} has no sandwich norms, attention scale, soft-capping or local RoPE (gemma2 and gemma3 have)`;
   }
   const layout = ggufRopeLayout(c.arch);
   if (isGgufPhi3(c)) {
@@ -777,10 +777,10 @@ export function ggufUnsupported(c: ModelConfig): string | null {
     if (c.act !== "silu") return `GGUF ${c.arch} implies SiLU, not ${c.act}`;
     if (c.embedScale !== 1 || c.normPlusOne) return `GGUF ${c.arch} cannot represent embedding scaling or (1+w) norms`;
   }
-  if (c.qkvBias && c.arch !== "qwen2") return `GGUF ${ggufArchName(c.arch)} has no q/k/v biases`;
+  if (c.qkvBias && c.arch !== "qwen2") return `GGUF ${ggufArchName(c.arch, c.ropeLayout)} has no q/k/v biases`;
   if (!c.qkvBias && c.arch === "qwen2") return "qwen2 models carry q/k/v biases; qkvBias must be true";
   if (!!c.qkNorm !== (c.arch === "qwen3" || c.arch === "gemma3")) {
-    return c.qkNorm ? `GGUF ${ggufArchName(c.arch)} has no q/k norms` : `${c.arch} models normalise q and k per head; qkNorm must be true`;
+    return c.qkNorm ? `GGUF ${ggufArchName(c.arch, c.ropeLayout)} has no q/k norms` : `${c.arch} models normalise q and k per head; qkNorm must be true`;
   }
   return null;
 }
