@@ -389,6 +389,16 @@ c("convert of a sliding-window model to GGUF says that the context is cut to the
   assert.match(r.err, /the gguf output has no sliding window; its context is cut to the window \(8 of 64 positions\)/);
   const i = await dass(["inspect", "--model", out]);
   assert.match(i.out, /context 8\n/);
+  // A GGUF phi3 (a Llama that keeps HF's RoPE layout) converts to GGUF phi3 again, window and context kept.
+  const { writeGGUF } = await import("../src/formats/index.js");
+  const src3 = join(cliRoot, "phi3-in.gguf"), phiGguf = join(cliRoot, "phi3.gguf");
+  await writeGGUF(src3, m.config, m.source);
+  const p = await dass(["convert", "--model", src3, "--to", "gguf", "--out", phiGguf]);
+  assert.is(p.code, 0, p.err);
+  assert.not.match(p.err, /cut to the window/);
+  const pi = JSON.parse((await dass(["inspect", "--model", phiGguf, "--json"])).out) as { ggufArch: string; config: { seqLen: number; slidingWindow: number } };
+  assert.equal([pi.ggufArch, pi.config.seqLen, pi.config.slidingWindow], ["phi3", 64, 8]);
+  assert.match((await dass(["inspect", "--model", phiGguf])).out, /phi3\.gguf {2}\(gguf phi3\)/);
 });
 
 c("library errors print `error: message` without a stack and exit with 1", async () => {

@@ -107,9 +107,15 @@ export const inspectCommand: CommandSpec = {
         }
       });
       const linear = matrices.reduce((s, m) => s + numel(m.shape), 0);
+      const stored = reader.format === "gguf" ? reader.metadata.ggufArch : undefined;
+      const parts = reader.metadata.parts;
       const summary = {
         path: modelPath,
         format: reader.format,
+        /** GGUF: the architecture the file names (phi3 for a Phi-3, llama for a Mistral). */
+        ...(typeof stored === "string" ? { ggufArch: stored } : {}),
+        /** A split GGUF: every part's path, the first first. */
+        ...(Array.isArray(parts) ? { parts } : {}),
         config: c,
         parameters: params,
         /** Bytes of weights the file stores. */
@@ -127,8 +133,8 @@ export const inspectCommand: CommandSpec = {
         return 0;
       }
       const out = (s = "") => ctx.io.stdout(s + "\n");
-      const stored = reader.format === "gguf" ? reader.metadata.ggufArch : undefined;
-      out(`${modelPath}  (${reader.format}${typeof stored === "string" && stored !== c.arch ? ` ${stored}` : ""})`);
+      out(`${modelPath}  (${reader.format}${typeof stored === "string" && stored !== c.arch ? ` ${stored}` : ""}` +
+        `${Array.isArray(parts) ? `, ${parts.length} parts` : ""})`);
       out(
         `arch ${c.arch}: dim ${c.dim}, hidden ${c.hiddenDim}, layers ${c.nLayers}, heads ${c.nHeads} (kv ${c.nKvHeads}), ` +
           `head dim ${c.headDim}, vocab ${c.vocabSize}, context ${c.seqLen}` +
