@@ -10,7 +10,7 @@
 const F16_REBIAS: u32 = 0x77800000; // 2^112
 
 // @ts-ignore: decorator
-@inline function f16BitsToF32(h: u32): f32 {
+@inline export function f16BitsToF32(h: u32): f32 {
   const em = h & 0x7fff;
   const bits = em >= 0x7c00
     ? (em << 13) | 0x7f800000

@@ -22,3 +22,4 @@ export * from "./gemm_sparse_tab8_in";
 export * from "./gemv_sparse_swz_out";
 export * from "./gemv_sparse_cls_out";
 export * from "./gemm_sparse_cls_out";
+export * from "./dequant_ggml";

@@ -13,6 +13,7 @@ export const SUITES: readonly string[] = [
   "masks",
   "formats",
   "ggml-quants",
+  "dequant",
   "tokenizers",
   "dense",
   "convert",

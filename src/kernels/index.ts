@@ -9,3 +9,4 @@ export * from "./masks.js";
 export * from "./dense.js";
 export * from "./convert.js";
 export * from "./stats.js";
+export * from "./dequant.js";
