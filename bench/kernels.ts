@@ -1,6 +1,7 @@
 // bench/kernels: dense vs N:M sparse GEMV/GEMM (both axes) side by side with two ceilings (a plain
 // read of the weights, a register-only multiply-add loop), a plain JavaScript loop and
-// onnxruntime-web's MatMul, at 1 and 2 threads. Flags: `--help`.
+// onnxruntime-web's MatMul, at 1 and 2 threads; then the ggml dequantisers (Wasm vs the JavaScript
+// reference). Flags: `--help`.
 // Each thread count runs in its own child process (onnxruntime-web fixes its thread count at
 // first use); within a process everything compared on one shape and T is measured in turn, round
 // after round (bench/util/measure.ts).
@@ -10,6 +11,8 @@ import { fileURLToPath } from "node:url";
 import { createRuntime, type Runtime } from "../src/index.js";
 import { fmaPeak, gemm, gemv, readSum } from "../src/kernels/dense.js";
 import { SparseMatrix } from "../src/sparse/index.js";
+import { dequantizeGgml, WASM_DEQUANT_TYPES } from "../src/kernels/dequant.js";
+import { dequantize } from "../src/formats/ggml-quants.js";
 import { createOrtMatMul } from "./ort-peer.js";
 import { benchFlags, BenchUsageError, positiveInt, positiveInts, runBench } from "./util/cli.js";
 import { childNodeArgs } from "./util/node-args.js";
@@ -18,15 +21,16 @@ import { mulberry32 } from "./util/rng.js";
 
 /** One measured figure; the JSON output is an array of these. */
 export interface KernelRecord {
-  kernel: "gemv" | "gemm" | "read";
+  kernel: "gemv" | "gemm" | "read" | "dequant";
   layout: "dense" | "nm-input" | "nm-output" | "ort" | "js" | "bandwidth";
+  /** The N:M pattern, "dense", or (dequant) the ggml type. */
   pattern: string;
   dOut: number;
   dIn: number;
   T: number;
   threads: number;
   medianMs: number;
-  /** Weight bytes streamed per call / time. */
+  /** Weight bytes streamed per call / time (dequant: stored bytes read). */
   gbps: number;
   /** Dense-equivalent GFLOP/s (2·dOut·dIn·T per call). */
   gflops: number;
@@ -113,8 +117,8 @@ async function runThreads({ threads, quick, shapes: only, tokens }: Plan): Promi
     const rec: KernelRecord = {
       ...r, threads, relaxedSimd: rt.relaxedSimd,
       gbps: r.weightBytes / s / 1e9,
-      gflops: r.kernel === "read" ? 0 : (2 * r.dOut * r.dIn * r.T) / s / 1e9,
-      gflopsEffective: r.kernel === "read" ? 0 : (2 * kept * r.T) / s / 1e9,
+      gflops: r.kernel === "read" || r.kernel === "dequant" ? 0 : (2 * r.dOut * r.dIn * r.T) / s / 1e9,
+      gflopsEffective: r.kernel === "read" || r.kernel === "dequant" ? 0 : (2 * kept * r.T) / s / 1e9,
     };
     records.push(rec);
     process.stderr.write(`  [${threads}t] ${rec.kernel} ${rec.layout} ${rec.pattern} ${rec.dOut}x${rec.dIn} T=${rec.T}: ${rec.medianMs.toFixed(3)} ms\n`);
@@ -167,8 +171,32 @@ async function runThreads({ threads, quick, shapes: only, tokens }: Plan): Promi
     for (const s of sparse) s.mat.free();
     W.free();
   }
+  // Dequantising 2^22 elements of each ggml type the Wasm kernels handle ("dense": Wasm, "js": the
+  // reference in src/formats/ggml-quants.ts); dOut = elements, dIn = 1.
+  for (const [type, t] of Object.entries(WASM_DEQUANT_TYPES)) {
+    const blocks = (1 << 22) / t.blockElems, n = blocks * t.blockElems;
+    const rng = mulberry32(n + t.blockBytes);
+    const bytes = new Uint8Array(blocks * t.blockBytes);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(rng() * 256);
+    const src = rt.heap.from("u8", bytes), dst = rt.heap.alloc("f32", n);
+    const rec = { kernel: "dequant" as const, pattern: type, dOut: n, dIn: 1, T: 1, weightBytes: bytes.byteLength };
+    const times = await measureInTurn([() => dequantizeGgml(rt, type, src, dst, blocks), () => { dequantize(type, bytes, n); }], timing);
+    add({ ...rec, layout: "dense", medianMs: times[0].medianMs }, 0);
+    add({ ...rec, layout: "js", medianMs: times[1].medianMs }, 0);
+    src.free(); dst.free();
+  }
   rt.close();
   return records;
+}
+
+function dequantTable(records: KernelRecord[]): string {
+  const lines = ["| type | threads | Wasm M elements/s | JavaScript M elements/s | × |", "|---|---|---|---|---|"];
+  for (const w of records.filter((r) => r.kernel === "dequant" && r.layout === "dense")) {
+    const js = records.find((r) => r.kernel === "dequant" && r.layout === "js" && r.pattern === w.pattern && r.threads === w.threads);
+    const rate = (r: KernelRecord) => (r.dOut / r.medianMs / 1e3).toFixed(0);
+    lines.push(`| ${w.pattern} | ${w.threads} | ${rate(w)} | ${js ? rate(js) : "–"} | ${js ? (js.medianMs / w.medianMs).toFixed(1) : "–"} |`);
+  }
+  return lines.join("\n");
 }
 
 function table(records: KernelRecord[]): string {
@@ -180,7 +208,7 @@ function table(records: KernelRecord[]): string {
   const groups = new Map<string, KernelRecord[]>();
   for (const r of records) {
     const k = `${keyOf(r)}|${r.T}`;
-    if (r.layout === "bandwidth") continue;
+    if (r.layout === "bandwidth" || r.kernel === "dequant") continue;
     if (!groups.has(k)) groups.set(k, []);
     groups.get(k)!.push(r);
   }
@@ -228,6 +256,7 @@ async function main(): Promise<void> {
     all.push(...(await child([fileURLToPath(import.meta.url), "--child", JSON.stringify(plan)])));
   }
   console.log(table(all));
+  console.log("\n" + dequantTable(all));
   if (values.json) {
     await writeFile(values.json, JSON.stringify(all, null, 2) + "\n");
     console.log(`wrote ${all.length} records to ${values.json}`);

@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import { FormatError } from "../src/errors.js";
 import { createRuntime } from "../src/runtime/runtime.js";
 import { Transformer } from "../src/model/index.js";
+import { readTensorF32 } from "../src/model/tensor-read.js";
 import { evaluatePerplexity } from "../src/eval/index.js";
 import { loadTokenizer } from "../src/tokenizers/index.js";
 import { readSharedData, readSharedText, skipNote } from "./util/data.js";
@@ -188,6 +189,41 @@ q("a GGUF with quantised tensors reads them dequantised (f32), reports their sto
   await convertModel(r, "safetensors", out);
   const hf = await openModel({ files: out.files, name: "hf" });
   assert.equal(Array.from(await hf.readTensor("layers.0.mlp.gate")), Array.from(await r.readTensor("layers.0.mlp.gate")));
+  await r.close();
+});
+
+q("the model loader dequantises Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K on the Wasm kernels: the reader's values and the same logits", async () => {
+  const retype = {
+    "blk.0.ffn_gate.weight": "Q4_K", "blk.0.ffn_down.weight": "Q6_K", "blk.0.attn_q.weight": "Q8_0", "blk.0.attn_v.weight": "Q4_0",
+    "blk.0.ffn_up.weight": "Q5_K", "blk.0.attn_output.weight": "Q3_K", "token_embd.weight": "Q6_K",
+  };
+  const { bytes } = await quantisedGGUF(retype);
+  const r = await readGGUF(new MemoryFile(bytes, "q.gguf"));
+  // The same reader without readBlocks: everything dequantised in JavaScript.
+  const js = { ...r, readBlocks: undefined };
+  for (const threads of [1, 2]) {
+    const rt = await createRuntime({ threads });
+    try {
+      for (const name of r.tensors.keys()) {
+        const got = await readTensorF32(rt, r, name), want = await r.readTensor(name);
+        for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.unreachable(`${name}[${i}]: ${got[i]} vs ${want[i]}`);
+      }
+      // Streamed from the reader (a tiny budget) and resident: the logits of the JavaScript path, bit for bit.
+      for (const opts of [{}, { budgetBytes: 1, streamFrom: "reader" as const }]) {
+        const logits = async (reader: typeof r) => {
+          const m = await Transformer.load(reader, rt, opts);
+          try {
+            const cache = m.newCache(8);
+            try { return await m.forward([1, 5, 9, 2], 0, cache, { logits: "all" }); } finally { cache.free(); }
+          } finally { m.close(); }
+        };
+        const a = await logits(r), b = await logits(js);
+        for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.unreachable(`${threads} threads ${JSON.stringify(opts)}: logit ${i}: ${a[i]} vs ${b[i]}`);
+      }
+    } finally {
+      rt.close();
+    }
+  }
   await r.close();
 });
 

@@ -65,6 +65,12 @@ export interface ModelReader {
    */
   readCompressed?(name: string): Promise<CompressedNM>;
   /**
+   * Reads a block-quantised tensor's stored ggml blocks unchanged, so that a runtime can dequantise them
+   * itself (readTensor dequantises in JavaScript). FormatError when `tensors.get(name).quantized` is not
+   * set. Optional: readers that never hold quantised tensors may leave it out.
+   */
+  readBlocks?(name: string): Promise<{ type: string; bytes: Uint8Array }>;
+  /**
    * Reads a file that sits beside the model (e.g. `tokenizer.json` in an HF folder); null when absent or when
    * the format has no such notion.
    */
@@ -158,6 +164,12 @@ export function makeReader(args: {
       const loc = locate(name);
       if (!loc.info.compressed) throw new FormatError(loc.file.name, `tensor ${name} is not stored compressed`);
       return readNM(loc);
+    },
+    async readBlocks(name: string): Promise<{ type: string; bytes: Uint8Array }> {
+      const loc = locate(name);
+      const q = loc.info.quantized;
+      if (!q) throw new FormatError(loc.file.name, `tensor ${name} is not block-quantised`);
+      return { type: q.type, bytes: await loc.file.read(loc.offset, q.storedBytes) };
     },
     async readAuxFile(fileName: string) {
       if (closed) throw new FormatError(path, "reader is closed");

@@ -41,6 +41,7 @@ import type { Runtime } from "../runtime/runtime.js";
 import { SparseLinear } from "../sparse/linear.js";
 import { configProblem, layerTensor, layerWindow, usesLocalRope, type LayerTensorSuffix, type ModelConfig } from "./config.js";
 import { KVCache, type KVLayer } from "./kv-cache.js";
+import { readTensorF32 } from "./tensor-read.js";
 import { checkLinearShape, DenseLinear, isLinear, LINEAR_NAMES, linearTensorSuffix, type Linear, type LinearName } from "./linear.js";
 import type { WeightSpill } from "./spill.js";
 
@@ -367,7 +368,7 @@ export class Transformer {
           const tensor = layerTensor(i, linearTensorSuffix(name) as LayerTensorSuffix);
           let lin: Linear | undefined;
           if (options.makeLinear) {
-            lin = await options.makeLinear(i, name, () => reader.readTensor(tensor));
+            lin = await options.makeLinear(i, name, () => readTensorF32(runtime, reader, tensor));
             if (lin !== undefined) {
               if (!isLinear(lin)) throw new ArgumentError("makeLinear", `returned a non-Linear for layers.${i}.${name}`);
               checkLinearShape(`makeLinear(${i}, ${name})`, lin, ...shapeOf(name));
@@ -453,7 +454,7 @@ export class Transformer {
 
     let m: Transformer;
     try {
-      const embedding = await reader.readTensor("tok_embeddings");
+      const embedding = await readTensorF32(runtime, reader, "tok_embeddings");
       progress();
       m = new Transformer({ config, runtime, contextLength, maxBatchTokens: B, reader, streamFrom, spill: spill ?? null, embedding, residency, logitRows });
     } catch (e) {
@@ -481,15 +482,15 @@ export class Transformer {
         for (const t of dense) {
           if (isLinearSuffix(t.suffix) && st.custom.has(linearOf(t.suffix))) { progress(); continue; }
           if (st.resident) {
-            st.resident.set(t.suffix, m.alloc("f32", t.n).set(await reader.readTensor(layerTensor(i, t.suffix))));
+            st.resident.set(t.suffix, await readTensorF32(runtime, reader, layerTensor(i, t.suffix), m.alloc("f32", t.n)));
           } else if (streamFrom === "host") {
-            st.host.set(t.suffix, await reader.readTensor(layerTensor(i, t.suffix)));
+            st.host.set(t.suffix, await readTensorF32(runtime, reader, layerTensor(i, t.suffix)));
           }
           progress();
         }
       }
       throwIfAborted(signal);
-      const clsData = config.tiedEmbeddings ? m.embedding : await reader.readTensor("output");
+      const clsData = config.tiedEmbeddings ? m.embedding : await readTensorF32(runtime, reader, "output");
       if (!config.tiedEmbeddings) progress();
       if (classifierResident) m.classifier.resident = m.alloc("f32", vocab * dim).set(clsData);
       else if (config.tiedEmbeddings || streamFrom === "host") m.classifier.host = clsData;
@@ -905,7 +906,7 @@ export class Transformer {
     const spilled = await this.spill?.get(layerTensor(layer, suffix));
     if (spilled) return { data: spilled, shared: false };
     if (!this.reader) throw new ArgumentError("model", `no source for layers.${layer}.${suffix}`);
-    return { data: await this.reader.readTensor(layerTensor(layer, suffix)), shared: true };
+    return { data: await readTensorF32(this.runtime, this.reader, layerTensor(layer, suffix)), shared: true };
   }
 
   /** Block `layer` bound to Wasm memory: resident arrays, or the slot after uploading. */
@@ -1070,7 +1071,7 @@ export class Transformer {
     // Streamed classifier: row chunks through the slot.
     const slot = this.slot!, temp = this.clsTemp!, mem = rt.heap.memory;
     const R = this.clsChunkRows;
-    const src = this.classifier.host ?? (await this.reader!.readTensor("output"));
+    const src = this.classifier.host ?? (await readTensorF32(this.runtime, this.reader!, "output"));
     for (let r0 = 0; r0 < vocab; r0 += R) {
       const rows = Math.min(R, vocab - r0);
       const key = `cls:${r0}`;
