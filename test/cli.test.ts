@@ -596,6 +596,12 @@ c("eval and generate hold streamed blocks in memory up to half the RAM, else re-
   assert.is(streamSource(4.1 * GiB, GiB, 24 * GiB), "host", "1.1B");
   assert.is(streamSource(25.1 * GiB, GiB, 24 * GiB), "reader", "7B");
   assert.is(streamSource(4.1 * GiB, GiB, 4 * GiB), "reader", "1.1B on a 4 GiB machine");
+  // What a model holds: f32, or a GGUF's stored blocks where the Wasm kernels dequantise them (an 8B
+  // Q4_K_M then holds about 5 GB, not 32).
+  const { hostHeldBytes } = await import("../src/model/tensor-read.js");
+  assert.is(hostHeldBytes({ name: "a", dtype: "f16", shape: [4, 8], byteLength: 64 }), 128);
+  assert.is(hostHeldBytes({ name: "b", dtype: "f32", shape: [4, 256], byteLength: 4096, quantized: { type: "Q4_K", storedBytes: 576 } }), 576);
+  assert.is(hostHeldBytes({ name: "c", dtype: "f32", shape: [4, 256], byteLength: 4096, quantized: { type: "Q3_K", storedBytes: 440 } }), 4096);
 });
 
 c("inspect's N:M check follows the tail rule along both axes", async () => {

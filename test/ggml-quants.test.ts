@@ -208,8 +208,9 @@ q("the model loader dequantises Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K on the Wasm ker
         const got = await readTensorF32(rt, r, name), want = await r.readTensor(name);
         for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.unreachable(`${name}[${i}]: ${got[i]} vs ${want[i]}`);
       }
-      // Streamed from the reader (a tiny budget) and resident: the logits of the JavaScript path, bit for bit.
-      for (const opts of [{}, { budgetBytes: 1, streamFrom: "reader" as const }]) {
+      // Resident, streamed from host memory (held as stored blocks) and from the reader (a tiny budget):
+      // the logits of the JavaScript path, bit for bit.
+      for (const opts of [{}, { budgetBytes: 1, streamFrom: "host" as const }, { budgetBytes: 1, streamFrom: "reader" as const }]) {
         const logits = async (reader: typeof r) => {
           const m = await Transformer.load(reader, rt, opts);
           try {
@@ -219,6 +220,16 @@ q("the model loader dequantises Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K on the Wasm ker
         };
         const a = await logits(r), b = await logits(js);
         for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.unreachable(`${threads} threads ${JSON.stringify(opts)}: logit ${i}: ${a[i]} vs ${b[i]}`);
+      }
+      // A host-held quantised matrix reads back dequantised, and replacing it replaces the blocks.
+      const m = await Transformer.load(r, rt, { budgetBytes: 1, streamFrom: "host" });
+      try {
+        assert.equal(await m.getLinearWeights(0, "gate"), await r.readTensor("layers.0.mlp.gate"));
+        const w = new Float32Array(m.linearShape("gate").reduce((x, y) => x * y, 1)).fill(0.5);
+        await m.setLinear(0, "gate", w);
+        assert.equal(await m.getLinearWeights(0, "gate"), w);
+      } finally {
+        m.close();
       }
     } finally {
       rt.close();

@@ -133,9 +133,10 @@ export async function withRuntime<T>(ctx: CommandContext, args: ParsedArgs, fn: 
  * Loads the model onto the runtime (weights resident when they fit the Wasm budget, else streamed block by
  * block), showing phase "load" progress. The caller closes the Transformer.
  *
- * Streamed blocks are held on the JS heap as f32 while that takes at most half of the machine's memory;
- * beyond that (a 7B model is 27 GB in f32) they are re-read from the file each time they run. Perplexity
- * runs layer-major (each block once per pass), so that costs it little; generation re-reads per token.
+ * Streamed blocks are held on the JS heap (as f32, or as the stored blocks of the ggml types the Wasm
+ * kernels dequantise) while that takes at most half of the machine's memory; beyond that (a 7B model is
+ * 27 GB in f32) they are re-read from the file each time they run. Perplexity runs layer-major (each block
+ * once per pass), so that costs it little; generation re-reads per token.
  */
 export async function loadTransformer(
   ctx: CommandContext,
@@ -143,13 +144,13 @@ export async function loadTransformer(
   runtime: Runtime,
   contextLength?: number,
 ): Promise<Transformer> {
-  const { Transformer, DEFAULT_BUDGET_BYTES } = await import("./lib.js");
+  const { Transformer, DEFAULT_BUDGET_BYTES, hostHeldBytes } = await import("./lib.js");
   const os = await import("node:os");
-  let f32Bytes = 0;
-  for (const t of reader.tensors.values()) f32Bytes += 4 * t.shape.reduce((a, b) => a * b, 1);
-  const streamFrom = streamSource(f32Bytes, DEFAULT_BUDGET_BYTES, os.totalmem());
+  let heldBytes = 0;
+  for (const t of reader.tensors.values()) heldBytes += hostHeldBytes(t);
+  const streamFrom = streamSource(heldBytes, DEFAULT_BUDGET_BYTES, os.totalmem());
   if (streamFrom === "reader") {
-    ctx.note(`note: this model is ${formatBytes(f32Bytes)} in f32, more than half of this machine's memory: ` +
+    ctx.note(`note: this model holds ${formatBytes(heldBytes)} in memory (f32, or stored blocks of Q8_0/Q4_0/Q4_K/Q5_K/Q6_K), more than half of this machine's: ` +
       `blocks that do not fit the Wasm budget are re-read from ${reader.path} whenever they run`);
   }
   return ctx.withProgress((r) =>

@@ -15,6 +15,7 @@ export { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
 export type { Tokenizer } from "../tokenizers/types.js";
 export { createRuntime } from "../runtime/runtime.js";
 export { DEFAULT_BUDGET_BYTES, Transformer } from "../model/transformer.js";
+export { hostHeldBytes } from "../model/tensor-read.js";
 export { FileSpill, type WeightSpill } from "../model/spill.js";
 export type { Runtime } from "../runtime/runtime.js";
 export { prune, parsePattern, type Pattern, type PruneMethod, type PruneReport, type PruneProgress, type MatrixReport } from "../pruning/index.js";

@@ -41,7 +41,7 @@ import type { Runtime } from "../runtime/runtime.js";
 import { SparseLinear } from "../sparse/linear.js";
 import { configProblem, layerTensor, layerWindow, usesLocalRope, type LayerTensorSuffix, type ModelConfig } from "./config.js";
 import { KVCache, type KVLayer } from "./kv-cache.js";
-import { readTensorF32 } from "./tensor-read.js";
+import { dequantBlocks, readTensorF32, readWasmBlocks, type GgmlBlocks } from "./tensor-read.js";
 import { checkLinearShape, DenseLinear, isLinear, LINEAR_NAMES, linearTensorSuffix, type Linear, type LinearName } from "./linear.js";
 import type { WeightSpill } from "./spill.js";
 
@@ -208,8 +208,12 @@ interface BoundBlock {
 interface BlockState {
   /** Resident: one Wasm array per dense tensor. */
   resident: Map<LayerTensorSuffix, WasmArray<"f32">> | null;
-  /** Streamed from host: the dense tensors on the JS heap. In "reader" mode only replaced ones (without a spill). */
-  host: Map<LayerTensorSuffix, Float32Array>;
+  /**
+   * Streamed from host: the dense tensors on the JS heap, as f32 or, for block-quantised GGUF tensors the
+   * Wasm kernels dequantise, as their stored blocks (dequantised at each upload). In "reader" mode only
+   * replaced ones (without a spill).
+   */
+  host: Map<LayerTensorSuffix, Float32Array | GgmlBlocks>;
   /** Linears replaced by Linear objects. */
   custom: Map<LinearName, Linear>;
   /** Placeable customs the model places: in the block slot when the block is streamed. */
@@ -484,7 +488,8 @@ export class Transformer {
           if (st.resident) {
             st.resident.set(t.suffix, await readTensorF32(runtime, reader, layerTensor(i, t.suffix), m.alloc("f32", t.n)));
           } else if (streamFrom === "host") {
-            st.host.set(t.suffix, await readTensorF32(runtime, reader, layerTensor(i, t.suffix)));
+            const name = layerTensor(i, t.suffix);
+            st.host.set(t.suffix, (await readWasmBlocks(reader, name)) ?? (await reader.readTensor(name)));
           }
           progress();
         }
@@ -902,7 +907,7 @@ export class Transformer {
     const r = st.resident?.get(suffix);
     if (r) return { data: r.view(), shared: true };
     const h = st.host.get(suffix);
-    if (h) return { data: h, shared: true };
+    if (h) return h instanceof Float32Array ? { data: h, shared: true } : { data: await dequantBlocks(this.runtime, h), shared: false };
     const spilled = await this.spill?.get(layerTensor(layer, suffix));
     if (spilled) return { data: spilled, shared: false };
     if (!this.reader) throw new ArgumentError("model", `no source for layers.${layer}.${suffix}`);
@@ -944,8 +949,13 @@ export class Transformer {
           if (fresh) { lin.place(ptr); this.slotLinears.push(lin); }
         } else {
           if (fresh) {
-            const { data } = await this.tensorData(layer, t.suffix);
-            new Float32Array(heapMem.buffer, ptr, t.n).set(data);
+            const h = st.host.get(t.suffix);
+            if (h && !(h instanceof Float32Array)) {
+              await dequantBlocks(rt, h, f32Ref(heapMem, ptr, t.n));
+            } else {
+              const { data } = await this.tensorData(layer, t.suffix);
+              new Float32Array(heapMem.buffer, ptr, t.n).set(data);
+            }
           }
           refs.set(t.suffix, f32Ref(heapMem, ptr, t.n));
         }
