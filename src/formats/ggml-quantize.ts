@@ -5,7 +5,7 @@
  * sparsity survives, which the k-quants' block minimums would not guarantee.
  */
 import { f32ToF16 } from "./half.js";
-import { ggmlQuantType, type GgmlQuantType } from "./ggml-quants.js";
+import { ggmlQuantTypeNamed, type GgmlQuantType } from "./ggml-quants.js";
 import type { ModelReader } from "./reader.js";
 
 /** The quantised types dass writes. */
@@ -21,7 +21,7 @@ const f = Math.fround;
 
 /** The ggml geometry (id, block bytes) of a written type. */
 export function ggmlWriteType(type: GgmlWriteType): GgmlQuantType {
-  return ggmlQuantType(type === "Q8_0" ? 8 : 2)!;
+  return ggmlQuantTypeNamed(type)!;
 }
 
 /** The input's quantised type of a tensor, when dass writes that type back (Q8_0, Q4_0). */

@@ -212,6 +212,11 @@ export function ggmlQuantType(id: number): GgmlQuantType | undefined {
   return BY_ID.get(id);
 }
 
+/** The quantised type named `name` (ggml's spelling, e.g. "Q4_K"), or undefined when dass does not read it. */
+export function ggmlQuantTypeNamed(name: string): GgmlQuantType | undefined {
+  return BY_NAME.get(name)?.t;
+}
+
 /** The quantised types dass reads, by ggml id. */
 export const GGML_QUANT_TYPES: readonly GgmlQuantType[] = TYPES.map(([t]) => t);
 

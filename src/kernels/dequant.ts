@@ -7,15 +7,15 @@ import { ArgumentError } from "../errors.js";
 import type { WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { checkArray, checkDisjoint } from "./dense.js";
+import { ggmlQuantTypeNamed } from "../formats/ggml-quants.js";
 
-/** The ggml types with a Wasm dequantiser: kernel name and block geometry. */
-export const WASM_DEQUANT_TYPES: Readonly<Record<string, { kernel: string; blockElems: number; blockBytes: number }>> = {
-  Q8_0: { kernel: "dequant_q8_0_f32", blockElems: 32, blockBytes: 34 },
-  Q4_0: { kernel: "dequant_q4_0_f32", blockElems: 32, blockBytes: 18 },
-  Q4_K: { kernel: "dequant_q4_k_f32", blockElems: 256, blockBytes: 144 },
-  Q5_K: { kernel: "dequant_q5_k_f32", blockElems: 256, blockBytes: 176 },
-  Q6_K: { kernel: "dequant_q6_k_f32", blockElems: 256, blockBytes: 210 },
-};
+/** The ggml types with a Wasm dequantiser: kernel name, and the block geometry ggml-quants.ts defines. */
+export const WASM_DEQUANT_TYPES: Readonly<Record<string, { kernel: string; blockElems: number; blockBytes: number }>> = Object.fromEntries(
+  ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"].map((name) => {
+    const { blockElems, blockBytes } = ggmlQuantTypeNamed(name)!;
+    return [name, { kernel: `dequant_${name.toLowerCase()}_f32`, blockElems, blockBytes }];
+  }),
+);
 
 /** Blocks per thread grain: about 64 KiB of f32 output. */
 const GRAIN_ELEMS = 16384;
