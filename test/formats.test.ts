@@ -777,6 +777,16 @@ rt("split GGUF (gguf-split parts): read as one model from the first part; wrong 
   new DataView(copy.buffer).setUint16(new TextDecoder("latin1").decode(copy).indexOf("split.no") + 8 + 4, 2, true);
   dup.set("tiny-00003-of-00003.gguf", copy);
   await throwsFormat(() => openModel({ files: dup }), /tensor blk\.\S+ appears twice among the parts/);
+  // A first part renamed out of the NAME-00001-of-0000N pattern, and a split.count of 0.
+  const firstPart = parts.get("tiny-00001-of-00003.gguf")!;
+  await throwsFormat(() => readGGUF(mem(firstPart, "renamed.gguf"), { openPart: async () => mem(firstPart) }), /renamed\.gguf: is split into 3 files but is not named like one \(NAME-00001-of-00003\.gguf\)/);
+  const zero = firstPart.slice();
+  new DataView(zero.buffer).setUint16(new TextDecoder("latin1").decode(zero).indexOf("split.count") + 11 + 4, 0, true);
+  await throwsFormat(() => readGGUF(mem(zero, "tiny-00001-of-00003.gguf")), /metadata split\.count = 0 is invalid/);
+  // readBlocks is for block-quantised tensors only.
+  const whole2 = await readGGUF(mem(whole, "whole.gguf"));
+  await throwsFormat(() => whole2.readBlocks!("norm"), /tensor norm is not block-quantised/);
+  await whole2.close();
   const miscounted = await splitGGUF(whole, "tiny", [5, 7, n - 12], () => ({ total: n + 1 }));
   await throwsFormat(() => openModel({ files: miscounted }), new RegExp(`split\\.tensors\\.count is ${n + 1} but the 3 parts hold ${n} tensors`));
 });

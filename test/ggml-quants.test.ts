@@ -323,6 +323,13 @@ q("writeGGUF quantize: matrices with 32-multiple rows stored as Q8_0 / Q4_0 (fus
     assert.is(back.tensors.get("layers.0.attn.q")!.quantized?.type ?? back.tensors.get("layers.0.attn.q")!.dtype, want, `${to} ${JSON.stringify(opts)}`);
     if (want === "Q8_0") assert.equal(await back.readTensor("layers.0.attn.q"), await q8r.readTensor("layers.0.attn.q"), "requantised rows unchanged");
   }
+  // Only GGUF holds quantised matrices.
+  try {
+    await convertModel(q8r, "safetensors", new MemoryFolder(), { quantize: "Q8_0" });
+    assert.unreachable("quantised safetensors");
+  } catch (e) {
+    assert.match((e as Error).message, /only GGUF holds quantised matrices, not safetensors/);
+  }
   const fake = (types: string[]) => ({ tensors: new Map(types.map((t, i) => [`t${i}`, { name: `t${i}`, quantized: { type: t } }])) }) as never;
   assert.is(dequantisedNote(fake(["Q8_0", "Q4_K", "Q4_0", "Q6_K", "Q4_K"])), "note: the input's Q4_K, Q6_K matrices are written as f32 (exact, larger); --dtype q8_0 or q4_0 writes them quantised");
   assert.is(dequantisedNote(fake(["Q8_0"])), null);

@@ -12,6 +12,7 @@
 // check for a PrunableModel without gate/up/down is covered by the pruning suite.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { ArgumentError } from "../src/errors.js";
 import { openModel, writeGGUF, writeLlama2c, writeSafetensors, type ModelReader } from "../src/formats/index.js";
 import type { ModelConfig } from "../src/model/index.js";
 import { loadLlama2cTokenizer, loadTokenizer, toGGUFVocab } from "../src/tokenizers/index.js";
@@ -405,6 +406,25 @@ test("quantised GGUF (Q8_0, Q4_0): written back in the input's type at the input
   assert.equal(await types(q4), new Set(["Q4_0"]));
   assert.is((await dass(["prune", "--model", join(d, "Q8_0.gguf"), "--method", "magnitude", "--pattern", "2:4", "--dtype", "f16", "--out", f16])).code, 0);
   assert.equal(await types(f16), new Set(["f16"]));
+  // The library refuses the same before anything is written: quantisation outside GGUF, an unknown type.
+  const { savePrunedModel } = await import("../src/pruning/save.js");
+  const bin = await openModel(inputs.bin);
+  try {
+    for (const [reader, q, re] of [[bin, "Q8_0", /only GGUF outputs hold quantised matrices; this model is llama2c/], [null, "Q4_K", /"Q4_K" is not one of Q8_0, Q4_0/]] as const) {
+      const src = reader ?? (await openModel(join(d, "Q8_0.gguf")));
+      try {
+        await savePrunedModel(src, { getLinearWeights: async () => new Float32Array(0) }, [], join(d, "never.gguf"), { quantize: q as never });
+        assert.unreachable(String(q));
+      } catch (e) {
+        assert.ok(e instanceof ArgumentError && e.arg === "quantize" && re.test(e.message), String(e));
+      } finally {
+        if (!reader) await src.close();
+      }
+    }
+  } finally {
+    await bin.close();
+  }
+  assert.not.ok(await exists(join(d, "never.gguf")));
   const toHf = await dass(["convert", "--model", join(d, "Q8_0.gguf"), "--to", "safetensors", "--dtype", "q8_0", "--out", join(d, "hf")]);
   assert.is(toHf.code, 2, toHf.err);
   assert.match(toHf.err, /--dtype q8_0 quantises GGUF matrices; --to safetensors cannot hold them/);
