@@ -277,6 +277,46 @@ rest("RoPE scaling: llama3 keeps high, divides low and blends middle frequencies
   assert.throws(() => K.ropeTables(8, 4, 10000, "half", { type: "llama3", factor: 8, lowFreqFactor: 4, highFreqFactor: 1, originalContext: 64 }), (e: unknown) => e instanceof ArgumentError);
 });
 
+rest("LongRoPE: short factors within the original context, long ones in a pass beyond it, cos and sin scaled; threads identical", async () => {
+  const f = Math.fround;
+  const longrope = { type: "longrope", shortFactors: [1, 1.25, 1.5, 2], longFactors: [1, 3, 9, 27], originalContext: 64, attentionFactor: 1.2 } as const;
+  // transformers' f32 inv_freq = 1 / (factor * theta ^ (2i / d)).
+  const short = K.ropeFrequencies(8, 10000, longrope), long = K.ropeFrequencies(8, 10000, longrope, true);
+  for (let i = 0; i < 4; i++) {
+    const power = f(Math.pow(10000, f(f(2 * i) / 8)));
+    assert.equal([short[i], long[i]], [f(1 / f(longrope.shortFactors[i] * power)), f(1 / f(longrope.longFactors[i] * power))], `pair ${i}`);
+  }
+  const plain = K.ropeTables(8, 3, 10000, "half"), scaled = K.ropeTables(8, 3, 10000, "half", { ...longrope, shortFactors: [1, 1, 1, 1] });
+  for (let j = 0; j < 24; j++) assert.is(scaled.cos[j], f(plain.cos[j] * f(1.2)), `cos ${j} scaled by the attention factor`);
+  const rng = mulberry32(23);
+  const rows = 6, headDim = 8, nHeads = 2, stride = 16, positions = 200;
+  const x = randomF32(rows * stride, rng, 2);
+  const pos = Int32Array.from({ length: rows }, () => randInt(rng, 0, 64));
+  const results: Float32Array[] = [];
+  for (const threads of [1, 2] as const) {
+    const rt = rtFor(threads);
+    const table = new K.RopeTable(rt, headDim, positions, 10000, "half", longrope);
+    assert.is(table.byteLength, 2 * 4 * headDim * (64 + positions), "a short set of the original context, a long one of all positions");
+    const P = rt.heap.from("i32", pos);
+    for (const end of [undefined, 64, 65, positions]) {
+      const X = rt.heap.from("f32", x);
+      await K.rope(rt, table, X, rows, stride, nHeads, P, end);
+      const want = R.rope(x, rows, stride, nHeads, headDim, pos, 10000, "half", longrope, end);
+      assertClose(X.read(), want, 1e-6, 1e-6, `sequence end ${end}`);
+      results.push(X.read());
+      X.free();
+    }
+    const X = rt.heap.from("f32", x);
+    assert.throws(() => K.rope(rt, table, X, rows, stride, nHeads, P, Math.max(...pos)), (e: unknown) => e instanceof ArgumentError && e.arg === "sequenceEnd");
+    X.free(); P.free(); table.free();
+  }
+  assert.equal(results[0], results[1], "the default end is the last position + 1, within the original context");
+  assert.ok(results[1].some((v, j) => Math.abs(v - results[2][j]) > 1e-3), "beyond the original context the long factors rotate");
+  for (let i = 0; i < 4; i++) assert.equal(results[i], results[4 + i], "threads identical");
+  assert.throws(() => K.ropeTables(8, 4, 10000, "half", { ...longrope, longFactors: [1, 2, 3] }), (e: unknown) => e instanceof ArgumentError && /shortFactors has 4 entries, longFactors 3/.test(e.message));
+  assert.throws(() => K.ropeTables(8, 4, 10000, "half", { ...longrope, attentionFactor: 0 }), (e: unknown) => e instanceof ArgumentError && /attentionFactor/.test(e.message));
+});
+
 rest("soft-capping (Gemma 2): elements and attention scores against the reference; threads identical", async () => {
   const rng = mulberry32(14);
   for (const n of [1, 3, 17, 172, 1000]) {

@@ -743,13 +743,60 @@ rt("GGUF phi3: fused attn_qkv and ffn_up read in place (also quantised); a Llama
     b.set(new TextEncoder().encode(to), at);
     return b;
   };
-  await throwsFormat(() => readGGUF(mem(rename("blk.0.attn_output.weight", "rope_factors_long.weight"), "l.gguf")), /rope_factors_long\.weight: LongRoPE \(Phi-3 128k\) is not supported/);
+  await throwsFormat(() => readGGUF(mem(rename("blk.0.attn_output.weight", "rope_factors_long.weight"), "l.gguf")), /LongRoPE needs both rope_factors_long\.weight and rope_factors_short\.weight; the file has only one/);
   await throwsFormat(() => readGGUF(mem(rename("blk.0.ffn_down.weight", "blk.0.ffn_gate.weight"), "d.gguf")), /tensor layers\.0\.mlp\.gate is stored twice \(blk\.0\.ffn_gate\.weight holds it too\)/);
   const short = good.slice();
   const gh = await parseGGUFHeader(mem(good));
   const qkvAt = new TextDecoder("latin1").decode(good.subarray(0, gh.dataOffset)).indexOf("blk.1.attn_qkv.weight");
   new DataView(short.buffer).setBigUint64(qkvAt + "blk.1.attn_qkv.weight".length + 4 + 8, BigInt(q + kv), true);
   await throwsFormat(() => readGGUF(mem(short, "s.gguf")), new RegExp(`blk\\.1\\.attn_qkv\\.weight has shape \\[${q + kv},${c.dim}\\], expected \\[${q + 2 * kv}, ${c.dim}\\] \\(attn\\.q \\+ attn\\.k \\+ attn\\.v\\)`));
+});
+
+rt("LongRoPE (Phi-3 128k): HF longrope/su read as transformers does; HF and GGUF phi3 round trips; GGUF llama, half a pair and bad factors refused", async () => {
+  const longrope = { type: "longrope", shortFactors: [1, 1.25, 1.5, 2], longFactors: [1, 3, 9, 27], originalContext: 16, attentionFactor: 1.2 } as const;
+  const m = syntheticModel("llama", 21, { overrides: { headDim: 8, seqLen: 64, ropeScaling: longrope } });
+  const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+  // HF: a Llama with rope_type longrope, its attention factor, and Phi-3's top-level original context.
+  const out = new MemoryFolder("hf");
+  await writeSafetensors(out, m.config, m.source);
+  const cfg = JSON.parse(new TextDecoder().decode(out.files.get("config.json")!)) as Record<string, unknown>;
+  const factors = { short_factor: [...longrope.shortFactors], long_factor: [...longrope.longFactors] };
+  assert.equal(cfg.rope_scaling, { rope_type: "longrope", ...factors, attention_factor: 1.2 });
+  assert.is(cfg.original_max_position_embeddings, 16);
+  assert.equal((await openModel({ files: out.files, name: "hf" })).config, m.config);
+  const withConfig = (c: Record<string, unknown>) => openModel({ files: new Map([...out.files, ["config.json", enc(c)]]), name: "hf" });
+  // Phi-3-mini-128k's own form states no attention factor: sqrt(1 + ln(64 / 16) / ln 16) = sqrt(1.5).
+  for (const type of ["su", "longrope"]) {
+    const r = await withConfig({ ...cfg, rope_scaling: { type, ...factors } });
+    assert.equal(r.config.ropeScaling, { ...longrope, attentionFactor: Math.sqrt(1.5) }, type);
+  }
+  // Without it the original context is max_position_embeddings and the extension rope_scaling.factor.
+  const { original_max_position_embeddings: _, ...noOriginal } = cfg;
+  const r2 = await withConfig({ ...noOriginal, rope_scaling: { rope_type: "longrope", ...factors, factor: 4 } });
+  assert.equal(r2.config.ropeScaling, { ...longrope, originalContext: 64, attentionFactor: Math.sqrt(1 + Math.log(4) / Math.log(64)) });
+  await throwsFormat(() => withConfig({ ...cfg, rope_scaling: { type: "su", ...factors, short_factor: [1, 0, 1, 1] } }), /ropeScaling\.shortFactors\[1\] must be finite and > 0/);
+  await throwsFormat(() => withConfig({ ...cfg, rope_scaling: { type: "su", short_factor: [1, 1, 1], long_factor: [1, 1, 1] } }), /have 3 entries, headDim \/ 2 = 4/);
+  // GGUF: phi3 with rope_factors_long/short and the two keys llama.cpp's converter writes; exact round trip.
+  const g = new MemoryFolder("g");
+  await writeGGUF(g, m.config, m.source);
+  const bytes = g.files.get("model.gguf")!;
+  const h = await parseGGUFHeader(mem(bytes));
+  assert.is(h.kv.get("general.architecture"), "phi3");
+  assert.equal([h.kv.get("phi3.rope.scaling.attn_factor"), h.kv.get("phi3.rope.scaling.original_context_length")], [Math.fround(1.2), 16]);
+  assert.equal(["rope_factors_long.weight", "rope_factors_short.weight"].map((n) => h.tensors.find((t) => t.name === n)?.dims), [[4], [4]]);
+  const gr = await readGGUF(mem(bytes, "g.gguf"));
+  assert.equal(gr.config, m.config);
+  await assertSameTensors(gr, m.tensors, "LongRoPE GGUF");
+  const renamed = (from: string, to: string) => {
+    const b = bytes.slice();
+    b.set(new TextEncoder().encode(to), new TextDecoder("latin1").decode(b.subarray(0, h.dataOffset)).indexOf(from));
+    return mem(b, "r.gguf");
+  };
+  // Without the attention-factor key, the factor comes from context / original context, as the converter derives it.
+  const derived = await readGGUF(renamed("phi3.rope.scaling.attn_factor", "phi3.rope.scaling.attn_factoX"));
+  assert.is((derived.config.ropeScaling as typeof longrope | undefined)?.attentionFactor, Math.sqrt(1.5));
+  await throwsFormat(() => readGGUF(renamed("rope_factors_short.weight", "rope_factors_shorX.weight")), /LongRoPE needs both/);
+  await throwsArg(() => writeGGUF(new MemoryFolder(), { ...m.config, ropeLayout: "adjacent" }, m.source), "config", /GGUF llama has no LongRoPE/);
 });
 
 rt("split GGUF (gguf-split parts): read as one model from the first part; wrong or missing parts are clear errors", async () => {
@@ -1078,7 +1125,7 @@ bad("safetensors: header larger than file, invalid JSON, dtype, shape x dtype !=
   const gcfg = JSON.parse(new TextDecoder().decode(gOut.files.get("config.json")!));
   await throwsFormat(() => folder(gOut.files.get("model.safetensors")!, enc({ ...gcfg, tie_word_embeddings: false })), /missing tensor output/);
   await throwsFormat(() => folder(T.st, enc({ ...cfg, hidden_size: cfg.hidden_size * 2 })), /has shape .* the config implies/);
-  await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "yarn", factor: 4 } })), /rope_scaling "yarn" is not supported \(only linear and llama3\)/);
+  await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "yarn", factor: 4 } })), /rope_scaling "yarn" is not supported \(only linear, llama3 and longrope\)/);
   await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { rope_type: "llama3" } })), /rope_scaling: ropeScaling\.factor must be finite and > 0/);
   await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: "llama3" })), /rope_scaling = "llama3" is not an object/);
   await throwsFormat(() => folder(T.st, enc({ ...cfg, rope_scaling: { factor: 8 } })), /rope_scaling has no rope_type/);

@@ -197,6 +197,8 @@ for (const [seed, ropeScaling] of [
   [8, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 }],
   [9, { type: "linear", factor: 4 }],
   [12, { type: "factors", factors: [1, 2.5, 8, 8] }],
+  // LongRoPE whose original context (8) the 13 tested positions exceed: the long factors run.
+  [20, { type: "longrope", shortFactors: [1, 1.25, 1.5, 2], longFactors: [1, 3, 9, 27], originalContext: 8, attentionFactor: 1.2 }],
 ] as const) {
   const m = syntheticModel("llama", seed, { overrides: { headDim: 8, ropeScaling } });
   for (const [name, t] of m.tensors) if (!/norm/.test(name)) for (let i = 0; i < t.length; i++) t[i] *= 0.5;
@@ -225,6 +227,31 @@ synth("sliding windows and Gemma 3's local RoPE change the reference's logits (s
       const global = referenceForward({ ...c.config, ropeLocalTheta: undefined }, (n) => c.tensors.get(n)!, tokens);
       assert.ok(maxAbsDiff(a[12], global[12]) > 1e-3, `${c.label}: the local RoPE base matters`);
     }
+  }
+});
+
+synth("LongRoPE: a pass within the original context runs the short factors, one beyond it the long ones (transformers' rule)", async () => {
+  const c = cases.find((x) => x.config.ropeScaling?.type === "longrope")!;
+  const rng = mulberry32(21);
+  const tokens = Array.from({ length: 13 }, () => randInt(rng, 0, c.config.vocabSize));
+  const m = await Transformer.load(tensorReader(c.config, c.tensors), rt(1), { maxBatchTokens: 5 });
+  const cache = m.newCache();
+  try {
+    const within = referenceForward(c.config, (n) => c.tensors.get(n)!, tokens.slice(0, 8));
+    const beyond = referenceForward(c.config, (n) => c.tensors.get(n)!, tokens);
+    assert.ok(maxAbsDiff(within[7], beyond[7]) > 1e-3, "the reference's factors follow the sequence length");
+    const got = await m.forward(tokens.slice(0, 8), 0, cache, { logits: "all" });
+    const scale = Math.max(1, ...within.flatMap((row) => Array.from(row, Math.abs)));
+    for (let t = 0; t < 8; t++) assert.ok(maxAbsDiff(got.subarray(t * c.config.vocabSize, (t + 1) * c.config.vocabSize), within[t]) <= 1e-4 * scale, `position ${t}`);
+    const nll = await m.sequenceNll(tokens, tokens.map((_, t) => tokens[t + 1] ?? -1));
+    const want = beyond.slice(0, 12).map((row, t) => {
+      const mx = Math.max(...row);
+      return Math.log(row.reduce((z, v) => z + Math.exp(v - mx), 0)) + mx - row[tokens[t + 1]];
+    });
+    for (let t = 0; t < 12; t++) assert.ok(Math.abs(nll[t] - want[t]) <= 1e-4, `sequenceNll position ${t}: ${nll[t]} vs ${want[t]}`);
+  } finally {
+    cache.free();
+    m.close();
   }
 });
 

@@ -8,7 +8,7 @@
  * count and length is checked against the bytes that remain before anything is allocated.
  */
 import { AbortError, ArgumentError, FormatError } from "../errors.js";
-import { dtypeSize, expectedTensors, fullAttentionConfig, isGemmaArch, MAX_DIM, numel, periodicSlidingLayers, type Arch, type ModelConfig, type RopeScaling, type TensorDType, type TensorSpec } from "../model/config.js";
+import { dtypeSize, expectedTensors, fullAttentionConfig, isGemmaArch, longropeAttentionFactor, MAX_DIM, numel, periodicSlidingLayers, type Arch, type ModelConfig, type TensorDType, type TensorSpec } from "../model/config.js";
 import { llama3RopeFactors } from "../kernels/rope.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
 import { GGML_QUANT_TYPES, ggmlQuantType, type GgmlQuantType } from "./ggml-quants.js";
@@ -287,8 +287,8 @@ const PHI3_FUSED: Record<string, (c: ModelConfig) => [string, number][]> = {
   "attn_qkv.weight": (c) => [["attn.q", c.nHeads * c.headDim], ["attn.k", c.nKvHeads * c.headDim], ["attn.v", c.nKvHeads * c.headDim]],
   "ffn_up.weight": (c) => [["mlp.gate", c.hiddenDim], ["mlp.up", c.hiddenDim]],
 };
-/** LongRoPE (Phi-3 128k) frequency factors, which are not supported. */
-const PHI3_LONGROPE = ["rope_factors_long.weight", "rope_factors_short.weight"];
+/** LongRoPE's (Phi-3 128k) frequency divisors, as llama.cpp's converter stores them. */
+const PHI3_LONGROPE = { long: "rope_factors_long.weight", short: "rope_factors_short.weight" } as const;
 
 /** Whether a config is stored as GGUF phi3: a Llama (or Mistral) that keeps HF's RoPE layout. */
 function isGgufPhi3(c: Pick<ModelConfig, "arch" | "ropeLayout">): boolean {
@@ -469,8 +469,18 @@ export async function readGGUF(file: RandomAccessFile, opts: ReadGGUFOptions = {
     if (scaling === "linear") config.ropeScaling = { type: "linear", factor: numberKey(h, name, `${archName}.rope.scaling.factor`) };
     if (arch === "gemma2" || arch === "gemma3") Object.assign(config, ggufGemma23(h, name, archName, config));
     if (archName === "phi3") {
-      const longRope = PHI3_LONGROPE.find((t) => byName.has(t));
-      if (longRope) throw new FormatError(name, `tensor ${longRope}: LongRoPE (Phi-3 128k) is not supported`);
+      const long = byName.get(PHI3_LONGROPE.long), short = byName.get(PHI3_LONGROPE.short);
+      if (!long !== !short) throw new FormatError(name, `LongRoPE needs both ${PHI3_LONGROPE.long} and ${PHI3_LONGROPE.short}; the file has only one`);
+      if (long && short) {
+        const at = (t: GGUFTensorInfo) => entries.find((e) => e.t === t)!;
+        const originalContext = intKey(h, name, "phi3.rope.scaling.original_context_length", config.seqLen);
+        config.ropeScaling = {
+          type: "longrope", originalContext,
+          shortFactors: await readRopeFactors(at(short).file, at(short).dataOffset, short, headDim, name),
+          longFactors: await readRopeFactors(at(long).file, at(long).dataOffset, long, headDim, name),
+          attentionFactor: numberKey(h, name, "phi3.rope.scaling.attn_factor", longropeAttentionFactor(config.seqLen / originalContext, originalContext)),
+        };
+      }
       // A stated window applies to every layer, as in transformers' Phi-3 (llama.cpp currently ignores it).
       const window = intKey(h, name, "phi3.attention.sliding_window", 0);
       if (window > 0 && window < config.seqLen) Object.assign(config, { arch: "mistral", slidingWindow: window });
@@ -493,9 +503,10 @@ export async function readGGUF(file: RandomAccessFile, opts: ReadGGUFOptions = {
         continue;
       }
       if (t.name === ROPE_FREQS) {
-        config.ropeScaling = await readRopeFactors(file, dataOffset, t, headDim, name);
+        config.ropeScaling = { type: "factors", factors: await readRopeFactors(file, dataOffset, t, headDim, name) };
         continue;
       }
+      if (archName === "phi3" && (t.name === PHI3_LONGROPE.long || t.name === PHI3_LONGROPE.short)) continue;
       if (t.type === GGML_I8) throw new FormatError(name, `tensor ${t.name} has type I8, which is only used for compressed N:M masks (${NM_MASKS_SUFFIX})`);
       const shape = [...t.dims].reverse();
       const fused = archName === "phi3" ? /^blk\.(\d+)\.(.+)$/.exec(t.name) : null;
@@ -682,17 +693,18 @@ function ggufGemma23(h: GGUFHeader, file: string, archName: string, c: ModelConf
 /** Llama 3.1-style RoPE scaling: one f32 divisor per frequency, as llama.cpp stores it. */
 const ROPE_FREQS = "rope_freqs.weight";
 
-async function readRopeFactors(file: RandomAccessFile, dataOffset: number, t: GGUFTensorInfo, headDim: number, name: string): Promise<RopeScaling> {
+/** A tensor of headDim/2 f32 RoPE frequency divisors (rope_freqs, rope_factors_long/short). */
+async function readRopeFactors(file: RandomAccessFile, dataOffset: number, t: GGUFTensorInfo, headDim: number, name: string): Promise<number[]> {
   const n = headDim / 2;
   if (t.type !== GGML_TYPE.f32 || t.dims.length !== 1 || t.dims[0] !== n) {
-    throw new FormatError(name, `${ROPE_FREQS} must be F32 [${n}] (headDim / 2), got ${GGML_NAMES[t.type] ?? `#${t.type}`} [${t.dims.join(", ")}]`);
+    throw new FormatError(name, `${t.name} must be F32 [${n}] (headDim / 2), got ${GGML_NAMES[t.type] ?? `#${t.type}`} [${t.dims.join(", ")}]`);
   }
   const b = await file.read(dataOffset + t.offset, 4 * n);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const factors = Array.from({ length: n }, (_, i) => dv.getFloat32(4 * i, true));
   const bad = factors.findIndex((v) => !(Number.isFinite(v) && v > 0));
-  if (bad >= 0) throw new FormatError(name, `${ROPE_FREQS}[${bad}] = ${factors[bad]}: RoPE frequency factors must be finite and > 0`);
-  return { type: "factors", factors };
+  if (bad >= 0) throw new FormatError(name, `${t.name}[${bad}] = ${factors[bad]}: RoPE frequency factors must be finite and > 0`);
+  return factors;
 }
 
 function intOr(h: GGUFHeader, key: string, fallback: number, vocab: number): number {
@@ -766,7 +778,9 @@ export function ggufUnsupported(c: ModelConfig): string | null {
   const layout = ggufRopeLayout(c.arch);
   if (isGgufPhi3(c)) {
     if (c.slidingLayers && !c.slidingLayers.every(Boolean)) return "GGUF phi3 slides every layer or none, not some";
-    if (c.ropeScaling && c.ropeScaling.type !== "linear") return "GGUF phi3 has no per-frequency RoPE factors";
+    if (c.ropeScaling && c.ropeScaling.type !== "linear" && c.ropeScaling.type !== "longrope") return "GGUF phi3 has no Llama 3.1-style per-frequency RoPE factors";
+  } else if (c.ropeScaling?.type === "longrope") {
+    return `GGUF ${ggufArchName(c.arch, c.ropeLayout)} has no LongRoPE (phi3 has it, for a model in HF's half-rotation RoPE layout)`;
   } else if (c.ropeLayout !== layout) {
     return `GGUF ${ggufArchName(c.arch)} stores ${layout}-layout RoPE but the config is ${c.ropeLayout}; permute q/k first (convertModel does this)`;
   }
@@ -901,6 +915,12 @@ export async function writeGGUF(
   if (config.ropeScaling?.type === "linear") {
     kvs.push([`${arch}.rope.scaling.type`, GGUFType.STRING, "linear"], [`${arch}.rope.scaling.factor`, GGUFType.F32, config.ropeScaling.factor]);
   }
+  if (config.ropeScaling?.type === "longrope") {
+    kvs.push(
+      [`${arch}.rope.scaling.attn_factor`, GGUFType.F32, config.ropeScaling.attentionFactor],
+      [`${arch}.rope.scaling.original_context_length`, GGUFType.U32, config.ropeScaling.originalContext],
+    );
+  }
   if (config.attnSoftcap !== undefined) kvs.push([`${arch}.attn_logit_softcapping`, GGUFType.F32, config.attnSoftcap]);
   if (config.logitSoftcap !== undefined) kvs.push([`${arch}.final_logit_softcapping`, GGUFType.F32, config.logitSoftcap]);
   if (config.slidingWindow !== undefined) kvs.push([`${arch}.attention.sliding_window`, GGUFType.U32, config.slidingWindow]);
@@ -961,10 +981,13 @@ export async function writeGGUF(
       : Number.isInteger(val) && val >= 0 && val <= 0xffffffff ? GGUFType.U32 : GGUFType.F32;
     kvs.push([k, t, val]);
   }
-  // Llama 3.1-style scaling goes as llama.cpp stores it: per-frequency divisors in a rope_freqs tensor.
+  // Llama 3.1-style scaling goes as llama.cpp stores it: per-frequency divisors in a rope_freqs tensor;
+  // LongRoPE as two such tensors (phi3 only, ggufUnsupported checks).
   const rs = config.ropeScaling;
-  const ropeFactors = rs?.type === "llama3" ? llama3RopeFactors(config.headDim, config.ropeTheta, rs) : rs?.type === "factors" ? rs.factors : null;
-  if (ropeFactors) infos.push({ name: ROPE_FREQS, dims: [ropeFactors.length], type: GGML_TYPE.f32, bytes: 4 * ropeFactors.length });
+  const ropeFactors: [string, readonly number[]][] = rs?.type === "llama3" ? [[ROPE_FREQS, llama3RopeFactors(config.headDim, config.ropeTheta, rs)]]
+    : rs?.type === "factors" ? [[ROPE_FREQS, rs.factors]]
+    : rs?.type === "longrope" ? [[PHI3_LONGROPE.long, rs.longFactors], [PHI3_LONGROPE.short, rs.shortFactors]] : [];
+  for (const [tensor, v] of ropeFactors) infos.push({ name: tensor, dims: [v.length], type: GGML_TYPE.f32, bytes: 4 * v.length });
   const b = new Builder();
   b.u32(GGUF_MAGIC);
   b.u32(3);
@@ -1012,7 +1035,7 @@ export async function writeGGUF(
       }
       await put(quant ? quantizeMatrix(spec.name, bytes, quant.name as GgmlWriteType) : bytes);
     }
-    if (ropeFactors) await put(new Uint8Array(Float32Array.from(ropeFactors).buffer));
+    for (const [, v] of ropeFactors) await put(new Uint8Array(Float32Array.from(v).buffer));
   });
   return target.display;
 }

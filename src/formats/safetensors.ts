@@ -7,7 +7,7 @@
  * offsets are relative to.
  */
 import { AbortError, ArgumentError, FormatError } from "../errors.js";
-import { dtypeSize, expectedTensors, isGemmaArch, MAX_DIM, numel, periodicSlidingLayers, ropeScalingProblem, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
+import { dtypeSize, expectedTensors, isGemmaArch, longropeAttentionFactor, MAX_DIM, numel, periodicSlidingLayers, ropeScalingProblem, type Arch, type ModelConfig, type RopeScaling, type TensorDType } from "../model/config.js";
 import {
   checkStoredPair, compressTarget, encodeForStorage, nmMetadataJson, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX, NM_VALUES_SUFFIX,
   parseNMMetadataJson,
@@ -160,7 +160,8 @@ export function hfConfigToModelConfig(hfConfig: Record<string, unknown>, file: s
     const v = Array.isArray(cfg[k]) ? (cfg[k] as unknown[])[0] : cfg[k];
     return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : -1;
   };
-  const ropeScaling = hfRopeScaling(cfg, fail);
+  const seqLen = int("max_position_embeddings", 2048);
+  const ropeScaling = hfRopeScaling(cfg, seqLen, fail);
   const prf = cfg.partial_rotary_factor;
   if (prf !== undefined && prf !== null && prf !== 1) fail(`partial_rotary_factor = ${JSON.stringify(prf)} (RoPE on part of each head) is not supported`);
   if (cfg.attention_bias === true && a !== "qwen2") fail("attention_bias = true (biases on all attention projections) is not supported");
@@ -193,7 +194,7 @@ export function hfConfigToModelConfig(hfConfig: Record<string, unknown>, file: s
     nKvHeads: int("num_key_value_heads", nHeads),
     headDim: int("head_dim", Math.floor(dim / nHeads)),
     vocabSize,
-    seqLen: int("max_position_embeddings", 2048),
+    seqLen,
     normEps: num("rms_norm_eps", 1e-6),
     ropeTheta: num("rope_theta", ropeParams?.rope_theta ?? 10000),
     ropeLayout: "half",
@@ -330,10 +331,10 @@ function hfSlidingJson(c: ModelConfig): Record<string, unknown> {
 }
 
 /**
- * `rope_scaling` (or transformers 5's `rope_parameters`) as a RopeScaling: none, "linear" or "llama3";
- * every other kind (dynamic, yarn, longrope) is refused rather than run unscaled.
+ * `rope_scaling` (or transformers 5's `rope_parameters`) as a RopeScaling: none, "linear", "llama3" or
+ * "longrope" (once "su"); every other kind (dynamic, yarn) is refused rather than run unscaled.
  */
-function hfRopeScaling(cfg: Record<string, unknown>, fail: (m: string) => never): RopeScaling | null {
+function hfRopeScaling(cfg: Record<string, unknown>, seqLen: number, fail: (m: string) => never): RopeScaling | null {
   const params = cfg.rope_parameters as Record<string, unknown> | null | undefined;
   const rs = (cfg.rope_scaling ?? (params && (params.rope_type !== undefined || params.type !== undefined) ? params : null)) as Record<string, unknown> | null;
   if (rs === null || rs === undefined) return null;
@@ -348,16 +349,37 @@ function hfRopeScaling(cfg: Record<string, unknown>, fail: (m: string) => never)
       type: "llama3", factor: rs.factor as number, lowFreqFactor: rs.low_freq_factor as number,
       highFreqFactor: rs.high_freq_factor as number, originalContext: rs.original_max_position_embeddings as number,
     };
-  } else return fail(`rope_scaling ${JSON.stringify(kind)} is not supported (only linear and llama3)`);
+  } else if (kind === "longrope" || kind === "su") s = hfLongrope(cfg, rs, seqLen);
+  else return fail(`rope_scaling ${JSON.stringify(kind)} is not supported (only linear, llama3 and longrope)`);
   const problem = ropeScalingProblem(s);
   if (problem) fail(`config.json rope_scaling: ${problem}`);
   return s;
+}
+
+/**
+ * LongRoPE as transformers' `_compute_longrope_parameters` reads it. Phi-3 states the original context
+ * at the top level, and the extension is then max_position_embeddings / original; without it, the
+ * original context is max_position_embeddings (so the long factors never run) and the extension is
+ * rope_scaling.factor. An explicit attention_factor wins over the one derived from the extension.
+ */
+function hfLongrope(cfg: Record<string, unknown>, rs: Record<string, unknown>, ctx: number): RopeScaling {
+  const stated = cfg.original_max_position_embeddings ?? rs.original_max_position_embeddings;
+  const originalContext = (stated ?? ctx) as number;
+  const extension = stated !== undefined && stated !== null ? ctx / originalContext : ((rs.factor ?? 1) as number);
+  return {
+    type: "longrope", shortFactors: rs.short_factor as number[], longFactors: rs.long_factor as number[], originalContext,
+    attentionFactor: (rs.attention_factor ?? longropeAttentionFactor(extension, originalContext)) as number,
+  };
 }
 
 /** The HF rope_scaling object of a RopeScaling (hfUnsupported refuses "factors" first). */
 function hfRopeScalingJson(s: RopeScaling): Record<string, unknown> {
   if (s.type === "factors") throw new ArgumentError("config", "per-frequency RoPE factors have no Hugging Face rope_scaling form");
   if (s.type === "linear") return { rope_type: "linear", factor: s.factor };
+  if (s.type === "longrope") {
+    // The attention factor is written out: transformers would derive it from the extension otherwise.
+    return { rope_type: "longrope", short_factor: [...s.shortFactors], long_factor: [...s.longFactors], attention_factor: s.attentionFactor };
+  }
   return {
     rope_type: "llama3", factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor,
     original_max_position_embeddings: s.originalContext,
@@ -380,6 +402,8 @@ export function modelConfigToHf(c: ModelConfig, extra: Record<string, unknown> =
     rms_norm_eps: c.normEps,
     rope_theta: c.ropeTheta,
     ...(c.ropeScaling ? { rope_scaling: hfRopeScalingJson(c.ropeScaling) } : {}),
+    // transformers runs LongRoPE's long factors only beyond a top-level original context (Phi-3's key).
+    ...(c.ropeScaling?.type === "longrope" ? { original_max_position_embeddings: c.ropeScaling.originalContext } : {}),
     tie_word_embeddings: c.tiedEmbeddings,
     hidden_act: c.act === "silu" ? "silu" : "gelu_pytorch_tanh",
     ...(isGemmaArch(c.arch) ? { hidden_activation: "gelu_pytorch_tanh" } : {}),

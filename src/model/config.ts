@@ -26,11 +26,39 @@ export type RopeLayout = "adjacent" | "half";
  *   `factor`, shorter than `originalContext / highFreqFactor` kept, and a smooth blend in between;
  * - `factors`: frequency i divided by `factors[i]` (headDim/2 of them), as GGUF stores Llama 3.1's
  *   scheme (the `rope_freqs` tensor).
+ * - `longrope`: Phi-3's LongRoPE (transformers' "longrope", once "su"): frequency i divided by
+ *   `shortFactors[i]`, or by `longFactors[i]` in a pass whose sequence runs beyond `originalContext`
+ *   positions (see {@link ropeUsesLongFactors}); cos and sin are multiplied by `attentionFactor`.
  */
 export type RopeScaling =
   | { type: "linear"; factor: number }
   | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number }
-  | { type: "factors"; factors: readonly number[] };
+  | { type: "factors"; factors: readonly number[] }
+  | { type: "longrope"; shortFactors: readonly number[]; longFactors: readonly number[]; originalContext: number; attentionFactor: number };
+
+/**
+ * Whether LongRoPE runs a pass with its long factors: transformers decides per forward pass, by the
+ * sequence's length so far (its last position + 1), so a prompt within the original context keeps the
+ * short factors even in a model opened for a longer one. (llama.cpp decides by the context size.)
+ */
+export function ropeUsesLongFactors(scaling: RopeScaling | null | undefined, sequenceEnd: number): boolean {
+  return scaling?.type === "longrope" && sequenceEnd > scaling.originalContext;
+}
+
+/**
+ * LongRoPE's default attention factor, as transformers and llama.cpp's converter compute it from the
+ * context extension s (Phi-3: context / originalContext): sqrt(1 + ln s / ln originalContext), 1 when s <= 1.
+ */
+export function longropeAttentionFactor(extension: number, originalContext: number): number {
+  return extension <= 1 ? 1 : Math.sqrt(1 + Math.log(extension) / Math.log(originalContext));
+}
+
+/** The per-frequency divisors a scaling applies in a pass (none for linear and llama3, which scale otherwise). */
+export function ropeFactorsOf(scaling: RopeScaling | null | undefined, long = false): readonly number[] | null {
+  if (scaling?.type === "factors") return scaling.factors;
+  if (scaling?.type === "longrope") return long ? scaling.longFactors : scaling.shortFactors;
+  return null;
+}
 
 /** Gate activation of the GLU MLP. */
 export type Activation = "silu" | "gelu_tanh";
@@ -237,8 +265,9 @@ export function configProblem(c: ModelConfig): string | null {
   if (c.ropeLayout !== "adjacent" && c.ropeLayout !== "half") return `unknown ropeLayout ${JSON.stringify(c.ropeLayout)}`;
   const scalingProblem = ropeScalingProblem(c.ropeScaling);
   if (scalingProblem) return scalingProblem;
-  if (c.ropeScaling?.type === "factors" && c.ropeScaling.factors.length !== c.headDim / 2) {
-    return `ropeScaling.factors has ${c.ropeScaling.factors.length} entries, headDim / 2 = ${c.headDim / 2}`;
+  const factors = ropeFactorsOf(c.ropeScaling);
+  if (factors && factors.length !== c.headDim / 2) {
+    return `ropeScaling ${c.ropeScaling!.type === "factors" ? "factors" : "shortFactors and longFactors"} have ${factors.length} entries, headDim / 2 = ${c.headDim / 2}`;
   }
   if (c.act !== "silu" && c.act !== "gelu_tanh") return `unknown act ${JSON.stringify(c.act)}`;
   for (const k of ["tiedEmbeddings", "qkvBias", "normPlusOne"] as const) {
@@ -278,10 +307,18 @@ export function ropeScalingProblem(r: RopeScaling | null | undefined): string | 
     if (!(r.highFreqFactor > r.lowFreqFactor)) return `ropeScaling.highFreqFactor (${r.highFreqFactor}) must exceed lowFreqFactor (${r.lowFreqFactor})`;
     return null;
   }
-  if (r.type === "factors") {
-    if (!Array.isArray(r.factors) || r.factors.length === 0) return "ropeScaling.factors must be a non-empty array";
-    const bad = r.factors.findIndex((v) => !pos(v));
-    return bad < 0 ? null : `ropeScaling.factors[${bad}] must be finite and > 0, got ${String(r.factors[bad])}`;
+  const factorsProblem = (k: string, v: readonly number[]): string | null => {
+    if (!Array.isArray(v) || v.length === 0) return `ropeScaling.${k} must be a non-empty array`;
+    const bad = v.findIndex((x) => !pos(x));
+    return bad < 0 ? null : `ropeScaling.${k}[${bad}] must be finite and > 0, got ${String(v[bad])}`;
+  };
+  if (r.type === "factors") return factorsProblem("factors", r.factors);
+  if (r.type === "longrope") {
+    const problem = factorsProblem("shortFactors", r.shortFactors) ?? factorsProblem("longFactors", r.longFactors);
+    if (problem) return problem;
+    if (r.shortFactors.length !== r.longFactors.length) return `ropeScaling.shortFactors has ${r.shortFactors.length} entries, longFactors ${r.longFactors.length}`;
+    if (!(Number.isInteger(r.originalContext) && r.originalContext >= 1)) return `ropeScaling.originalContext must be an integer >= 1, got ${String(r.originalContext)}`;
+    return pos(r.attentionFactor) ? null : `ropeScaling.attentionFactor must be finite and > 0, got ${String(r.attentionFactor)}`;
   }
   return `unknown ropeScaling type ${JSON.stringify((r as { type?: unknown }).type)}`;
 }

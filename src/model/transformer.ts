@@ -262,6 +262,11 @@ export class Transformer {
   };
   private readonly logitRows: number;
   private readonly rope: RopeTable;
+  /**
+   * Where the sequence of the pass in progress ends (its last position + 1), set by every whole-sequence
+   * entry point: LongRoPE picks its factors per pass by it, as transformers does per forward call.
+   */
+  private passEnd = 0;
   /** The sliding layers' RoPE when it differs (Gemma 3: ropeLocalTheta, unscaled). */
   private readonly ropeLocal: RopeTable | undefined;
   private classifier: { resident: WasmArray<"f32"> | null; host: Float32Array | null };
@@ -401,7 +406,9 @@ export class Transformer {
     const fixedBytes =
       align(4 * B * dim) * 2 + align(4 * B * qDim) * 2 + align(4 * B * kvDim) * 2 + align(4 * B * hidden) * 2 + align(4 * B) +
       align(4 * logitRows * vocab) + align(4 * logitRows) + align(8 * logitRows) + align(4 * dim) +
-      align(4 * contextLength * config.headDim) * 2 + align(4 * config.nLayers * contextLength * kvDim) * 2 +
+      RopeTable.byteLengthFor(config.headDim, contextLength, config.ropeScaling ?? null) +
+      (config.ropeLocalTheta !== undefined ? RopeTable.byteLengthFor(config.headDim, contextLength) : 0) +
+      align(4 * config.nLayers * contextLength * kvDim) * 2 +
       align(4 * contextLength * kvDim) * 2;
     // A placeable linear that is already placed, or any other Linear, lives in memory the caller
     // manages: counted once, off the top.
@@ -567,6 +574,7 @@ export class Transformer {
     const B = this.maxBatchTokens;
     // Invalidate first: a failure half-way leaves the cache unusable beyond pos0.
     cache.length = pos0;
+    this.passEnd = pos0 + T;
     let out: Float32Array;
     if (T <= B) {
       this.embedInto(tokens, this.buf.x.view(), 0);
@@ -637,6 +645,7 @@ export class Transformer {
     for (let s = 0; s < sequences.length; s++) {
       throwIfAborted(opts.signal);
       const h = sequences[s];
+      this.passEnd = h.length / dim;
       await this.blockOnHost(layer, blk, h, h.length / dim, 0, kv, opts.hook, s, opts.writeBack ?? true, opts.signal);
     }
   }
@@ -691,6 +700,7 @@ export class Transformer {
     const { dim } = this.dims;
     this.scratchKV ??= new KVCache(this.runtime, 1, this.contextLength, this.dims.kvDim);
     const kv = this.scratchKV.layer(0);
+    this.passEnd = T;
     if (T > this.maxBatchTokens) {
       const hidden = this.embed(tokens);
       for (let l = 0; l < this.config.nLayers; l++) {
@@ -1020,8 +1030,8 @@ export class Transformer {
     if (blk.qNorm) await rmsnorm(rt, q, blk.qNorm, q, c.headDim, T * c.nHeads, norm);   // q as [T * nHeads, headDim]
     if (blk.kNorm) await rmsnorm(rt, k, blk.kNorm, k, c.headDim, T * c.nKvHeads, norm); // k as [T * nKvHeads, headDim]
     const table = usesLocalRope(c, layer) ? this.ropeLocal! : this.rope;
-    await rope(rt, table, q, T, qDim, c.nHeads, pos);
-    await rope(rt, table, k, T, kvDim, c.nKvHeads, pos);
+    await rope(rt, table, q, T, qDim, c.nHeads, pos, this.passEnd);
+    await rope(rt, table, k, T, kvDim, c.nKvHeads, pos, this.passEnd);
     await kvStore(rt, k, kv.K, T, pos0, c.nKvHeads, c.headDim, kv.positions);
     await kvStore(rt, v, kv.V, T, pos0, c.nKvHeads, c.headDim, kv.positions);
     await attention(rt, {

@@ -2,9 +2,9 @@
  * A plain-TypeScript float64 forward pass: the model definition written as directly as possible,
  * for checking the Wasm forward pass. Slow (it recomputes everything per call); for small models.
  */
-import type { ModelConfig } from "../model/config.js";
+import { ropeUsesLongFactors, type ModelConfig } from "../model/config.js";
 import { geluTanhScalar, siluScalar } from "./activations.js";
-import { ropeFrequency } from "./rope.js";
+import { ropeFrequency, ropeGain } from "./rope.js";
 
 /** Tensor lookup by canonical name. */
 export type TensorGetter = (name: string) => ArrayLike<number>;
@@ -30,15 +30,19 @@ function rmsnorm(x: ArrayLike<number>, w: ArrayLike<number>, eps: number, plusOn
 }
 
 /** Rotates the heads of `v` (nHeads x headDim) in place for position `pos`. */
-function applyRope(v: Float64Array, nHeads: number, headDim: number, pos: number, theta: number, layout: "adjacent" | "half", scaling: ModelConfig["ropeScaling"]): void {
+function applyRope(
+  v: Float64Array, nHeads: number, headDim: number, pos: number, theta: number, layout: "adjacent" | "half",
+  scaling: ModelConfig["ropeScaling"], sequenceEnd: number,
+): void {
   const f = Math.fround;
   const half = headDim / 2;
+  const long = ropeUsesLongFactors(scaling, sequenceEnd), gain = ropeGain(scaling);
   for (let h = 0; h < nHeads; h++) {
     for (let i = 0; i < half; i++) {
       // Angles as llama2.c and HF compute them (float32 frequency and angle).
-      const freq = ropeFrequency(i, headDim, theta, scaling);
+      const freq = ropeFrequency(i, headDim, theta, scaling, long);
       const a = f(pos * freq);
-      const c = Math.cos(a), s = Math.sin(a);
+      const c = Math.cos(a) * gain, s = Math.sin(a) * gain;
       const j0 = h * headDim + (layout === "adjacent" ? 2 * i : i);
       const j1 = h * headDim + (layout === "adjacent" ? 2 * i + 1 : i + half);
       const v0 = v[j0], v1 = v[j1];
@@ -89,8 +93,9 @@ export function referenceForward(config: ModelConfig, tensor: TensorGetter, toke
         for (let h = 0; h < nHeads; h++) q.set(rmsnorm(q.subarray(h * headDim, (h + 1) * headDim), nq, c.normEps, c.normPlusOne), h * headDim);
         for (let h = 0; h < nKvHeads; h++) k.set(rmsnorm(k.subarray(h * headDim, (h + 1) * headDim), nk, c.normEps, c.normPlusOne), h * headDim);
       }
-      applyRope(q, nHeads, headDim, t, localRope ? c.ropeLocalTheta! : c.ropeTheta, c.ropeLayout, localRope ? null : c.ropeScaling);
-      applyRope(k, nKvHeads, headDim, t, localRope ? c.ropeLocalTheta! : c.ropeTheta, c.ropeLayout, localRope ? null : c.ropeScaling);
+      // One pass over the whole sequence, as transformers runs it (LongRoPE picks its factors by T).
+      applyRope(q, nHeads, headDim, t, localRope ? c.ropeLocalTheta! : c.ropeTheta, c.ropeLayout, localRope ? null : c.ropeScaling, T);
+      applyRope(k, nKvHeads, headDim, t, localRope ? c.ropeLocalTheta! : c.ropeTheta, c.ropeLayout, localRope ? null : c.ropeScaling, T);
       Qs.push(q); Ks.push(k); Vs.push(v);
     }
     const next: Float64Array[] = [];

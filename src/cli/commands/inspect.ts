@@ -3,7 +3,7 @@
  * and for matrices stored compressed (N:M values + masks) the bytes stored vs dense and the total saved.
  */
 import { formatBytes, throwIfAborted } from "../../errors.js";
-import { numel } from "../../model/config.js";
+import { numel, type RopeScaling } from "../../model/config.js";
 import type { CommandSpec } from "../args.js";
 import { JSON_OPTION, MODEL_OPTION, openModelArgs } from "../common.js";
 
@@ -141,7 +141,7 @@ export const inspectCommand: CommandSpec = {
           (c.slidingWindow ? `, sliding window ${c.slidingWindow}${c.slidingLayers ? ` on ${c.slidingLayers.filter(Boolean).length} of ${c.nLayers} layers` : ""}` : ""),
       );
       out(
-        `rope ${c.ropeLayout} (theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type === "factors" ? "per-frequency" : `${c.ropeScaling.type} x${c.ropeScaling.factor}`} scaling` : ""}` +
+        `rope ${c.ropeLayout} (theta ${c.ropeTheta}${c.ropeScaling ? `, ${ropeScalingLabel(c.ropeScaling)} scaling` : ""}` +
           `${c.ropeLocalTheta !== undefined ? `; sliding layers theta ${c.ropeLocalTheta}` : ""}), act ${c.act}, norm eps ${c.normEps}${c.normPlusOne ? " (1 + w)" : ""}, ` +
           `${c.tiedEmbeddings ? "tied" : "separate"} classifier${c.qkvBias ? ", q/k/v bias" : ""}${c.qkNorm ? ", q/k norm" : ""}${c.sandwichNorms ? ", sandwich norms" : ""}` +
           `${c.attnSoftcap ? `, scores capped at ${c.attnSoftcap}` : ""}${c.logitSoftcap ? `, logits capped at ${c.logitSoftcap}` : ""}${c.embedScale !== 1 ? `, embed scale ${c.embedScale}` : ""}`,
@@ -184,3 +184,10 @@ export const inspectCommand: CommandSpec = {
     }
   },
 };
+
+/** How inspect names a RoPE scaling. */
+function ropeScalingLabel(s: RopeScaling): string {
+  if (s.type === "factors") return "per-frequency";
+  if (s.type === "longrope") return `LongRoPE (long factors beyond ${s.originalContext} positions, attention x${s.attentionFactor.toPrecision(6)})`;
+  return `${s.type} x${s.factor}`;
+}
