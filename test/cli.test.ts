@@ -293,7 +293,7 @@ c("every command documents exactly the flags of the issues", async () => {
   const flags: Record<string, string[]> = {
     prune: ["model", "tokenizer", "method", "pattern", "calib", "nsamples", "seqlen", "seed", "targets", "alpha", "out", "report", "compress", "dtype", "threads", "json"],
     eval: ["model", "tokenizer", "text", "seqlen", "max-tokens", "protocol", "threads", "json"],
-    generate: ["model", "tokenizer", "prompt", "steps", "temperature", "seed", "threads", "json"],
+    generate: ["model", "tokenizer", "prompt", "steps", "chat", "system", "temperature", "top-p", "seed", "threads", "json"],
     inspect: ["model", "json"],
     convert: ["model", "to", "out", "tokenizer", "dtype", "json"],
     pull: ["list", "cache", "base-url", "force", "json"],
@@ -321,6 +321,8 @@ c("usage errors exit with 2 and a clear message", async () => {
     [["generate", "--model", "m", "--prompt", "x", "--steps", "ten"], /--steps must be an integer/],
     [["generate", "--model", "m", "--prompt", "x", "--steps", "0"], /--steps must be an integer >= 1/],
     [["generate", "--model", "m", "--prompt", "x", "--steps", "5", "--temperature", "hot"], /--temperature must be a number/],
+    [["generate", "--model", "m", "--prompt", "x", "--steps", "5", "--top-p", "2"], /--top-p must be in \[0, 1\]/],
+    [["generate", "--model", "m", "--prompt", "x", "--steps", "5", "--system", "s"], /--system needs --chat/],
     [["eval", "--model", "m", "--text", "t", "--protocol", "xyz"], /--protocol must be one of paper, bos/],
     [["convert", "--model", "m", "--to", "onnx", "--out", "o"], /--to must be one of gguf, safetensors, llama2c/],
     [["inspect", "--json=yes", "--model", "m"], /--json takes no value/],
@@ -499,6 +501,22 @@ async function modelFiles(prefix: string): Promise<{ mp: string; tp: string }> {
   const r = await dass(["generate", "--model", folder, "--prompt", "Once upon a time", "--steps", "64", "--threads", "1"]);
   assert.is(r.code, 0, r.err);
   assert.is(r.out, REF_TEXT);
+  // --chat: the prompt through the folder's chat template; only the reply is printed. A template that
+  // writes BOS and the message gives the story's token stream, so the reply is the story after the prompt.
+  const noTemplate = await dass(["generate", "--model", folder, "--prompt", "Once upon a time", "--steps", "64", "--chat"]);
+  assert.is(noTemplate.code, 2, noTemplate.err);
+  assert.match(noTemplate.err, /has no chat template/);
+  const tc = join(folder, "tokenizer_config.json");
+  const config = JSON.parse(await fs.readFile(tc, "utf8")) as Record<string, unknown>;
+  await fs.writeFile(tc, JSON.stringify({ ...config, chat_template: "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}" }));
+  const chat = await dass(["generate", "--model", folder, "--prompt", "Once upon a time", "--steps", "64", "--threads", "1", "--chat"]);
+  assert.is(chat.code, 0, chat.err);
+  assert.is(chat.out, REF_TEXT.slice("Once upon a time".length));
+  const cj = await dass(["generate", "--model", folder, "--prompt", "Once upon a time", "--steps", "8", "--chat", "--json"]);
+  assert.is(cj.code, 0, cj.err);
+  const parsed = JSON.parse(cj.out) as { text: string; tokens: number[]; promptTokens: number };
+  assert.equal([parsed.text, parsed.tokens, parsed.promptTokens], [", there was a\n", [403, 407, 261, 378, 432, 383, 286, 261], 5]);
+  await fs.writeFile(tc, JSON.stringify(config));
   // An HF tokenizer.json is copied as it is.
   const copy = join(cliRoot, "cv-hf-copy");
   const cp = await dass(["convert", "--model", mp, "--tokenizer", join(folder, "tokenizer.json"), "--to", "safetensors", "--out", copy]);

@@ -9,6 +9,7 @@ export const SUITES: readonly string[] = [
   "forward",
   "eval",
   "generate",
+  "chat",
   "scores",
   "masks",
   "formats",

@@ -25,6 +25,7 @@ export { calibrationWindows, type CalibrationWindows } from "../calibration/samp
 
 export { evaluatePerplexity } from "../eval/perplexity.js";
 export { generate } from "../generate/generate.js";
+export { readChatTemplate, renderChat } from "../generate/chat-template.js";
 export { compressForSave } from "../sparse/storage.js";
 
 /**

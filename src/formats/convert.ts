@@ -9,7 +9,7 @@ import { ggufKeepsWindow, ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF,
 import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
 import { readerInputPaths, type ModelFormat, type ModelReader } from "./reader.js";
 import { permuteQK, type PermuteDirection } from "./rope-permute.js";
-import { hfUnsupported, isPhi3Config, writeSafetensors } from "./safetensors.js";
+import { HF_SIDE_FILES, hfUnsupported, isPhi3Config, writeSafetensors } from "./safetensors.js";
 import { ggufBpeTokenizerFiles, GGUFTokenizer } from "../tokenizers/gguf.js";
 import { toHFTokenizerFiles } from "../tokenizers/tokenizer-json.js";
 import type { TensorData, TensorSource } from "./writer.js";
@@ -46,7 +46,7 @@ export interface ConvertOptions {
 
 // Every norm weight: GGUF's Gemmas store each with its +1 baked in (q/k and sandwich norms too).
 const NORMS = /^(norm|layers\.\d+\.(attn_norm|ffn_norm|attn_post_norm|ffn_post_norm|attn\.q_norm|attn\.k_norm))$/;
-const HF_SIDE_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"];
+
 
 /** Whether a model is a Phi-3 (an HF Phi3ForCausalLM folder or a GGUF phi3 file). */
 export function isPhi3Source(reader: ModelReader): boolean {
@@ -164,6 +164,8 @@ export async function convertModel(
     const v = ggufVocab(reader);
     if (v && (v.model ?? "llama") === "llama") extraFiles = toHFTokenizerFiles(new GGUFTokenizer(v));
     else if (v && v.model === "gpt2" && v.merges) extraFiles = ggufBpeTokenizerFiles(v);
+    // transformers 4.47 and later keep the template in a file of its own, as here.
+    if (extraFiles && v?.chatTemplate !== undefined) extraFiles["chat_template.jinja"] = new TextEncoder().encode(v.chatTemplate);
   }
   const hfConfig = reader.format === "safetensors" ? (reader.metadata.hfConfig as Record<string, unknown>) : undefined;
   return writeSafetensors(out, target, source, { ...common, dtype, extraFiles, hfConfig });

@@ -749,6 +749,11 @@ export interface GGUFVocab {
    * prefix"); absent means yes (Llama). Gemma's GGUFs say no.
    */
   addSpacePrefix?: boolean;
+  /** `tokenizer.chat_template`: the Jinja chat template of an instruction model. */
+  chatTemplate?: string;
+  /** `tokenizer.ggml.eot_token_id` / `eom_token_id`: the tokens that end a turn or a message. */
+  eotId?: number;
+  eomId?: number;
 }
 
 /** Extra options of the GGUF writer. */
@@ -942,6 +947,9 @@ export async function writeGGUF(
     if (v.pre !== undefined) kvs.push(["tokenizer.ggml.pre", GGUFType.STRING, v.pre]);
     if (v.merges !== undefined) kvs.push(["tokenizer.ggml.merges", GGUFType.ARRAY, v.merges, GGUFType.STRING]);
     if (v.addSpacePrefix !== undefined) kvs.push(["tokenizer.ggml.add_space_prefix", GGUFType.BOOL, v.addSpacePrefix]);
+    if (v.eotId !== undefined) kvs.push(["tokenizer.ggml.eot_token_id", GGUFType.U32, v.eotId]);
+    if (v.eomId !== undefined) kvs.push(["tokenizer.ggml.eom_token_id", GGUFType.U32, v.eomId]);
+    if (v.chatTemplate !== undefined) kvs.push(["tokenizer.chat_template", GGUFType.STRING, v.chatTemplate]);
   } else {
     if (config.bosId >= 0) kvs.push(["tokenizer.ggml.bos_token_id", GGUFType.U32, config.bosId]);
     if (config.eosId >= 0) kvs.push(["tokenizer.ggml.eos_token_id", GGUFType.U32, config.eosId]);
@@ -1111,6 +1119,9 @@ export function ggufVocab(source: ModelReader | Map<string, GGUFValue>): GGUFVoc
   const merges = kv.get("tokenizer.ggml.merges");
   const pre = kv.get("tokenizer.ggml.pre");
   const space = kv.get("tokenizer.ggml.add_space_prefix");
+  const chatTemplate = kv.get("tokenizer.chat_template");
+  const optionalId = (k: string): number | undefined => { const x = kv.get(k); return typeof x === "number" && Number.isInteger(x) && x >= 0 && x < n ? x : undefined; };
+  const eotId = optionalId("tokenizer.ggml.eot_token_id"), eomId = optionalId("tokenizer.ggml.eom_token_id");
   return {
     tokens: tokens as string[],
     scores,
@@ -1122,5 +1133,8 @@ export function ggufVocab(source: ModelReader | Map<string, GGUFValue>): GGUFVoc
     ...(Array.isArray(merges) && merges.every((m) => typeof m === "string") ? { merges: merges as string[] } : {}),
     ...(typeof pre === "string" ? { pre } : {}),
     ...(typeof space === "boolean" ? { addSpacePrefix: space } : {}),
+    ...(typeof chatTemplate === "string" ? { chatTemplate } : {}),
+    ...(eotId !== undefined ? { eotId } : {}),
+    ...(eomId !== undefined ? { eomId } : {}),
   };
 }

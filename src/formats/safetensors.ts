@@ -16,6 +16,9 @@ import { readSmallFile, type FileSource, type OutputFolder, type RandomAccessFil
 import { makeReader, type ModelReader, type TensorLocation } from "./reader.js";
 import { checkConfigArg, dtypeFor, folderTarget, tensorBytes, writeAtomically, type TensorSource, type WriteOptions } from "./writer.js";
 
+/** The files of a Hugging Face folder besides config and weights that a written copy carries along. */
+export const HF_SIDE_FILES: readonly string[] = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model", "chat_template.jinja"];
+
 /** Element types of safetensors entries: model tensors, plus U8 for compressed N:M masks. */
 export type SafetensorsDType = TensorDType | "u8";
 

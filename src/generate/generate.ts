@@ -40,6 +40,13 @@ export interface GenerateOptions extends SamplerOptions {
    * llama2.c: its models delimit texts with BOS.
    */
   stopTokens?: readonly number[];
+  /**
+   * Encode the prompt with BOS (default true, as llama2.c). A rendered chat template carries its own, as
+   * transformers tokenizes it without special tokens added.
+   */
+  addBos?: boolean;
+  /** Read special-token texts in the prompt as those tokens (see EncodeOptions.parseSpecial); for chat templates. */
+  parseSpecial?: boolean;
   /** Called with each printed piece, in order. */
   onPiece?: (piece: GeneratedPiece) => void;
   /** Called after each position. */
@@ -79,10 +86,11 @@ export async function generate(model: Transformer, tokenizer: Tokenizer, prompt:
   }
   const { signal, onPiece, onProgress } = options;
   throwIfAborted(signal);
-  const prompt_ = tokenizer.encode(prompt, { bos: true, eos: false });
-  if (prompt_.length < 1) throw new ArgumentError("prompt", "encodes to no tokens (the tokenizer has no BOS?)");
+  const addBos = options.addBos ?? true;
+  const prompt_ = tokenizer.encode(prompt, { bos: addBos, eos: false, parseSpecial: options.parseSpecial ?? false });
+  if (prompt_.length < 1) throw new ArgumentError("prompt", addBos ? "encodes to no tokens (the tokenizer has no BOS?)" : "encodes to no tokens");
   if (prompt_.length > ctx) {
-    throw new ArgumentError("prompt", `is ${prompt_.length} tokens (with BOS), longer than the context length ${ctx}`);
+    throw new ArgumentError("prompt", `is ${prompt_.length} tokens${addBos ? " (with BOS)" : ""}, longer than the context length ${ctx}`);
   }
   const bosId = model.config.bosId;
   const tok = tokenizer as ByteTokenizer;

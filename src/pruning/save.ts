@@ -30,7 +30,7 @@ import { ggufVocab, writeGGUF, type GGUFValue } from "../formats/gguf.js";
 import { GGML_WRITE_TYPES, keptQuantType, type GgmlWriteType } from "../formats/ggml-quantize.js";
 import { writeLlama2c } from "../formats/llama2c.js";
 import { readerInputPaths, type ModelFormat, type ModelReader } from "../formats/reader.js";
-import { writeSafetensors } from "../formats/safetensors.js";
+import { HF_SIDE_FILES, writeSafetensors } from "../formats/safetensors.js";
 import type { TensorData, TensorSource, WriteOptions } from "../formats/writer.js";
 import { expectedTensors, type TensorDType } from "../model/config.js";
 import { LINEAR_NAMES, linearTensorSuffix, type LinearName } from "../model/linear.js";
@@ -91,7 +91,7 @@ const SUFFIX_TO_LINEAR = new Map<string, LinearName>(LINEAR_NAMES.map((n) => [li
 
 // Files a Hugging Face model folder may hold; an existing `out` folder is only replaced when it
 // holds nothing else (so a typo such as `--out ~` cannot delete a folder of unrelated files).
-const MODEL_FOLDER_FILE = /^(config\.json|generation_config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|tokenizer\.model|.*\.safetensors(\.index\.json)?|README\.md|\..*)$/;
+const MODEL_FOLDER_FILE = /^(config\.json|generation_config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|tokenizer\.model|chat_template\.jinja|.*\.safetensors(\.index\.json)?|README\.md|\..*)$/;
 
 /**
  * Checks that `out` can receive the pruned form of the model `reader` reads, before any work: not an
@@ -186,7 +186,7 @@ export async function savePrunedModel(
 
   if (reader.format === "safetensors") {
     const extraFiles: Record<string, Uint8Array> = {};
-    for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"]) {
+    for (const f of HF_SIDE_FILES) {
       const b = await reader.readAuxFile(f);
       if (b) extraFiles[f] = b;
     }

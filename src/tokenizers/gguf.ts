@@ -29,6 +29,7 @@ export class GGUFTokenizer extends SentencePieceTokenizer {
       unkId: v.unkId ?? 0,
       controlIds: control,
       matchable: (i) => types[i] === TokenType.NORMAL || types[i] === TokenType.USER_DEFINED,
+      specialIds: Array.from(types).flatMap((t, i) => (t === TokenType.CONTROL || t === TokenType.USER_DEFINED ? [i] : [])),
       addSpacePrefix: v.addSpacePrefix ?? true,
     });
     this.tokenTypes = types;

@@ -25,6 +25,8 @@ export interface SentencePieceOptions {
   controlIds?: Iterable<number>;
   /** Pieces that text may be matched against (default all). GGUF excludes control/byte/unknown tokens. */
   matchable?: (id: number) => boolean;
+  /** Tokens whose text `encode(text, { parseSpecial: true })` reads as the token (GGUF: control and user-defined). */
+  specialIds?: Iterable<number>;
   /**
    * Text starts with a space before encoding (SentencePiece's dummy prefix), which decoding after BOS
    * drops again. Default true, as llama2.c and Llama do; Gemma's vocabularies have none.
@@ -55,6 +57,8 @@ export class SentencePieceTokenizer implements Tokenizer {
   private readonly prefixIds: number[]; // the dummy-prefix space the text starts with, or none
   /** Text starts with a space before encoding (see SentencePieceOptions.addSpacePrefix). */
   readonly addSpacePrefix: boolean;
+  /** Texts of the special tokens (SentencePieceOptions.specialIds) with their ids, by first character, longest first. */
+  private readonly specials = new Map<string, [string, number][]>();
 
   constructor(pieces: string[], scores: ArrayLike<number>, opts: SentencePieceOptions) {
     const n = pieces.length;
@@ -87,6 +91,13 @@ export class SentencePieceTokenizer implements Tokenizer {
     this.addSpacePrefix = opts.addSpacePrefix !== false;
     this.prefixIds = this.addSpacePrefix ? this.charIds(" ") : [];
     this.lineSplitExact = this.checkLineSplit();
+    for (const id of new Set(opts.specialIds ?? [])) {
+      if (!(id >= 0 && id < n && pieces[id].length > 0)) continue;
+      const list = this.specials.get(pieces[id][0]) ?? [];
+      list.push([pieces[id], id]);
+      this.specials.set(pieces[id][0], list);
+    }
+    for (const list of this.specials.values()) list.sort((a, b) => b[0].length - a[0].length || a[1] - b[1]);
   }
 
   /** Token ids of one code point: its piece, else its UTF-8 bytes as byte tokens, else <unk>. */
@@ -123,23 +134,40 @@ export class SentencePieceTokenizer implements Tokenizer {
     if (typeof text !== "string") throw new ArgumentError("text", "expected a string");
     const out: number[] = [];
     if (opts.bos && this.bosId >= 0) out.push(this.bosId);
-    if (text.length > 0) {
-      const segments = this.lineSplitExact ? text.split("\n") : [text];
-      const ids: number[] = [...this.prefixIds];
-      const merger = new Merger(this);
-      for (let s = 0; s < segments.length; s++) {
-        if (s > 0) ids.length = 0;
-        for (const ch of segments[s]) {
-          const id = this.lookup.get(ch);
-          if (id !== undefined) ids.push(id);
-          else for (const x of this.charIds(ch)) ids.push(x);
-        }
-        merger.merge(ids, out);
-        if (s < segments.length - 1) out.push(this.newlineId);
+    if (opts.parseSpecial && this.specials.size > 0) {
+      // As llama.cpp: text between special tokens is encoded on its own, with the dummy prefix when it
+      // starts the text or follows a special token.
+      let afterSpecial = true, from = 0;
+      for (let at = 0; at < text.length;) {
+        const hit = this.specials.get(text[at])?.find(([t]) => text.startsWith(t, at));
+        if (!hit) { at++; continue; }
+        if (at > from) this.encodeText(text.slice(from, at), afterSpecial, out);
+        out.push(hit[1]);
+        afterSpecial = true;
+        at += hit[0].length;
+        from = at;
       }
-    }
+      if (from < text.length) this.encodeText(text.slice(from), afterSpecial, out);
+    } else if (text.length > 0) this.encodeText(text, true, out);
     if (opts.eos && this.eosId >= 0) out.push(this.eosId);
     return out;
+  }
+
+  /** Appends the tokens of plain text to `out`, starting with the dummy prefix if asked (and the vocabulary has one). */
+  private encodeText(text: string, prefix: boolean, out: number[]): void {
+    const segments = this.lineSplitExact ? text.split("\n") : [text];
+    const ids: number[] = prefix ? [...this.prefixIds] : [];
+    const merger = new Merger(this);
+    for (let s = 0; s < segments.length; s++) {
+      if (s > 0) ids.length = 0;
+      for (const ch of segments[s]) {
+        const id = this.lookup.get(ch);
+        if (id !== undefined) ids.push(id);
+        else for (const x of this.charIds(ch)) ids.push(x);
+      }
+      merger.merge(ids, out);
+      if (s < segments.length - 1) out.push(this.newlineId);
+    }
   }
 
   /** Internal: merge candidate for the heap. */

@@ -6,6 +6,12 @@ export interface EncodeOptions {
   bos?: boolean;
   /** Append the EOS token. Default false. */
   eos?: boolean;
+  /**
+   * Read the texts of the vocabulary's control and user-defined tokens (`<s>`, `<|im_start|>`, ...) in the
+   * text as those tokens, as a rendered chat template needs (llama.cpp's parse_special). HF tokenizers
+   * always do for their added tokens; GGUF SentencePiece vocabularies only with this set. Default false.
+   */
+  parseSpecial?: boolean;
 }
 
 /** Text <-> token ids. */
