@@ -14,7 +14,8 @@ import {
   convertingSource, convertModel, f16ToF32, f32ToF16, ggufVocab, MemoryFile, MemoryFolder, openModel, parseGGUFHeader, readGGUF, targetConfig, writeGGUF,
 } from "../src/formats/index.js";
 import { dequantize, GGML_QUANT_TYPES, type GgmlQuantType } from "../src/formats/ggml-quants.js";
-import { dequantisedNote, GGML_WRITE_TYPES, quantizeGgml } from "../src/formats/ggml-quantize.js";
+import { dequantisedNote, GGML_WRITE_TYPES, ggmlWriteBlock, quantizeGgml } from "../src/formats/ggml-quantize.js";
+import { dequantizeGgml } from "../src/kernels/dequant.js";
 import { mulberry32 } from "./util/random.js";
 import { syntheticModel } from "./util/synthetic-model.js";
 
@@ -258,6 +259,9 @@ q("quantised tensors: rows that are not whole blocks, and unsupported types, are
 
 // ---------------------------------------------------------------- writing Q8_0 / Q4_0
 
+/** The 32-element types dass writes (Q6_K, with its 256-element blocks, is tested on its own below). */
+const LEGACY_WRITE_TYPES = ["Q8_0", "Q4_0"] as const;
+
 q("quantizeGgml: ggml's reference rounding (within half a step, Q4_0's clamped top within one), zeros exact, idempotent", () => {
   const r = mulberry32(41);
   const n = 32 * 300;
@@ -265,7 +269,9 @@ q("quantizeGgml: ggml's reference rounding (within half a step, Q4_0's clamped t
   for (let i = 0; i < n; i++) x[i] = r() < 0.4 ? 0 : f((r() - 0.5) * (1 + 30 * (Math.floor(i / 32) % 5)));
   x.fill(0, 64, 96); // an all-zero block: scale 0, every value 0
   x[100] = -1e-30; // a denormal-sized value among normal ones
-  for (const type of GGML_WRITE_TYPES) {
+  assert.equal(GGML_WRITE_TYPES, ["Q8_0", "Q6_K", "Q4_0"]);
+  assert.equal(GGML_WRITE_TYPES.map(ggmlWriteBlock), [32, 256, 32]);
+  for (const type of LEGACY_WRITE_TYPES) {
     const b = quantizeGgml(type, x);
     const t = quant(type);
     assert.is(b.byteLength, (n / 32) * t.blockBytes);
@@ -292,7 +298,7 @@ q("quantizeGgml: ggml's reference rounding (within half a step, Q4_0's clamped t
 
 q("writeGGUF quantize: matrices with 32-multiple rows stored as Q8_0 / Q4_0 (fused phi3 ones too), the rest as dtype; file_type; NaN refused", async () => {
   const m = syntheticModel("llama", 18, { ropeLayout: "adjacent", overrides: { dim: 32, hiddenDim: 48, nHeads: 4, nKvHeads: 2, headDim: 8, vocabSize: 40 } });
-  for (const type of GGML_WRITE_TYPES) {
+  for (const type of LEGACY_WRITE_TYPES) {
     for (const config of [m.config, { ...m.config, ropeLayout: "half" as const }]) {
       const out = new MemoryFolder("q");
       await writeGGUF(out, config, m.source, { dtype: "f16", quantize: (n) => (n.endsWith("attn.o") ? undefined : type) });
@@ -331,8 +337,8 @@ q("writeGGUF quantize: matrices with 32-multiple rows stored as Q8_0 / Q4_0 (fus
     assert.match((e as Error).message, /only GGUF holds quantised matrices, not safetensors/);
   }
   const fake = (types: string[]) => ({ tensors: new Map(types.map((t, i) => [`t${i}`, { name: `t${i}`, quantized: { type: t } }])) }) as never;
-  assert.is(dequantisedNote(fake(["Q8_0", "Q4_K", "Q4_0", "Q6_K", "Q4_K"])), "note: the input's Q4_K, Q6_K matrices are written as f32 (exact, larger); --dtype q8_0 or q4_0 writes them quantised");
-  assert.is(dequantisedNote(fake(["Q8_0"])), null);
+  assert.is(dequantisedNote(fake(["Q8_0", "Q4_K", "Q4_0", "Q6_K", "Q5_K", "Q4_K"])), "note: the input's Q4_K, Q5_K matrices are written as f32 (exact, larger); --dtype q8_0, q6_k or q4_0 writes them quantised");
+  assert.is(dequantisedNote(fake(["Q8_0", "Q6_K", "Q4_0"])), null);
   const nan = new Map(m.tensors);
   nan.set("layers.1.mlp.up", nan.get("layers.1.mlp.up")!.slice().fill(NaN, 3, 4));
   const src = async (n: string) => nan.get(n)!.slice();
@@ -346,7 +352,244 @@ q("writeGGUF quantize: matrices with 32-multiple rows stored as Q8_0 / Q4_0 (fus
     await writeGGUF(new MemoryFolder(), m.config, m.source, { quantize: "Q4_K" as never });
     assert.unreachable("Q4_K written");
   } catch (e) {
-    assert.match((e as Error).message, /"Q4_K" is not one of Q8_0, Q4_0/);
+    assert.match((e as Error).message, /"Q4_K" is not one of Q8_0, Q6_K, Q4_0/);
+  }
+});
+
+// ---------------------------------------------------------------- writing Q6_K
+
+/**
+ * One Q6_K block from its parts, placing each element's level by the layout alone (as `element` reads
+ * it): low nibble in ql at 64 n + 32 (r & 1) + l (high nibble for runs 2, 3), high 2 bits at 2r of
+ * qh[32 n + l], where e = 128 n + 32 r + l; one i8 scale per 16 elements; f16 d last.
+ */
+function q6kBlock(levels: ArrayLike<number>, scales: ArrayLike<number>, d: number): Uint8Array {
+  const b = new Uint8Array(210);
+  for (let e = 0; e < 256; e++) {
+    const n = e >> 7, r = (e & 127) >> 5, l = e & 31;
+    b[64 * n + 32 * (r & 1) + l] |= (levels[e] & 15) << (4 * (r >> 1));
+    b[128 + 32 * n + l] |= (levels[e] >> 4) << (2 * r);
+  }
+  for (let i = 0; i < 16; i++) b[192 + i] = scales[i] & 255;
+  const h = f32ToF16(d);
+  b[208] = h & 255;
+  b[209] = h >> 8;
+  return b;
+}
+
+const hexBytes = (h: string) => Uint8Array.from(h.match(/../g)!, (v) => parseInt(v, 16));
+
+/** FNV-1a of bytes: a short fingerprint of a long golden output. */
+function fnv1a(b: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (const v of b) h = Math.imul(h ^ v, 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * Inputs for the golden Q6_K outputs below, from exact arithmetic on mulberry32 draws only (no Math.log
+ * or cos, whose last bits may differ between engines). "mixed" gives each 16-element sub-block a
+ * power-of-two scale (2^-20 to 2^3) and a 10% chance of being all zero, so blocks span stored sub-block
+ * scales from 0 to 127.
+ */
+function goldenInput(kind: string, seed: number, blocks: number): Float32Array {
+  const r = mulberry32(seed), x = new Float32Array(256 * blocks);
+  for (let s = 0; s < x.length / 16; s++) {
+    const scale = 2 ** (Math.floor(r() * 24) - 20), zeroSub = r() < 0.1;
+    for (let i = 0; i < 16; i++) {
+      const u = r() - 0.5, at = 16 * s + i;
+      switch (kind) {
+        case "normal": x[at] = f((u + r() + r() - 1) * 0.02); break; // a sum of three uniforms
+        case "mixed": x[at] = zeroSub || r() < 0.3 ? 0 : f(u * scale); break;
+        // Each sub-block's largest value is +-1 and its scale exactly -+1/32 (every try ties, as in the hand-worked
+        // blocks), so d = +-2^-12 and the scales -128 (or 128, stored as 127, on the other sign), and x / (d scale)
+        // = +-0.5 for x = +-1/64: halves, which ggml rounds to even (0); and ties in every comparison of the search.
+        case "ties": x[at] = i === 0 ? (s % 3 === 1 ? -1 : 1) : i < 4 && r() < 0.7 ? (r() < 0.5 ? -1 : 1) / 64 : 0; break;
+        case "negative": x[at] = f(-Math.abs(u) + (r() < 0.05 ? 0.25 : 0)); break;
+        case "2:4": x[at] = f(u * 0.1); break;
+        // Per block: every sub-block below GROUP_MAX_EPS; d rounding to f16 0; d an f16 subnormal; sub-blocks
+        // above GROUP_MAX_EPS whose scales are all below it (the block is cleared). Some sub-blocks below it.
+        case "tiny": x[at] = f(u * (zeroSub ? 2 ** -50 : [2 ** -50, 2 ** -30, 2 ** -8, 2 ** -47][(s >> 4) % 4])); break;
+      }
+    }
+  }
+  if (kind === "2:4") {
+    for (let g = 0; g < x.length; g += 4) {
+      const a = Math.floor(r() * 4), b = (a + 1 + Math.floor(r() * 3)) % 4;
+      x[g + a] = 0;
+      x[g + b] = 0;
+    }
+  }
+  return x;
+}
+
+q("quantizeGgml Q6_K: ggml's quantize_row_q6_K_ref bit for bit (hand-worked blocks, golden outputs of ggml itself)", async () => {
+  // All zero: ggml clears the block (d = 0, every scale and level 0).
+  assert.equal(quantizeGgml("Q6_K", new Float32Array(256)), new Uint8Array(210));
+  // One 1 at element 37 (sub-block 2). Its sub-block's search starts at iscale = -32, l = -32, scale
+  // -1/32; the other tries (l = -31) explain 31^2 / 961 = 1 as much, a tie, so -1/32 stays. The block
+  // scale iscale = -128 / (-1/32) = 4096 gives d = 2^-12 and scales[2] = -128; requantised with
+  // d * -128 = -1/32, x = 1 is level 0 (q - 32 = -32), its zeros level 32. All-zero sub-blocks keep
+  // make_qx_quants' levels 0 under their scale 0. With -1 instead, iscale and d change sign.
+  for (const v of [1, -1]) {
+    const x = new Float32Array(256);
+    x[37] = v;
+    const levels = new Array<number>(256).fill(0).fill(32, 32, 48);
+    levels[37] = 0;
+    const scales = new Array<number>(16).fill(0);
+    scales[2] = -128;
+    const b = quantizeGgml("Q6_K", x);
+    assert.equal(b, q6kBlock(levels, scales, v / 4096), `one ${v}`);
+    assert.equal(dequantize("Q6_K", b, 256), x, `one ${v} reads back exactly`);
+  }
+  // One value (k + 1) / 16 at the start of sub-block k: each sub-block's scale is -(k + 1) / 512 (every
+  // try ties, as above, and these dyadic sums are exact), the largest -1/32, so d = 2^-12 again and
+  // the stored scales -8 (k + 1): all 16 scale bytes, -8 to -128, and every value exact.
+  {
+    const x = new Float32Array(256);
+    for (let k = 0; k < 16; k++) x[16 * k] = (k + 1) / 16;
+    const levels = Array.from({ length: 256 }, (_, e) => (e % 16 === 0 ? 0 : 32));
+    const b = quantizeGgml("Q6_K", x);
+    assert.equal(b, q6kBlock(levels, Array.from({ length: 16 }, (_, k) => -8 * (k + 1)), 1 / 4096));
+    assert.equal(dequantize("Q6_K", b, 256), x);
+  }
+  // Two blocks of "mixed" rows as ggml's own quantize_row_q6_K_ref wrote them (libggml-base.so of
+  // llama.cpp built for x86-64, the library behind llama-quantize), byte for byte.
+  const mixed = goldenInput("mixed", 7, 2);
+  const golden = hexBytes(
+    "0030b0602000400000c000700090b0a00ee00084c1b42d2970c8c0f2b67e5f04e48500341d051af681ca00803f010f8c3fc00000e017e01005a71a0f98" +
+    "05060510a02235c0748bd842502970681084b000000000c0d000400000000010700070f00050f0b070b558040bbfa20c1db73b3ff7574dc0d533644000" +
+    "d101110030cc80bc8834e4a42ce4e0346078e4e480c4a05aaa82482676ee26142ea4dd8da28580ae201b2908c59cbdae6826ab327826a4e87ce4c8a864" +
+    "5428944c8c20a8281c00000000047df80080000000b700b7b891830f1096b3cadd00c0110fe7885bc086ae000005030d000a010305000e03000006000000" +
+    "700040c0f000d0b010401000f010e051a0fda4080000d9030f02e0002904ce0714050fd801981200072ce368b0f48c12921509005770c6d0015989abc8" +
+    "030a004620d046c82071f06872050e0b2908ae05c2e11a1060189d0e040e306ea0b28000a2b062e2b140f181c30282700a0a4a0a02ca8088894986858" +
+    "488828b85a9ab61aa2bda289335eaa19f9e3d862e80c8725a696a79ba2ac6a3a480e8b9fe00000000000e00000100fe00be1f80f613",
+  );
+  assert.equal(quantizeGgml("Q6_K", mixed), golden);
+  // And the FNV-1a of ggml's output for 128 blocks of each kind of input: ties in every rounding, zeros,
+  // 2:4 sparsity, negative-dominant blocks, sub-blocks below GROUP_MAX_EPS and a d that rounds to f16 0.
+  const digests: Record<string, number> = {
+    normal: 0x8ce476fe, mixed: 0xcd42bfc6, ties: 0x6ff5aeca, negative: 0x414cab75, "2:4": 0xf671c162, tiny: 0xdd575224,
+  };
+  for (const [i, kind] of Object.keys(digests).entries()) {
+    assert.is(fnv1a(quantizeGgml("Q6_K", goldenInput(kind, 100 + i, 128))).toString(16), digests[kind].toString(16), kind);
+  }
+  // The Wasm dequantiser the model loader uses reads these blocks as the JavaScript one does.
+  const rt = await createRuntime({ threads: 1 });
+  const s = rt.heap.scope();
+  try {
+    const dst = s.alloc("f32", 512);
+    await dequantizeGgml(rt, "Q6_K", s.from("u8", golden), dst, 2);
+    assert.equal(dst.read(), dequantize("Q6_K", golden, 512));
+  } finally {
+    s.release();
+    rt.close();
+  }
+});
+
+q("quantizeGgml Q6_K: within a step of every value, zeros exact (50% and 2:4 sparse rows), tiny blocks zero, rows of 256 and 512; errors", () => {
+  const r = mulberry32(43);
+  for (const width of [256, 512]) {
+    const rows = 24, n = rows * width;
+    const kinds = ["uniform", "half zeros", "2:4", "negative", "one nonzero", "tiny", "mixed scales"] as const;
+    for (const kind of kinds) {
+      const x = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const u = r() - 0.5;
+        if (kind === "uniform") x[i] = f(u);
+        else if (kind === "half zeros") x[i] = r() < 0.5 ? 0 : f(u * 0.04);
+        else if (kind === "2:4") x[i] = i % 4 < 2 ? 0 : f(u * 0.04);
+        else if (kind === "negative") x[i] = f(-Math.abs(u) + (r() < 0.03 ? 0.3 : 0));
+        else if (kind === "tiny") x[i] = f(u * 1e-15); // every sub-block below GROUP_MAX_EPS (1e-15)
+        else if (kind === "mixed scales") x[i] = f(u * 2 ** -(Math.floor(i / 16) % 12)); // sub-block scales 1 to 2^-11
+      }
+      if (kind === "2:4") for (let i = 0; i < n; i += 4) if (r() < 0.5) [x[i], x[i + 2]] = [x[i + 2], x[i]]; // zeros in either half
+      if (kind === "one nonzero") for (let b = 0; b < n / 256; b++) x[256 * b + Math.floor(r() * 256)] = f(r() - 0.5);
+      const b = quantizeGgml("Q6_K", x);
+      assert.is(b.byteLength, (n / 256) * 210, kind);
+      const y = dequantize("Q6_K", b, n);
+      for (let k = 0; k < n / 256; k++) {
+        const blk = b.subarray(210 * k, 210 * k + 210);
+        const d = f16ToF32(blk[208] | (blk[209] << 8));
+        let amax = 0;
+        for (let i = 256 * k; i < 256 * k + 256; i++) amax = Math.max(amax, Math.abs(x[i]));
+        if (kind === "tiny") assert.equal(blk, new Uint8Array(210), `${kind} block ${k}: cleared`);
+        for (let i = 256 * k; i < 256 * k + 256; i++) {
+          if (x[i] === 0) assert.is(y[i], 0, `${kind}: zero at ${i} stays zero`);
+          // The largest sub-block's step is about amax / 32; a value can be a step off when the int8
+          // scale rounds its sub-block's step down and the value clamps at level 31 (or -32). A sub-block
+          // (or block) whose largest value is below GROUP_MAX_EPS = 1e-15 is stored as zeros.
+          const err = Math.abs(y[i] - x[i]);
+          assert.ok(err <= amax / 16 + 1e-15, `${kind} ${width}[${i}]: ${x[i]} -> ${y[i]} (block amax ${amax})`);
+          // Random data never clamps in practice: within one step of its own sub-block.
+          const step = Math.abs(f(d * s8(blk[192 + ((i - 256 * k) >> 4)])));
+          if (kind === "uniform" || kind === "half zeros") assert.ok(err <= step, `${kind} ${width}[${i}]: ${x[i]} -> ${y[i]} (step ${step})`);
+        }
+      }
+      // A lone value is level -32 times scale -128 times d = f16(x / 4096): x up to d's f16 rounding,
+      // half an ulp (2^-11 relative, or 2^-25 absolute where d is an f16 subnormal) times 4096.
+      if (kind === "one nonzero") {
+        for (let i = 0; i < n; i++) assert.ok(Math.abs(y[i] - x[i]) <= Math.max(Math.abs(x[i]) * 2 ** -11, 2 ** -13), `lone ${x[i]} -> ${y[i]}`);
+      }
+    }
+  }
+  assert.throws(() => quantizeGgml("Q6_K", new Float32Array(288)), /288 values are not whole 256-element blocks/);
+  assert.throws(() => quantizeGgml("Q6_K", new Float32Array(256).fill(3e9)), /block scale .* does not fit in f16/);
+});
+
+q("writeGGUF quantize Q6_K: 256-multiple rows stored as Q6_K (fused phi3 too), the rest as dtype; file_type 18; kept by convertModel; NaN refused", async () => {
+  // Rows of 256 everywhere but mlp.down (rows of hiddenDim = 384: not whole 256-element blocks).
+  const m = syntheticModel("llama", 19, { ropeLayout: "adjacent", overrides: { dim: 256, hiddenDim: 384, nHeads: 4, nKvHeads: 2, headDim: 64, vocabSize: 40, nLayers: 1 } });
+  for (const config of [m.config, { ...m.config, ropeLayout: "half" as const }]) {
+    const out = new MemoryFolder("q6");
+    await writeGGUF(out, config, m.source, { dtype: "f16", quantize: "Q6_K" });
+    const bytes = out.files.get("model.gguf")!;
+    const h = await parseGGUFHeader(new MemoryFile(bytes));
+    assert.is(h.kv.get("general.file_type"), 18);
+    const r = await readGGUF(new MemoryFile(bytes, "q6.gguf"));
+    for (const [name, info] of r.tensors) {
+      const want = info.shape.length === 1 ? "f32" : /down/.test(name) ? "f16" : "Q6_K";
+      assert.is(info.quantized?.type ?? info.dtype, want, `${name} (${h.kv.get("general.architecture")})`);
+      if (info.quantized) {
+        const x = m.tensors.get(name)!;
+        assert.equal(await r.readTensor(name), dequantize("Q6_K", quantizeGgml("Q6_K", x), x.length), name);
+      }
+    }
+    await r.close();
+  }
+  // A Q6_K GGUF converted to GGUF keeps its Q6_K matrices by default (requantised from the values read:
+  // close to, though not always bit-identical with, the input's blocks), and a dtype or another type
+  // replaces them.
+  const q6 = new MemoryFolder("q6");
+  await writeGGUF(q6, m.config, m.source, { quantize: "Q6_K" });
+  const q6r = await readGGUF(new MemoryFile(q6.files.get("model.gguf")!, "q6.gguf"));
+  for (const [opts, want] of [[{}, "Q6_K"], [{ dtype: "f16" }, "f16"], [{ quantize: "Q8_0" }, "Q8_0"], [{ quantize: null }, "f32"]] as const) {
+    const out = new MemoryFolder("c");
+    await convertModel(q6r, "gguf", out, opts);
+    const back = await openModel({ files: out.files, name: "c" });
+    const info = back.tensors.get("layers.0.mlp.gate")!;
+    assert.is(info.quantized?.type ?? info.dtype, want, JSON.stringify(opts));
+    if (want === "Q6_K") {
+      // Weights in [-1, 1): steps of about 1/32, and a requantised value moves by well under half of one.
+      const a = await back.readTensor("layers.0.mlp.gate"), b = await q6r.readTensor("layers.0.mlp.gate");
+      let moved = 0;
+      for (let i = 0; i < a.length; i++) {
+        assert.ok(Math.abs(a[i] - b[i]) <= 2 ** -7, `requantised gate[${i}]: ${a[i]} vs ${b[i]}`);
+        if (a[i] !== b[i]) moved++;
+      }
+      assert.ok(moved < a.length / 100, `${moved} of ${a.length} values moved`);
+      assert.is(back.tensors.get("layers.0.mlp.down")!.dtype, "f32", "down was f32 in the input");
+    }
+    await back.close();
+  }
+  await q6r.close();
+  const nan = new Map(m.tensors);
+  nan.set("layers.0.mlp.gate", nan.get("layers.0.mlp.gate")!.slice().fill(Infinity, 300, 301));
+  try {
+    await writeGGUF(new MemoryFolder(), m.config, async (n) => nan.get(n)!.slice(), { quantize: "Q6_K" });
+    assert.unreachable("Infinity was quantised");
+  } catch (e) {
+    assert.match((e as Error).message, /layers\.0\.mlp\.gate\[300\] = Infinity cannot be quantised to Q6_K/);
   }
 });
 

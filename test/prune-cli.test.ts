@@ -410,7 +410,7 @@ test("quantised GGUF (Q8_0, Q4_0): written back in the input's type at the input
   const { savePrunedModel } = await import("../src/pruning/save.js");
   const bin = await openModel(inputs.bin);
   try {
-    for (const [reader, q, re] of [[bin, "Q8_0", /only GGUF outputs hold quantised matrices; this model is llama2c/], [null, "Q4_K", /"Q4_K" is not one of Q8_0, Q4_0/]] as const) {
+    for (const [reader, q, re] of [[bin, "Q8_0", /only GGUF outputs hold quantised matrices; this model is llama2c/], [null, "Q4_K", /"Q4_K" is not one of Q8_0, Q6_K, Q4_0/]] as const) {
       const src = reader ?? (await openModel(join(d, "Q8_0.gguf")));
       try {
         await savePrunedModel(src, { getLinearWeights: async () => new Float32Array(0) }, [], join(d, "never.gguf"), { quantize: q as never });
@@ -432,6 +432,55 @@ test("quantised GGUF (Q8_0, Q4_0): written back in the input's type at the input
   assert.is(bad.code, 1, bad.err);
   assert.match(bad.err, /only GGUF holds quantised matrices/);
   assert.not.ok(await exists(join(d, "x.bin")));
+});
+
+test("quantised GGUF (Q6_K): its 256-wide matrices kept as Q6_K at the input's size, pruned zeros exact; --dtype q6_k for prune and convert", async () => {
+  const d = await dir();
+  // Rows of 256 everywhere but mlp.down's (hiddenDim 320), which is not whole 256-element blocks and stays f32.
+  const m = syntheticModel("llama", 10, { ropeLayout: "adjacent", tied: false, overrides: { ...OVERRIDES, dim: 256, hiddenDim: 320, nHeads: 4, nKvHeads: 2, headDim: 64 } });
+  const vocab = toGGUFVocab(loadLlama2cTokenizer(tokenizerBin(), 64));
+  const types = async (file: string) => {
+    const b = await openModel(file);
+    try {
+      return Object.fromEntries([...b.tensors.values()].filter((t) => t.shape.length === 2).map((t) => [t.name, t.quantized?.type ?? t.dtype]));
+    } finally {
+      await b.close();
+    }
+  };
+  const input = join(d, "q6.gguf"), f32 = join(d, "f32.gguf");
+  await writeGGUF(input, m.config, m.source, { vocab, quantize: "Q6_K" });
+  await writeGGUF(f32, m.config, m.source, { vocab });
+  const inputTypes = await types(input);
+  assert.ok(Object.keys(inputTypes).length >= 16);
+  for (const [name, type] of Object.entries(inputTypes)) assert.is(type, /mlp\.down/.test(name) ? "f32" : "Q6_K", name);
+  // Pruned with the default dtype: the Q6_K matrices stay Q6_K, so the file keeps the input's size.
+  const out = join(d, "q6-p.gguf");
+  const r = await dass(["prune", "--model", input, "--method", "magnitude", "--pattern", "2:4", "--out", out, "--threads", "1"]);
+  assert.is(r.code, 0, r.err);
+  assert.not.match(r.err, /written as f32/);
+  assert.is((await fs.stat(out)).size, (await fs.stat(input)).size, "the input's size");
+  assert.equal(await types(out), inputTypes);
+  const b = await openModel(out);
+  try {
+    for (const s of ["mlp.gate", "mlp.up", "mlp.down"]) {
+      const w = await b.readTensor(`layers.1.${s}`);
+      for (let g = 0; g < w.length; g += 4) assert.ok(w.subarray(g, g + 4).filter((v) => v === 0).length >= 2, `${s}: group ${g / 4} keeps 2 of 4`);
+    }
+  } finally {
+    await b.close();
+  }
+  // An f32 GGUF pruned or converted with --dtype q6_k: the same layout as the Q6_K input.
+  const p6 = join(d, "p6.gguf"), c6 = join(d, "c6.gguf");
+  const pr = await dass(["prune", "--model", f32, "--method", "magnitude", "--pattern", "2:4", "--dtype", "q6_k", "--out", p6, "--threads", "1"]);
+  assert.is(pr.code, 0, pr.err);
+  assert.equal(await types(p6), inputTypes);
+  const cv = await dass(["convert", "--model", f32, "--to", "gguf", "--dtype", "q6_k", "--out", c6]);
+  assert.is(cv.code, 0, cv.err);
+  assert.equal(await types(c6), inputTypes);
+  assert.is((await fs.stat(c6)).size, (await fs.stat(input)).size);
+  const toHf = await dass(["convert", "--model", input, "--to", "safetensors", "--dtype", "q6_k", "--out", join(d, "hf")]);
+  assert.is(toHf.code, 2, toHf.err);
+  assert.match(toHf.err, /--dtype q6_k quantises GGUF matrices; --to safetensors cannot hold them/);
 });
 
 test("Hugging Face folder (bf16), targets all: a folder with config.json; replacing an earlier output is allowed", async () => {

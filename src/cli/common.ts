@@ -5,6 +5,7 @@ import { int, str, type OptionSpec, type ParsedArgs } from "./args.js";
 import type { CommandContext } from "./context.js";
 // lib.js (formats, tokenizers, runtime) is loaded when a command runs, keeping `dass --help` and `dass pull` light.
 import type { ModelReader, Runtime, Tokenizer, Transformer } from "./lib.js";
+import type { GgmlWriteType } from "../formats/ggml-quantize.js";
 
 /** `--model` as every model command documents it. */
 export const MODEL_OPTION: OptionSpec = {
@@ -33,17 +34,22 @@ export const THREADS_OPTION: OptionSpec = {
 
 /** `--dtype` of the commands that write models: a storage dtype, or (GGUF) a ggml quantisation. */
 export const DTYPE_OPTION: OptionSpec = {
-  name: "dtype", type: "string", value: "DTYPE", choices: ["f32", "f16", "bf16", "q8_0", "q4_0"],
-  help: "storage of the output's tensors; q8_0 and q4_0 quantise a GGUF's matrices (pruned zeros stay exact) " +
-    "[default: keep the input's; a quantised GGUF keeps Q8_0 and Q4_0, other types become f32]",
+  name: "dtype", type: "string", value: "DTYPE", choices: ["f32", "f16", "bf16", "q8_0", "q6_k", "q4_0"],
+  help: "storage of the output's tensors; q8_0, q6_k and q4_0 quantise a GGUF's matrices whose rows are whole blocks " +
+    "(32 values, 256 for q6_k; pruned zeros stay exact) " +
+    "[default: keep the input's; a quantised GGUF keeps Q8_0, Q6_K and Q4_0, other types become f32]",
 };
 
-/** `--dtype` split into what the writers take: `dtype` (f32, f16, bf16) or `quantize` (Q8_0, Q4_0). */
-export function dtypeArgs(args: ParsedArgs): { dtype?: "f32" | "f16" | "bf16"; quantize?: "Q8_0" | "Q4_0" } {
+/** `--dtype` split into what the writers take: `dtype` (f32, f16, bf16) or `quantize` (Q8_0, Q6_K, Q4_0). */
+export function dtypeArgs(args: ParsedArgs): { dtype?: "f32" | "f16" | "bf16"; quantize?: GgmlWriteType } {
   const v = str(args, "dtype");
-  if (v === "q8_0" || v === "q4_0") return { quantize: v === "q8_0" ? "Q8_0" : "Q4_0" };
+  const q = v ? QUANTIZED_DTYPES[v] : undefined;
+  if (q) return { quantize: q };
   return v ? { dtype: v as "f32" | "f16" | "bf16" } : {};
 }
+
+// Spelled out rather than derived from GGML_WRITE_TYPES, whose module this light one does not load.
+const QUANTIZED_DTYPES: Record<string, GgmlWriteType> = { q8_0: "Q8_0", q6_k: "Q6_K", q4_0: "Q4_0" };
 
 /** `--json`. */
 export const JSON_OPTION: OptionSpec = { name: "json", type: "boolean", help: "print machine-readable JSON on stdout, no progress" };

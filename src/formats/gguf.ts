@@ -12,7 +12,7 @@ import { dtypeSize, expectedTensors, fullAttentionConfig, isGemmaArch, longropeA
 import { llama3RopeFactors } from "../kernels/rope.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
 import { GGML_QUANT_TYPES, ggmlQuantType, type GgmlQuantType } from "./ggml-quants.js";
-import { GGML_WRITE_BLOCK, GGML_WRITE_TYPES, ggmlWriteType, quantizeGgml, type GgmlWriteType } from "./ggml-quantize.js";
+import { GGML_WRITE_TYPES, ggmlWriteBlock, ggmlWriteType, quantizeGgml, type GgmlWriteType } from "./ggml-quantize.js";
 import {
   checkRecordedMeta, checkStoredPair, compressTarget, encodeForStorage, nmDTypeName, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX,
   NM_VALUES_SUFFIX, type CompressSpec,
@@ -765,8 +765,9 @@ export interface GGUFWriteOptions extends WriteOptions {
   /** Extra metadata entries (strings, numbers as f32 unless integral u32, booleans). */
   extra?: Record<string, string | number | boolean>;
   /**
-   * Matrices to store quantised (Q8_0 or Q4_0, per tensor name), instead of `dtype`: those whose rows
-   * are whole 32-element blocks and that are not stored compressed; the others keep `dtype`.
+   * Matrices to store quantised (Q8_0, Q4_0 or Q6_K, per tensor name), instead of `dtype`: those whose
+   * rows are whole blocks of the type (32 elements, 256 for Q6_K) and that are not stored compressed;
+   * the others keep `dtype`.
    */
   quantize?: GgmlWriteType | ((name: string) => GgmlWriteType | undefined);
 }
@@ -896,7 +897,7 @@ export async function writeGGUF(
     const nm = spec.parts ? undefined : compressTarget(opts.compress, spec.name, spec.shape);
     const q = typeof opts.quantize === "function" ? opts.quantize(spec.parts?.[0].name ?? spec.name) : opts.quantize;
     if (q !== undefined && !GGML_WRITE_TYPES.includes(q)) throw new ArgumentError("quantize", `${JSON.stringify(q)} is not one of ${GGML_WRITE_TYPES.join(", ")}`);
-    const quant = q && !nm && spec.shape.length === 2 && spec.shape[1] % GGML_WRITE_BLOCK === 0 ? ggmlWriteType(q) : undefined;
+    const quant = q && !nm && spec.shape.length === 2 && spec.shape[1] % ggmlWriteBlock(q) === 0 ? ggmlWriteType(q) : undefined;
     return { spec, dtype, nm, quant };
   });
   const kvs: KV[] = [
@@ -1052,8 +1053,8 @@ function align(n: number): number {
   return Math.ceil(n / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
 }
 
-// llama.cpp's llama_ftype of the usual files: all F32 0, mostly F16 1, Q4_0 2, Q8_0 7, BF16 32.
-const FILE_TYPE: Record<TensorDType | GgmlWriteType, number> = { f32: 0, f16: 1, bf16: 32, Q4_0: 2, Q8_0: 7 };
+// llama.cpp's llama_ftype of the usual files: all F32 0, mostly F16 1, Q4_0 2, Q8_0 7, Q6_K 18, BF16 32.
+const FILE_TYPE: Record<TensorDType | GgmlWriteType, number> = { f32: 0, f16: 1, bf16: 32, Q4_0: 2, Q8_0: 7, Q6_K: 18 };
 
 /** general.file_type: the type of the first matrix, as llama.cpp names a file by its main type. */
 function fileType(matrices: { dtype: TensorDType; quant?: GgmlQuantType }[]): number {

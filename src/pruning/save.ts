@@ -7,8 +7,8 @@
  *   (bit-exact, same dtype). Nothing holds the whole model.
  * - **Same storage**: each tensor keeps the input's dtype (pruned f16/bf16 matrices are encoded back
  *   to it; magnitude, Wanda and DaSS only zero weights, so that is exact; SparseGPT's updated
- *   weights are rounded to the stored dtype). A GGUF's Q8_0 and Q4_0 matrices are quantised back to
- *   their type (a pruned zero stays exactly zero); other quantised types are written dequantised.
+ *   weights are rounded to the stored dtype). A GGUF's Q8_0, Q4_0 and Q6_K matrices are quantised back
+ *   to their type (a pruned zero stays exactly zero); other quantised types are written dequantised.
  *   The RoPE layout is the input's, since the model's weights are in it.
  * - **Atomic**: a single file is written under a temporary name beside `out` and renamed when
  *   complete; a folder is filled as a temporary folder and renamed. On error or abort nothing is left.
@@ -64,9 +64,9 @@ export interface SavePrunedOptions {
    */
   dtype?: TensorDType;
   /**
-   * GGUF only: matrices to store quantised (those whose rows are whole 32-element blocks). Default: a
-   * matrix the input stores as Q8_0 or Q4_0 keeps its type, unless `dtype` is given; null: none.
-   * Pruned zeros stay exact in both types.
+   * GGUF only: matrices to store quantised (those whose rows are whole blocks: 32 elements, 256 for
+   * Q6_K). Default: a matrix the input stores as Q8_0, Q4_0 or Q6_K keeps its type, unless `dtype` is
+   * given; null: none. Pruned zeros stay exact in all three types.
    */
   quantize?: GgmlWriteType | null;
   /** Cancels the write: the temporary output is removed and AbortError is thrown. */

@@ -6,7 +6,7 @@ import type { ModelFormat } from "../lib.js";
 export const convertCommand: CommandSpec = {
   name: "convert",
   summary: "Convert a model between llama2.c, GGUF and Hugging Face safetensors (RoPE q/k layouts permuted as needed).",
-  usage: "--model M --to gguf|safetensors|llama2c --out PATH [--tokenizer T] [--dtype f32|f16|bf16|q8_0|q4_0] [--json]",
+  usage: "--model M --to gguf|safetensors|llama2c --out PATH [--tokenizer T] [--dtype f32|f16|bf16|q8_0|q6_k|q4_0] [--json]",
   description:
     "The output is written atomically (nothing appears under PATH until it is complete) and never over the\n" +
     "input. For --to safetensors, PATH is a folder. --tokenizer embeds a vocabulary into a GGUF output; into a\n" +

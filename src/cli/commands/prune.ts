@@ -27,7 +27,7 @@ export const pruneCommand: CommandSpec = {
   usage:
     "--model M [--tokenizer T] --method dass|wanda|sparsegpt|magnitude --pattern 2:4|4:8|0.5\n" +
     "       --calib FILE [--nsamples 128] [--seqlen L] [--seed 0] [--targets mlp|all] [--alpha 0.5]\n" +
-    "       --out PATH [--report FILE.json] [--compress] [--dtype f32|f16|bf16|q8_0|q4_0] [--threads N] [--json]",
+    "       --out PATH [--report FILE.json] [--compress] [--dtype f32|f16|bf16|q8_0|q6_k|q4_0] [--threads N] [--json]",
   description:
     "Patterns: a sparsity in (0, 1) such as 0.5 (unstructured), or N:M such as 2:4 (N of every M weights\n" +
     "pruned; N < M <= 32). Calibration windows are drawn with --seed from --calib (plain text or JSON lines);\n" +
