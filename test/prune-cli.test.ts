@@ -483,6 +483,69 @@ test("quantised GGUF (Q6_K): its 256-wide matrices kept as Q6_K at the input's s
   assert.match(toHf.err, /--dtype q6_k quantises GGUF matrices; --to safetensors cannot hold them/);
 });
 
+test("quantised GGUF of any type (Q4_K): the matrices pruning leaves alone are copied block for block; pruned ones of a type dass cannot write become f32", async () => {
+  const d = await dir();
+  const m = syntheticModel("llama", 11, { ropeLayout: "adjacent", tied: false, overrides: { ...OVERRIDES, dim: 256, hiddenDim: 64, nHeads: 4, nKvHeads: 2, headDim: 64 } });
+  const vocab = toGGUFVocab(loadLlama2cTokenizer(tokenizerBin(), 64));
+  // Q4_K blocks (144 bytes per 256 values: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 of nibbles), random but finite.
+  const rng = mulberry32(5);
+  const q4k = (values: number) => {
+    const b = Uint8Array.from({ length: (values / 256) * 144 }, () => Math.floor(rng() * 256));
+    for (let o = 0; o < b.length; o += 144) b.set([0x19, 0x12, 0x19, 0x0e], o); // f16 d = 7.4e-4, dmin = 3.7e-4
+    return b;
+  };
+  const quantised = (n: string) => /attn\.[qkvo]$|mlp\.gate$/.test(n);
+  const blocks = new Map([...m.tensors].filter(([n]) => quantised(n)).map(([n, t]) => [n, q4k(t.length)]));
+  const input = join(d, "q4k.gguf");
+  await writeGGUF(input, m.config, m.source, { vocab, copyBlocks: { typeOf: (n) => (quantised(n) ? "Q4_K" : undefined), read: async (n) => blocks.get(n)! } });
+  const stored = async (file: string) => {
+    const b = await openModel(file);
+    try {
+      const out = new Map<string, { type: string; bytes: Uint8Array }>();
+      for (const [n, t] of b.tensors) if (t.quantized) out.set(n, await b.readBlocks!(n));
+      return out;
+    } finally {
+      await b.close();
+    }
+  };
+  const inputBlocks = await stored(input);
+  assert.equal([...inputBlocks.keys()].sort(), [...blocks.keys()].sort());
+  for (const [n, b] of inputBlocks) assert.equal([b.type, b.bytes], ["Q4_K", blocks.get(n)], n);
+  const out = join(d, "q4k-p.gguf");
+  const r = await dass(["prune", "--model", input, "--method", "magnitude", "--pattern", "2:4", "--out", out, "--threads", "1"]);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.err, /note: the input's Q4_K matrices are written as f32 where they change/);
+  const outBlocks = await stored(out);
+  assert.equal([...outBlocks.keys()].sort(), [...blocks.keys()].filter((n) => !/mlp/.test(n)).sort(), "only the attention matrices stay Q4_K");
+  for (const [n, b] of outBlocks) assert.equal(b, { type: "Q4_K", bytes: blocks.get(n) }, `${n} copied bit for bit`);
+  const p = await openModel(out);
+  try {
+    assert.is(p.tensors.get("layers.0.mlp.gate")!.dtype, "f32");
+    const gate = await p.readTensor("layers.0.mlp.gate");
+    for (let g = 0; g < gate.length; g += 4) assert.ok(gate.subarray(g, g + 4).filter((v) => v === 0).length >= 2, `gate group ${g / 4}`);
+  } finally {
+    await p.close();
+  }
+  // convert to GGUF copies every quantised matrix; --dtype rewrites them all.
+  const copy = join(d, "q4k-c.gguf");
+  const c = await dass(["convert", "--model", input, "--to", "gguf", "--out", copy]);
+  assert.is(c.code, 0, c.err);
+  assert.not.match(c.err, /written as f32/);
+  assert.equal(await stored(copy), inputBlocks);
+  assert.is((await fs.stat(copy)).size, (await fs.stat(input)).size);
+  const q8 = join(d, "q4k-q8.gguf");
+  assert.is((await dass(["convert", "--model", input, "--to", "gguf", "--dtype", "q8_0", "--out", q8])).code, 0);
+  assert.equal(new Set([...(await stored(q8)).values()].map((b) => b.type)), new Set(["Q8_0"]));
+  // Blocks of the wrong size are refused before anything is written.
+  try {
+    await writeGGUF(join(d, "never.gguf"), m.config, m.source, { copyBlocks: { typeOf: (n) => (n === "layers.0.attn.q" ? "Q4_K" : undefined), read: async () => new Uint8Array(144) } });
+    assert.unreachable("short blocks");
+  } catch (e) {
+    assert.ok(e instanceof ArgumentError && e.arg === "copyBlocks" && /layers\.0\.attn\.q: 144 bytes of Q4_K blocks/.test(e.message), String(e));
+  }
+  assert.not.ok(await exists(join(d, "never.gguf")));
+});
+
 test("Hugging Face folder (bf16), targets all: a folder with config.json; replacing an earlier output is allowed", async () => {
   const d = await dir();
   const out = join(d, "pruned-hf");

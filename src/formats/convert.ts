@@ -5,7 +5,7 @@
 import { ArgumentError } from "../errors.js";
 import { fullAttentionConfig, isGemmaArch, type ModelConfig, type TensorDType } from "../model/config.js";
 import type { OutputFolder } from "./file.js";
-import { ggufKeepsWindow, ggufRopeLayout, ggufUnsupported, ggufVocab, writeGGUF, type GGUFVocab } from "./gguf.js";
+import { ggufKeepsWindow, ggufRopeLayout, ggufUnsupported, ggufVocab, storedBlocks, writeGGUF, type GGUFVocab } from "./gguf.js";
 import { llama2cUnsupported, writeLlama2c } from "./llama2c.js";
 import { readerInputPaths, type ModelFormat, type ModelReader } from "./reader.js";
 import { permuteQK, type PermuteDirection } from "./rope-permute.js";
@@ -149,7 +149,11 @@ export async function convertModel(
     const vocab = opts.vocab ?? (reader.format === "gguf" ? ggufVocab(reader) ?? undefined : undefined);
     const quantize = opts.quantize !== undefined ? opts.quantize ?? undefined
       : opts.dtype !== undefined ? undefined : (name: string) => keptQuantType(reader, name);
-    return writeGGUF(out, target, source, { ...common, dtype, vocab, quantize });
+    // Unless a storage is asked for, a GGUF's quantised matrices go over as they are, when nothing
+    // changes them (a RoPE layout change permutes q and k).
+    const copyBlocks = opts.dtype === undefined && opts.quantize === undefined && reader.config.ropeLayout === target.ropeLayout
+      ? storedBlocks(reader) : undefined;
+    return writeGGUF(out, target, source, { ...common, dtype, vocab, quantize, copyBlocks });
   }
   let extraFiles = opts.extraFiles;
   if (!extraFiles && reader.format === "safetensors") {
@@ -170,3 +174,4 @@ export async function convertModel(
   const hfConfig = reader.format === "safetensors" ? (reader.metadata.hfConfig as Record<string, unknown>) : undefined;
   return writeSafetensors(out, target, source, { ...common, dtype, extraFiles, hfConfig });
 }
+

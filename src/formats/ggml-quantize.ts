@@ -37,15 +37,20 @@ export function keptQuantType(reader: ModelReader, name: string): GgmlWriteType 
   return GGML_WRITE_TYPES.find((w) => w === t);
 }
 
-/** The quantised types of a reader's tensors that dass cannot write back (they are written dequantised). */
-export function unwrittenQuantTypes(reader: ModelReader): string[] {
-  return [...new Set([...reader.tensors.values()].flatMap((t) => (t.quantized && !keptQuantType(reader, t.name) ? [t.quantized.type] : [])))];
+/**
+ * The quantised types of a reader's tensors that dass cannot write back (they are written dequantised),
+ * among those `rewritten` names (default all; matrices copied as stored keep any type).
+ */
+export function unwrittenQuantTypes(reader: ModelReader, rewritten: (name: string) => boolean = () => true): string[] {
+  return [...new Set([...reader.tensors.values()].flatMap((t) => (t.quantized && rewritten(t.name) && !keptQuantType(reader, t.name) ? [t.quantized.type] : [])))];
 }
 
-/** The note the CLI prints when a model's quantised matrices are written as f32 (null when none are). */
-export function dequantisedNote(reader: ModelReader): string | null {
-  const lost = unwrittenQuantTypes(reader);
-  return lost.length ? `note: the input's ${lost.join(", ")} matrices are written as f32 (exact, larger); --dtype q8_0, q6_k or q4_0 writes them quantised` : null;
+/** The note the CLI prints when some of the `rewritten` quantised matrices are written as f32 (null when none are). */
+export function dequantisedNote(reader: ModelReader, rewritten?: (name: string) => boolean): string | null {
+  const lost = unwrittenQuantTypes(reader, rewritten);
+  return lost.length
+    ? `note: the input's ${lost.join(", ")} matrices are written as f32 where they change (exact, larger; the others keep their blocks); --dtype q8_0, q6_k or q4_0 stores every matrix in that type`
+    : null;
 }
 
 /** C's roundf: halves away from zero. */

@@ -11,7 +11,7 @@ import { AbortError, ArgumentError, FormatError } from "../errors.js";
 import { dtypeSize, expectedTensors, fullAttentionConfig, isGemmaArch, longropeAttentionFactor, MAX_DIM, numel, periodicSlidingLayers, type Arch, type ModelConfig, type TensorDType, type TensorSpec } from "../model/config.js";
 import { llama3RopeFactors } from "../kernels/rope.js";
 import type { OutputFolder, RandomAccessFile } from "./file.js";
-import { GGML_QUANT_TYPES, ggmlQuantType, type GgmlQuantType } from "./ggml-quants.js";
+import { GGML_QUANT_TYPES, ggmlQuantType, ggmlQuantTypeNamed, type GgmlQuantType } from "./ggml-quants.js";
 import { GGML_WRITE_TYPES, ggmlWriteBlock, ggmlWriteType, quantizeGgml, type GgmlWriteType } from "./ggml-quantize.js";
 import {
   checkRecordedMeta, checkStoredPair, compressTarget, encodeForStorage, nmDTypeName, nmStorageInfo, NM_MASKS_SUFFIX, NM_META_PREFIX,
@@ -770,6 +770,14 @@ export interface GGUFWriteOptions extends WriteOptions {
    * the others keep `dtype`.
    */
   quantize?: GgmlWriteType | ((name: string) => GgmlWriteType | undefined);
+  /**
+   * Tensors to store as the source stores them: ggml blocks of any type, copied bit for bit instead of
+   * dequantised and written again (lossless and fast; for the matrices a pruning left alone).
+   * `typeOf(name)` names the blocks' type, or undefined to write the tensor as the other options say;
+   * `read(name)` gives the blocks when the tensor is written. A phi3 fused group is copied when all its
+   * parts are, in the same type. Wins over `dtype` and `quantize`; compressed matrices are never copied.
+   */
+  copyBlocks?: { typeOf(name: string): string | undefined; read(name: string): Promise<Uint8Array> };
 }
 
 /** Why a config cannot be stored in GGUF, or null. */
@@ -897,8 +905,9 @@ export async function writeGGUF(
     const nm = spec.parts ? undefined : compressTarget(opts.compress, spec.name, spec.shape);
     const q = typeof opts.quantize === "function" ? opts.quantize(spec.parts?.[0].name ?? spec.name) : opts.quantize;
     if (q !== undefined && !GGML_WRITE_TYPES.includes(q)) throw new ArgumentError("quantize", `${JSON.stringify(q)} is not one of ${GGML_WRITE_TYPES.join(", ")}`);
-    const quant = q && !nm && spec.shape.length === 2 && spec.shape[1] % ggmlWriteBlock(q) === 0 ? ggmlWriteType(q) : undefined;
-    return { spec, dtype, nm, quant };
+    const copy = nm ? undefined : copiedType(opts.copyBlocks, spec);
+    const quant = copy ?? (q && !nm && spec.shape.length === 2 && spec.shape[1] % ggmlWriteBlock(q) === 0 ? ggmlWriteType(q) : undefined);
+    return { spec, dtype, nm, quant, copy: copy !== undefined };
   });
   const kvs: KV[] = [
     ["general.architecture", GGUFType.STRING, arch],
@@ -1022,8 +1031,18 @@ export async function writeGGUF(
       const pad = align(bytes.byteLength) - bytes.byteLength;
       if (pad) await w.write(zeros(pad));
     };
-    for (const { spec, dtype, nm, quant } of specs) {
+    for (const { spec, dtype, nm, quant, copy } of specs) {
       if (opts.signal?.aborted) throw new AbortError();
+      if (copy) {
+        const blocks: Uint8Array[] = [];
+        for (const p of spec.parts ?? [spec]) blocks.push(await opts.copyBlocks!.read(p.name));
+        const got = blocks.reduce((n, b) => n + b.byteLength, 0), want = (numel(spec.shape) / quant!.blockElems) * quant!.blockBytes;
+        if (got !== want) throw new ArgumentError("copyBlocks", `${spec.name}: ${got} bytes of ${quant!.name} blocks, its shape [${spec.shape}] needs ${want}`);
+        for (const b of blocks) await w.write(b);
+        const pad = align(got) - got;
+        if (pad) await w.write(zeros(pad));
+        continue;
+      }
       // Quantised matrices go through f32 (rows are independent, so a fused matrix quantises as its parts).
       const stored = quant ? "f32" : dtype;
       let bytes: Uint8Array;
@@ -1053,13 +1072,25 @@ function align(n: number): number {
   return Math.ceil(n / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
 }
 
-// llama.cpp's llama_ftype of the usual files: all F32 0, mostly F16 1, Q4_0 2, Q8_0 7, Q6_K 18, BF16 32.
-const FILE_TYPE: Record<TensorDType | GgmlWriteType, number> = { f32: 0, f16: 1, bf16: 32, Q4_0: 2, Q8_0: 7, Q6_K: 18 };
+// llama.cpp's llama_ftype of a file whose main type is this one (the k-quants as their usual _M mixes).
+const FILE_TYPE: Record<string, number> = {
+  f32: 0, f16: 1, bf16: 32, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K: 12, Q4_K: 15, Q5_K: 17, Q6_K: 18,
+  IQ4_NL: 25, IQ4_XS: 30,
+};
 
 /** general.file_type: the type of the first matrix, as llama.cpp names a file by its main type. */
 function fileType(matrices: { dtype: TensorDType; quant?: GgmlQuantType }[]): number {
   const first = matrices[0];
-  return FILE_TYPE[(first?.quant?.name as GgmlWriteType | undefined) ?? first?.dtype ?? "f32"];
+  return FILE_TYPE[first?.quant?.name ?? first?.dtype ?? "f32"] ?? 0;
+}
+
+/** The ggml type a tensor (or every part of a fused one) is copied in, if copyBlocks offers one that fits its rows. */
+function copiedType(copy: GGUFWriteOptions["copyBlocks"], spec: { name: string; shape: readonly number[]; parts?: readonly { name: string }[] }): GgmlQuantType | undefined {
+  if (!copy) return undefined;
+  const types = new Set((spec.parts ?? [spec]).map((p) => copy.typeOf(p.name)));
+  const [name] = types;
+  const t = types.size === 1 && name !== undefined ? ggmlQuantTypeNamed(name) : undefined;
+  return t && spec.shape[spec.shape.length - 1] % t.blockElems === 0 ? t : undefined;
 }
 
 /** The f32 bytes of a matrix, quantised; a non-finite weight or an f16-overflowing block scale is an ArgumentError. */
@@ -1137,5 +1168,24 @@ export function ggufVocab(source: ModelReader | Map<string, GGUFValue>): GGUFVoc
     ...(typeof chatTemplate === "string" ? { chatTemplate } : {}),
     ...(eotId !== undefined ? { eotId } : {}),
     ...(eomId !== undefined ? { eomId } : {}),
+  };
+}
+
+/**
+ * A GGUF writer's copyBlocks over a reader's stored quantised blocks (none for readers without any),
+ * for the tensors `unchanged` accepts; `onRead` is told of each tensor read.
+ */
+export function storedBlocks(
+  reader: ModelReader, unchanged: (name: string) => boolean = () => true, onRead?: (name: string) => void,
+): GGUFWriteOptions["copyBlocks"] {
+  const readBlocks = reader.readBlocks?.bind(reader);
+  if (!readBlocks) return undefined;
+  return {
+    typeOf: (name) => (unchanged(name) ? reader.tensors.get(name)?.quantized?.type : undefined),
+    read: async (name) => {
+      const { bytes } = await readBlocks(name);
+      onRead?.(name);
+      return bytes;
+    },
   };
 }

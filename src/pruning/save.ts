@@ -26,7 +26,7 @@
  */
 import { ArgumentError } from "../errors.js";
 import { DiskFolder, type FileWriter, type OutputFolder } from "../formats/file.js";
-import { ggufVocab, writeGGUF, type GGUFValue } from "../formats/gguf.js";
+import { ggufVocab, storedBlocks, writeGGUF, type GGUFValue } from "../formats/gguf.js";
 import { GGML_WRITE_TYPES, keptQuantType, type GgmlWriteType } from "../formats/ggml-quantize.js";
 import { writeLlama2c } from "../formats/llama2c.js";
 import { readerInputPaths, type ModelFormat, type ModelReader } from "../formats/reader.js";
@@ -213,6 +213,10 @@ export async function savePrunedModel(
         await writeGGUF(folder, config, source, {
           ...extra,
           dtype,
+          // Unless a storage is asked for, the quantised matrices pruning left alone go over as stored.
+          copyBlocks: options.dtype === undefined && options.quantize === undefined
+            ? storedBlocks(reader, (n) => !fromModel.has(n), (n) => { done++; onProgress?.({ phase: "write", done, total, message: n }); })
+            : undefined,
           quantize: options.quantize !== undefined ? options.quantize ?? undefined
             : options.dtype !== undefined ? undefined : (name: string) => keptQuantType(reader, name),
           vocab: ggufVocab(reader) ?? undefined,

@@ -29,7 +29,7 @@ export const convertCommand: CommandSpec = {
     const out = str(args, "out")!;
     const { dtype, quantize } = dtypeArgs(args);
     if (quantize && to !== "gguf") throw new UsageError(`--dtype ${str(args, "dtype")} quantises GGUF matrices; --to ${to} cannot hold them`, "convert");
-    const { convertModel, convertedContext, dequantisedNote, loadTokenizer, SentencePieceTokenizer, toGGUFVocab, toHFTokenizerFiles } = await import("../lib.js");
+    const { convertModel, convertedContext, loadTokenizer, SentencePieceTokenizer, toGGUFVocab, toHFTokenizerFiles } = await import("../lib.js");
     const { reader, modelPath } = await openModelArgs(ctx, args, false);
     try {
       const tokPath = str(args, "tokenizer");
@@ -53,8 +53,6 @@ export const convertCommand: CommandSpec = {
           ctx.note(`note: ${tokPath} is not a SentencePiece-style vocabulary; the GGUF gets no tokenizer`);
         }
       }
-      const dequantised = to !== "gguf" || dtype || quantize ? null : dequantisedNote(reader);
-      if (dequantised) ctx.note(dequantised);
       const written = await convertModel(reader, to, out, { dtype, ...(quantize ? { quantize } : {}), vocab, extraFiles, signal: ctx.signal });
       const c = reader.config;
       const kept = convertedContext(reader, to);

@@ -106,7 +106,9 @@ export const pruneCommand: CommandSpec = {
       if (quantize && reader.format !== "gguf") {
         throw new ArgumentError("dtype", `the output has the input's format, and only GGUF holds quantised matrices; convert the input first (dass convert --to gguf) or use --dtype f32, f16 or bf16`);
       }
-      const dequantised = dtype || quantize ? null : lib.dequantisedNote(reader);
+      // Only the pruned matrices are rewritten; the others keep their stored blocks.
+      const pruned = targets === "all" ? /\.(attn|mlp)\.[a-z]+$/ : /\.mlp\.[a-z]+$/;
+      const dequantised = dtype || quantize ? null : lib.dequantisedNote(reader, (n) => pruned.test(n));
       if (dequantised) ctx.note(dequantised);
       if (dtype && dtype !== "f32" && reader.format === "llama2c") {
         throw new ArgumentError("dtype", "the output has the input's format, and llama2.c checkpoints hold float32 only; convert the input first (dass convert --to gguf) or drop --dtype");
