@@ -3,8 +3,10 @@
 //
 // Q, Y: [T, qStride] f32 (heads packed at the start of each row; Y may not alias Q).
 // K, V: the layer's cache, head-major [nKvHeads, capacity, headDim] f32: each kv head's keys are
-//       contiguous, so a query streams them. They already hold positions [0, pos0 + T) (the
-//       batch's own keys and values included; see kv_store_f32).
+//       contiguous, so a query streams them. Position j sits in row j % capacity: a cache of the whole
+//       sequence (capacity >= pos0 + T) never wraps, and a sliding-window layer's ring of
+//       window + T - 1 rows or more still holds every key the batch attends to. They already hold the
+//       batch's own keys and values (see kv_store_f32).
 // Query t sits at position pos0 + t and attends to positions [0, pos0 + t], or with a sliding
 // window (window > 0) to the last `window` of them, [max(0, pos0 + t + 1 - window), pos0 + t].
 //
@@ -15,7 +17,8 @@
 // across threads). Each query's arithmetic depends only on its own position, never on T, pos0 or
 // the split: a prefill and a sequence of decode steps give identical bits.
 // scratch: per-thread, thread tid at scratch + tid * scratchStride bytes, room for
-// group * (pos0 + T + 3) + group floats (a score row per query head of the group, then totals).
+// group * (keys + 3) + group floats, keys = the most any query attends to (a score row per query
+// head of the group, then totals).
 import { madd } from "./simd";
 import { expRowSum, softcap_f32 } from "./activations";
 
@@ -157,27 +160,35 @@ export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, po
   for (let u = r0; u < r1; u++) {
     const kvh = u / T;
     const t = u - kvh * T;
-    // Keys [j0, j0 + n): the scores start at the window's first key.
+    // Keys [j0, j0 + n): the scores start at the window's first key. In a ring the run may wrap:
+    // its first nA keys from row j0 % capacity on, the rest from row 0.
     const j0 = window > 0 ? max(0, pos0 + t + 1 - window) : 0;
-    const kb = K + <usize>kvh * headBytes + <usize>j0 * hb;
-    const vb = V + <usize>kvh * headBytes + <usize>j0 * hb;
     const n = pos0 + t + 1 - j0;
+    const s0 = j0 % capacity;
+    const nA = min(n, capacity - s0);
+    const kHead = K + <usize>kvh * headBytes, vHead = V + <usize>kvh * headBytes;
     const rowBytes = <usize>((n + 3) & ~3) << 2;
     const zs = sc + <usize>group * rowBytes;
     const h0 = kvh * group;
     // Scores and softmax numerators of every query head of the group (the key rows stay hot).
     for (let g = 0; g < group; g++) {
       const p = sc + <usize>g * rowBytes;
-      scores(Q + <usize>t * qRow + <usize>(h0 + g) * hb, kb, p, n, headDim, scale);
+      const q = Q + <usize>t * qRow + <usize>(h0 + g) * hb;
+      scores(q, kHead + <usize>s0 * hb, p, nA, headDim, scale);
+      if (nA < n) scores(q, kHead, p + (<usize>nA << 2), n - nA, headDim, scale);
       if (softcap > 0) softcap_f32(p, softcap, 0, n);
       store<f32>(zs + (<usize>g << 2), expRowSum(p, n));
     }
-    // Weighted sums, a chunk of value rows at a time for the whole group.
+    // Weighted sums, a chunk of value rows at a time for the whole group. Score j's value row is at
+    // vA + j * hb before the wrap and at vB + j * hb after it (row j - nA).
+    const vA = vHead + <usize>s0 * hb, vB = vHead - <usize>nA * hb;
     const y0 = Y + <usize>t * qRow + <usize>h0 * hb;
     for (let c0 = 0; c0 < n; c0 += VCHUNK) {
       const c1 = min(n, c0 + VCHUNK);
       for (let g = 0; g < group; g++) {
-        weighted(y0 + <usize>g * hb, sc + <usize>g * rowBytes, vb, c0, c1, headDim, c0 == 0);
+        const y = y0 + <usize>g * hb, p = sc + <usize>g * rowBytes;
+        if (c0 < nA) weighted(y, p, vA, c0, min(c1, nA), headDim, c0 == 0);
+        if (c1 > nA) weighted(y, p, vB, max(c0, nA), c1, headDim, false); // nA >= 1: the first chunk starts before the wrap
       }
     }
     // Divide by the softmax totals once.
@@ -198,7 +209,8 @@ export function attention_f32(Q: usize, K: usize, V: usize, Y: usize, T: i32, po
 }
 
 // Stores token-major rows src [T, nKvHeads * headDim] (a batch's keys or values, RoPE applied)
-// into a head-major cache dst [nKvHeads, capacity, headDim] at positions pos0 .. pos0 + T - 1.
+// into a head-major cache dst [nKvHeads, capacity, headDim] at positions pos0 .. pos0 + T - 1
+// (rows (pos0 + t) % capacity).
 // Work units are rows [r0, r1).
 export function kv_store_f32(src: usize, dst: usize, pos0: i32, nKvHeads: i32, headDim: i32, capacity: i32,
                              r0: i32, r1: i32): void {
@@ -207,7 +219,7 @@ export function kv_store_f32(src: usize, dst: usize, pos0: i32, nKvHeads: i32, h
   const headBytes = <usize>capacity * hb;
   for (let t = r0; t < r1; t++) {
     const s = src + <usize>t * rowBytes;
-    const d = dst + <usize>(pos0 + t) * hb;
+    const d = dst + <usize>((pos0 + t) % capacity) * hb;
     for (let h = 0; h < nKvHeads; h++) {
       memory.copy(d + <usize>h * headBytes, s + <usize>h * hb, hb);
     }

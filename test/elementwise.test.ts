@@ -372,7 +372,7 @@ rest("attention: GQA, causal, sliding windows, batches at an offset, odd head si
   const cases: Array<[number, number, number, number, number, number]> = [
     // T, pos0, nHeads, nKvHeads, headDim, sliding window (0: none)
     [1, 0, 1, 1, 1, 0], [1, 6, 4, 2, 8, 0], [11, 2, 4, 2, 8, 0], [5, 0, 3, 1, 3, 0], [4, 7, 2, 2, 20, 0], [3, 2, 8, 4, 64, 0], [64, 0, 8, 2, 64, 0], [17, 30, 6, 3, 36, 0], [70, 5, 4, 2, 8, 0], [3, 130, 4, 1, 20, 0], [2, 200, 2, 1, 6, 0],
-    [1, 6, 4, 2, 8, 3], [11, 2, 4, 2, 8, 1], [64, 0, 8, 2, 64, 17], [17, 30, 6, 3, 36, 40], [70, 5, 4, 2, 8, 75], [3, 130, 4, 1, 20, 64], [5, 0, 3, 1, 3, 2],
+    [1, 6, 4, 2, 8, 3], [11, 2, 4, 2, 8, 1], [64, 0, 8, 2, 64, 17], [17, 30, 6, 3, 36, 40], [70, 5, 4, 2, 8, 75], [3, 130, 4, 1, 20, 64], [5, 0, 3, 1, 3, 2], [5, 300, 4, 2, 16, 100],
   ];
   for (const [T, pos0, nHeads, nKv, hd, window] of cases) {
     const n = pos0 + T;
@@ -382,41 +382,46 @@ rest("attention: GQA, causal, sliding windows, batches at an offset, odd head si
       const full = R.attention(q, k, v, T, pos0, nHeads, nKv, hd);
       assert.ok(want.some((y, i) => Math.abs(y - full[i]) > 1e-4), `window ${window} changes the result`);
     }
-    const capacity = n + 3;
-    const outs: Float32Array[] = [];
-    for (const threads of [1, 2]) {
-      const rt = rtFor(threads);
-      // The batch's own rows go through kvStore; earlier positions are written head-major directly.
-      const Kc = rt.heap.alloc("f32", nKv * capacity * hd), Vc = rt.heap.alloc("f32", nKv * capacity * hd);
-      const kv = Kc.view(), vv = Vc.view();
-      for (let p = 0; p < pos0; p++) {
-        for (let h = 0; h < nKv; h++) {
-          for (let i = 0; i < hd; i++) {
-            kv[(h * capacity + p) * hd + i] = k[p * nKv * hd + h * hd + i];
-            vv[(h * capacity + p) * hd + i] = v[p * nKv * hd + h * hd + i];
+    // A cache of the whole sequence, and for a window a ring of the fewest rows the batch needs (and a
+    // few more): position p in row p % capacity, so the ring wraps.
+    const ring = window + T - 1;
+    const capacities = [n + 3, ...(window > 0 && ring < n ? [ring, Math.min(n - 1, ring + 3)] : [])];
+    for (const capacity of capacities) {
+      const outs: Float32Array[] = [];
+      for (const threads of [1, 2]) {
+        const rt = rtFor(threads);
+        // The batch's own rows go through kvStore; earlier positions are written head-major directly.
+        const Kc = rt.heap.alloc("f32", nKv * capacity * hd), Vc = rt.heap.alloc("f32", nKv * capacity * hd);
+        const kv = Kc.view(), vv = Vc.view();
+        for (let p = 0; p < pos0; p++) {
+          for (let h = 0; h < nKv; h++) {
+            for (let i = 0; i < hd; i++) {
+              kv[(h * capacity + (p % capacity)) * hd + i] = k[p * nKv * hd + h * hd + i];
+              vv[(h * capacity + (p % capacity)) * hd + i] = v[p * nKv * hd + h * hd + i];
+            }
           }
         }
-      }
-      const kb = rt.heap.from("f32", k.subarray(pos0 * nKv * hd)), vb = rt.heap.from("f32", v.subarray(pos0 * nKv * hd));
-      await K.kvStore(rt, kb, Kc, T, pos0, nKv, hd, capacity);
-      await K.kvStore(rt, vb, Vc, T, pos0, nKv, hd, capacity);
-      const Q = rt.heap.from("f32", q), Y = rt.heap.alloc("f32", q.length);
-      await K.attention(rt, { Q, K: Kc, V: Vc, Y, T, pos0, nHeads, nKvHeads: nKv, headDim: hd, capacity, window });
-      outs.push(Y.read());
-      assertClose(Y.read(), want, 1e-5, 1e-5, `attention T=${T} pos0=${pos0} hd=${hd} window=${window}`);
-      // Decode-style: one query at a time gives identical bits to the batch.
-      if (T > 1) {
-        const Y1 = rt.heap.alloc("f32", nHeads * hd);
-        for (let t = 0; t < T; t++) {
-          const Qt = Q.sub(t * nHeads * hd, (t + 1) * nHeads * hd);
-          await K.attention(rt, { Q: Qt, K: Kc, V: Vc, Y: Y1, T: 1, pos0: pos0 + t, nHeads, nKvHeads: nKv, headDim: hd, capacity, window });
-          assertSameBits(Y1.read(), Y.read().subarray(t * nHeads * hd, (t + 1) * nHeads * hd), `attention decode t=${t}`);
+        const kb = rt.heap.from("f32", k.subarray(pos0 * nKv * hd)), vb = rt.heap.from("f32", v.subarray(pos0 * nKv * hd));
+        await K.kvStore(rt, kb, Kc, T, pos0, nKv, hd, capacity);
+        await K.kvStore(rt, vb, Vc, T, pos0, nKv, hd, capacity);
+        const Q = rt.heap.from("f32", q), Y = rt.heap.alloc("f32", q.length);
+        await K.attention(rt, { Q, K: Kc, V: Vc, Y, T, pos0, nHeads, nKvHeads: nKv, headDim: hd, capacity, window });
+        outs.push(Y.read());
+        assertClose(Y.read(), want, 1e-5, 1e-5, `attention T=${T} pos0=${pos0} hd=${hd} window=${window} capacity=${capacity}`);
+        // Decode-style: one query at a time gives identical bits to the batch.
+        if (T > 1) {
+          const Y1 = rt.heap.alloc("f32", nHeads * hd);
+          for (let t = 0; t < T; t++) {
+            const Qt = Q.sub(t * nHeads * hd, (t + 1) * nHeads * hd);
+            await K.attention(rt, { Q: Qt, K: Kc, V: Vc, Y: Y1, T: 1, pos0: pos0 + t, nHeads, nKvHeads: nKv, headDim: hd, capacity, window });
+            assertSameBits(Y1.read(), Y.read().subarray(t * nHeads * hd, (t + 1) * nHeads * hd), `attention decode t=${t}`);
+          }
+          Y1.free();
         }
-        Y1.free();
+        Q.free(); Kc.free(); Vc.free(); Y.free(); kb.free(); vb.free();
       }
-      Q.free(); Kc.free(); Vc.free(); Y.free(); kb.free(); vb.free();
+      assertSameBits(outs[0], outs[1], `attention threads T=${T} capacity=${capacity}`);
     }
-    assertSameBits(outs[0], outs[1], `attention threads T=${T}`);
   }
   // NaN in one key poisons exactly the queries that see it.
   const rt = rtFor(1);
@@ -436,6 +441,7 @@ rest("attention: GQA, causal, sliding windows, batches at an offset, odd head si
     () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 4 }),
     () => K.attention(rt, { Q, K: Kc, V: Vc, Y: Q, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3 }),
     () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3, window: -1 }),
+    () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 2, pos0: 4, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 2, window: 2 }), // a ring needs window + T - 1 = 3 rows
     () => K.attention(rt, { Q, K: Kc, V: Vc, Y, T: 3, pos0: 0, nHeads: 1, nKvHeads: 1, headDim: 4, capacity: 3, window: 1.5 }),
   ]) {
     let err: unknown;

@@ -255,6 +255,34 @@ synth("LongRoPE: a pass within the original context runs the short factors, one 
   }
 });
 
+synth("sliding-window layers keep a ring of window + batch - 1 rows: the reference's logits, prefill = decode bits, no rewind past the ring", async () => {
+  const c = cases.find((x) => x.config.arch === "gemma2" && x.config.slidingLayers)!; // window 3 on even layers
+  const rng = mulberry32(22);
+  const tokens = Array.from({ length: 13 }, () => randInt(rng, 0, c.config.vocabSize));
+  const m = await Transformer.load(tensorReader(c.config, c.tensors), rt(2), { maxBatchTokens: 5, contextLength: 13 });
+  const a = m.newCache(), b = m.newCache();
+  try {
+    assert.equal(a.rows, c.config.slidingLayers!.map((s) => (s ? 3 + 5 - 1 : 13)));
+    const want = referenceForward(c.config, (n) => c.tensors.get(n)!, tokens);
+    const all = await m.forward(tokens, 0, a, { logits: "all" });
+    const V = c.config.vocabSize;
+    let scale = 1;
+    for (const row of want) for (const v of row) scale = Math.max(scale, Math.abs(v));
+    for (let t = 0; t < 13; t++) {
+      assert.ok(maxAbsDiff(all.subarray(t * V, (t + 1) * V), want[t]) <= 1e-4 * scale, `position ${t}`);
+      sameBits(await m.decode(tokens[t], t, b), all.subarray(t * V, (t + 1) * V), `decode ${t}`);
+    }
+    // From 13 positions the rings hold 6..12: a pass from 10 needs 8 and 9 (window 3), one from 7 needs 5.
+    await m.forward(tokens.slice(10), 10, a);
+    let err: unknown;
+    try { await m.forward(tokens.slice(7), 7, a); } catch (e) { err = e; }
+    assert.ok(err instanceof ArgumentError && err.arg === "pos0" && /layer 0 keeps the last 7 positions .* needs position 5/.test(err.message), String(err));
+  } finally {
+    a.free(); b.free();
+    m.close();
+  }
+});
+
 synth("every arch matches the f64 reference (logits of every position)", async () => {
   for (const c of cases) {
     const rng = mulberry32(99);

@@ -27,7 +27,10 @@ export interface AttentionArgs {
   /** Key/value heads; nHeads must be a multiple. Query head h reads kv head h / (nHeads / nKvHeads). */
   nKvHeads: number;
   headDim: number;
-  /** Positions per kv head in the cache (>= pos0 + T). */
+  /**
+   * Rows per kv head in the cache; position j is in row j % capacity. At least pos0 + T (the whole
+   * sequence), or with a window, window + T - 1 (a ring that still holds every key the batch sees).
+   */
   capacity: number;
   /** Row stride of Q and Y in floats; default nHeads * headDim. */
   qStride?: number;
@@ -56,7 +59,6 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   checkCount("nKvHeads", nKvHeads, 1);
   checkCount("headDim", headDim, 1);
   if (nHeads % nKvHeads !== 0) throw new ArgumentError("nKvHeads", `nHeads (${nHeads}) must be a multiple of nKvHeads (${nKvHeads})`);
-  checkCount("capacity", capacity, pos0 + T);
   const qStride = a.qStride ?? nHeads * headDim;
   checkCount("qStride", qStride, nHeads * headDim);
   const scale = a.scale ?? 1 / Math.sqrt(headDim);
@@ -66,8 +68,11 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   if (softcap < 0) throw new ArgumentError("softcap", `must be > 0 (or 0 for none), got ${softcap}`);
   const window = a.window ?? 0;
   checkCount("window", window);
-  if (T === 0) return Promise.resolve();
   const n = pos0 + T;
+  // The most keys one query attends to, which also bounds the rows the batch needs at once.
+  const span = window > 0 ? Math.min(n, window + T - 1) : n;
+  checkCount("capacity", capacity, span);
+  if (T === 0) return Promise.resolve();
   const qLen = (T - 1) * qStride + nHeads * headDim;
   checkRef("Q", a.Q, "f32", qLen);
   checkRef("Y", a.Y, "f32", qLen);
@@ -80,7 +85,7 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
   // Work ~ queries * keys * headDim (scores, then the weighted sum of values).
   const keys = window > 0 ? Math.min(window, pos0 + (T + 1) / 2) : pos0 + (T + 1) / 2;
   const work = 2 * nHeads * T * keys * headDim;
-  const scratch = rt.scratch(4 * (group * (n + 3) + group) + 64);
+  const scratch = rt.scratch(4 * (group * ((window > 0 ? Math.min(n, window) : n) + 3) + group) + 64);
   return rt.run(
     "attention_f32",
     [a.Q.ptr, a.K.ptr, a.V.ptr, a.Y.ptr, T, pos0, nHeads, nKvHeads, headDim, qStride, capacity, scale, softcap, window < n ? window : 0, scratch.ptr, scratch.stride],
@@ -90,7 +95,8 @@ export function attention(rt: Runtime, a: AttentionArgs): Promise<void> {
 
 /**
  * Copies a batch's keys or values, token-major src [T, nKvHeads * headDim], into a head-major
- * cache dst [nKvHeads, capacity, headDim] at positions pos0 .. pos0 + T - 1.
+ * cache dst [nKvHeads, capacity, headDim] at positions pos0 .. pos0 + T - 1, position j in row
+ * j % capacity (a ring when capacity < pos0 + T).
  */
 export function kvStore(
   rt: Runtime, src: WasmRef<"f32">, dst: WasmRef<"f32">, T: number, pos0: number, nKvHeads: number, headDim: number, capacity: number,
@@ -99,7 +105,7 @@ export function kvStore(
   checkCount("pos0", pos0);
   checkCount("nKvHeads", nKvHeads, 1);
   checkCount("headDim", headDim, 1);
-  checkCount("capacity", capacity, pos0 + T);
+  checkCount("capacity", capacity, Math.max(1, T));
   checkRef("src", src, "f32", T * nKvHeads * headDim);
   checkRef("dst", dst, "f32", nKvHeads * capacity * headDim);
   return rt.run("kv_store_f32", [src.ptr, dst.ptr, pos0, nKvHeads, headDim, capacity], T, 1, T * nKvHeads * headDim);

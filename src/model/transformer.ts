@@ -40,7 +40,7 @@ import type { WasmArray, WasmRef } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { SparseLinear } from "../sparse/linear.js";
 import { configProblem, layerTensor, layerWindow, usesLocalRope, type LayerTensorSuffix, type ModelConfig } from "./config.js";
-import { KVCache, type KVLayer } from "./kv-cache.js";
+import { KVCache, kvRows, type KVLayer } from "./kv-cache.js";
 import { dequantBlocks, readTensorF32, readWasmBlocks, type GgmlBlocks } from "./tensor-read.js";
 import { checkLinearShape, DenseLinear, isLinear, LINEAR_NAMES, linearTensorSuffix, type Linear, type LinearName } from "./linear.js";
 import type { WeightSpill } from "./spill.js";
@@ -408,7 +408,7 @@ export class Transformer {
       align(4 * logitRows * vocab) + align(4 * logitRows) + align(8 * logitRows) + align(4 * dim) +
       RopeTable.byteLengthFor(config.headDim, contextLength, config.ropeScaling ?? null) +
       (config.ropeLocalTheta !== undefined ? RopeTable.byteLengthFor(config.headDim, contextLength) : 0) +
-      align(4 * config.nLayers * contextLength * kvDim) * 2 +
+      align(4 * kvRows(config, contextLength, B).reduce((a, r) => a + r, 0) * kvDim) * 2 +
       align(4 * contextLength * kvDim) * 2;
     // A placeable linear that is already placed, or any other Linear, lives in memory the caller
     // manages: counted once, off the top.
@@ -544,7 +544,7 @@ export class Transformer {
     if (!Number.isInteger(positions) || positions < 1 || positions > this.contextLength) {
       throw new ArgumentError("positions", `must be an integer in [1, ${this.contextLength}] (the context length), got ${positions}`);
     }
-    return new KVCache(this.runtime, this.config.nLayers, positions, this.dims.kvDim);
+    return new KVCache(this.runtime, this.config.nLayers, positions, this.dims.kvDim, kvRows(this.config, positions, this.maxBatchTokens));
   }
 
   // ---------------------------------------------------------------- whole-model passes
@@ -567,6 +567,7 @@ export class Transformer {
     }
     const limit = Math.min(cache.positions, this.contextLength);
     if (pos0 + T > limit) throw new ArgumentError("tokens", `positions ${pos0}..${pos0 + T - 1} exceed the context length ${limit}`);
+    if (pos0 < cache.length) this.checkRewind(cache, pos0);
     const mode = opts.logits ?? "last";
     if (mode !== "last" && mode !== "all" && mode !== "none") throw new ArgumentError("logits", `must be "last", "all" or "none"`);
     const { signal, hook } = opts;
@@ -601,6 +602,19 @@ export class Transformer {
     }
     cache.length = pos0 + T;
     return out;
+  }
+
+  /**
+   * A pass from pos0 < cache.length reuses the keys before pos0; a sliding layer's ring still holds
+   * only its last `rows` positions, so it can go back that far and no further.
+   */
+  private checkRewind(cache: KVCache, pos0: number): void {
+    for (let l = 0; l < cache.nLayers; l++) {
+      const w = layerWindow(this.config, l), held = cache.length - cache.rows[l];
+      if (w > 0 && Math.max(0, pos0 - w + 1) < held) {
+        throw new ArgumentError("pos0", `layer ${l} keeps the last ${cache.rows[l]} positions (a ring for its window of ${w}); a pass from ${pos0} needs position ${pos0 - w + 1}, gone since the cache reached ${cache.length}`);
+      }
+    }
   }
 
   /** Prefill: runs a prompt from position 0 in a (reset) cache; returns the last token's logits. */
@@ -1032,10 +1046,10 @@ export class Transformer {
     const table = usesLocalRope(c, layer) ? this.ropeLocal! : this.rope;
     await rope(rt, table, q, T, qDim, c.nHeads, pos, this.passEnd);
     await rope(rt, table, k, T, kvDim, c.nKvHeads, pos, this.passEnd);
-    await kvStore(rt, k, kv.K, T, pos0, c.nKvHeads, c.headDim, kv.positions);
-    await kvStore(rt, v, kv.V, T, pos0, c.nKvHeads, c.headDim, kv.positions);
+    await kvStore(rt, k, kv.K, T, pos0, c.nKvHeads, c.headDim, kv.rows);
+    await kvStore(rt, v, kv.V, T, pos0, c.nKvHeads, c.headDim, kv.rows);
     await attention(rt, {
-      Q: q, K: kv.K, V: kv.V, Y: att, T, pos0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, capacity: kv.positions,
+      Q: q, K: kv.K, V: kv.V, Y: att, T, pos0, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, capacity: kv.rows,
       scale: c.attnScale, softcap: c.attnSoftcap, window: layerWindow(c, layer),
     });
     await apply("o", att, xb);
