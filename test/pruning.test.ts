@@ -280,7 +280,11 @@ seq("prune() equals the plain sequential procedure (magnitude, wanda, dass; mlp 
 });
 
 seq("reports: counts, sparsity totals, axes, calibration starts, options", async () => {
-  const model = await loadTiny(1);
+  // Zeros outside the block linears count over all parameters: two in a norm, three in the classifier.
+  const tiny = tinyModel(3);
+  tiny.tensors.get("layers.1.ffn_norm")!.fill(0, 0, 2);
+  tiny.tensors.get("output")?.fill(0, 5, 8);
+  const model = await Transformer.load(tensorReader(tiny.config, tiny.tensors), await rt(1), { maxBatchTokens: 7 });
   const c = model.config;
   const text = "abcdefghijklmnopqrstuvwxyz".repeat(8);
   const tokenizer = { encode: (s: string) => Array.from(s, (ch) => ch.charCodeAt(0) % 45) };
@@ -312,7 +316,17 @@ seq("reports: counts, sparsity totals, axes, calibration starts, options", async
   const t = report.totals;
   assert.is(t.pruned.total, 2 * 3 * c.dim * c.hiddenDim);
   assert.is(t.blockLinears.total, 2 * (3 * c.dim * c.hiddenDim + 2 * c.dim * c.nHeads * c.headDim + 2 * c.nKvHeads * c.headDim * c.dim));
-  assert.ok(t.parameters.total > t.blockLinears.total && t.parameters.zeros >= t.blockLinears.zeros);
+  assert.ok(t.parameters.total > t.blockLinears.total);
+  let outside = 0; // zeros of the tensors that are not block linears, as loaded
+  for (const [name, w] of tiny.tensors) if (!/\.(attn\.[qkvo]|mlp\.(gate|up|down))$/.test(name)) outside += w.filter((v) => v === 0).length;
+  assert.ok(outside >= (c.tiedEmbeddings ? 2 : 5));
+  assert.is(t.parameters.zeros, t.blockLinears.zeros + outside, "every parameter inspected");
+  assert.is(t.parameters.uninspected, 0);
+  // Each matrix holds 4:8 along its axis; DaSS's gate and up not along the input axis.
+  for (const m of report.matrices) {
+    assert.is(m.nmAxes![m.axis as "input" | "output"], true, `${m.name} along ${m.axis}`);
+    if (m.name !== "mlp.down") assert.is(m.nmAxes!.input, false, `${m.name} is not input-axis 4:8`);
+  }
   assert.ok(report.pruneSeconds >= 0 && report.forwardSeconds > 0 && report.totalSeconds >= report.pruneSeconds);
   model.close();
 });

@@ -815,6 +815,31 @@ export class Transformer {
     return shared ? data.slice() : data;
   }
 
+  /**
+   * A tensor other than a block linear, as the model holds it (a copy): a layer's norms and biases
+   * (`layers.N.attn_norm`, `layers.N.attn.q_bias`, ...), the final `norm`, an untied `output`. Block
+   * linears, which setLinear may have replaced, come from getLinearWeights; embedding rows from embed().
+   */
+  async tensor(name: string): Promise<Float32Array> {
+    this.checkOpen();
+    const m = /^layers\.(\d+)\.(.+)$/.exec(name);
+    if (m) {
+      const layer = Number(m[1]), suffix = m[2] as LayerTensorSuffix;
+      this.checkLayer(layer);
+      if (isLinearSuffix(suffix)) throw new ArgumentError("name", `${name} is a block linear: read it with getLinearWeights`);
+      if (!denseTensors(this.config).some((t) => t.suffix === suffix)) throw new ArgumentError("name", `the model has no tensor ${name}`);
+      const { data, shared } = await this.tensorData(layer, suffix);
+      return shared ? data.slice() : data;
+    }
+    if (name === "norm") return this.buf.norm.read();
+    if (name === "output" && !this.config.tiedEmbeddings) {
+      if (this.classifier.resident) return this.classifier.resident.read();
+      if (this.classifier.host) return this.classifier.host.slice();
+      if (this.reader) return readTensorF32(this.runtime, this.reader, "output");
+    }
+    throw new ArgumentError("name", `the model has no tensor ${name}${name === "tok_embeddings" ? " to read whole: embed() gives its rows" : ""}`);
+  }
+
   /** The Linear object replacing a block linear, if any. */
   getCustomLinear(layer: number, name: LinearName): Linear | undefined {
     this.checkLayer(layer);

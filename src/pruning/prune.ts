@@ -18,7 +18,7 @@ import { gemm } from "../kernels/dense.js";
 import { checkNM, countZeros } from "../kernels/masks.js";
 import { sparsegptFactor, type SparseGPTFactor } from "../kernels/sparsegpt.js";
 import { colSumSq, hessianAccumulate } from "../kernels/stats.js";
-import { parameterCount, type ModelConfig } from "../model/config.js";
+import { expectedTensors, parameterCount, type ModelConfig } from "../model/config.js";
 import { LINEAR_NAMES, linearTensorSuffix, type LinearName } from "../model/linear.js";
 import type { LinearInput, RunBlockOptions } from "../model/transformer.js";
 import type { WasmArray } from "../runtime/heap.js";
@@ -46,6 +46,11 @@ export interface PrunableModel {
   runBlock(layer: number, sequences: readonly Float32Array[], opts?: RunBlockOptions): Promise<void>;
   getLinearWeights(layer: number, name: LinearName): Promise<Float32Array>;
   setLinear(layer: number, name: LinearName, weights: Float32Array): Promise<void>;
+  /**
+   * Optional: a tensor other than a block linear or the embedding (norms, biases, an untied classifier),
+   * so that the report's sparsity over all parameters counts their zeros too.
+   */
+  tensor?(name: string): Promise<Float32Array>;
 }
 
 /** Which matrices are pruned: the MLP (default, the DaSS paper's setting) or also attention. */
@@ -127,8 +132,13 @@ export interface MatrixReport {
   numel: number;
   /** ‖WX − W'X‖_F / ‖WX‖_F on this matrix's calibration inputs; null without calibration or when disabled. */
   reconError: number | null;
-  /** Whether every N:M group holds (null for unstructured). */
+  /** Whether every N:M group holds along `axis` (null for unstructured). */
   nmValid: boolean | null;
+  /**
+   * Whether every N:M group holds along each axis (null for unstructured): DaSS's gate and up hold
+   * along the output axis only, the other matrices along the input axis.
+   */
+  nmAxes: { input: boolean; output: boolean } | null;
   /** Seconds spent pruning this matrix (a shared SparseGPT factorisation is split evenly). */
   seconds: number;
   /** SparseGPT: Σ (w − q)^2 / U_jj^2 / 2, the damping used and the tries it took. */
@@ -157,9 +167,9 @@ export interface PruneReport {
     /** Over every block linear (q, k, v, o, gate, up, down of every block). */
     blockLinears: SparsityTotal;
     /**
-     * Over all parameters. Zeros are counted in the block linears and the embeddings; norms,
-     * biases and an untied classifier (never pruned) are counted as parameters but not inspected
-     * (`uninspected` of them).
+     * Over all parameters: the block linears, the embeddings, and the norms, biases and untied
+     * classifier where the model gives them (PrunableModel.tensor; Transformer does); otherwise
+     * those are counted as parameters but not inspected (`uninspected` of them).
      */
     parameters: SparsityTotal & { uninspected: number };
   };
@@ -518,20 +528,25 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
               factorShare = entry.seconds / entry.members;
             }
             const Wq = rt.heap.from("f32", W0);
-            let res, zeros, violations = 0;
+            let res, zeros;
             const tq = now();
             try {
               res = await pruneLinear(rt, Wq, dOut, dIn, { method: o.method, name, pattern: o.pattern, stats: st, alpha: o.alpha, percdamp: o.percdamp, label, signal });
               const sec = (now() - tq) / 1000;
               pruneSeconds += (tq - tp) / 1000 + sec;
               zeros = await countZeros(rt, Wq, dOut * dIn);
-              if (o.pattern.kind === "nm") violations = await checkNM(rt, Wq, dOut, dIn, o.pattern.n, o.pattern.m, res.axis === "output" ? "output" : "input");
+              let nmAxes: MatrixReport["nmAxes"] = null;
+              if (o.pattern.kind === "nm") {
+                const { n, m } = o.pattern;
+                nmAxes = { input: (await checkNM(rt, Wq, dOut, dIn, n, m, "input")) === 0, output: (await checkNM(rt, Wq, dOut, dIn, n, m, "output")) === 0 };
+              }
               pruned.set(name, Wq.read());
               done++;
               matrices.push({
                 block: l, name: suffix, shape: [dOut, dIn], method: res.metric, pattern: patternText, axis: res.axis,
                 sparsity: zeros / (dOut * dIn), zeros, numel: dOut * dIn, reconError: null,
-                nmValid: o.pattern.kind === "nm" ? violations === 0 : null,
+                nmValid: nmAxes ? nmAxes[res.axis === "output" ? "output" : "input"] : null,
+                nmAxes,
                 seconds: (tq - tp) / 1000 - factoredHere + sec + factorShare,
                 ...(res.loss !== undefined ? { loss: res.loss, lambda: res.lambda, attempts: res.attempts } : {}),
               });
@@ -632,6 +647,9 @@ async function restore(model: PrunableModel, originals: { layer: number; name: L
   }
 }
 
+/** Canonical names of block linears (whose zeros the block-linear totals count). */
+const BLOCK_LINEAR = /^layers\.\d+\.(attn\.[qkvo]|mlp\.(gate|up|down))$/;
+
 async function sparsityTotals(model: PrunableModel, matrices: MatrixReport[], targets: readonly LinearName[]): Promise<PruneReport["totals"]> {
   const cfg = model.config;
   let pz = 0, pt = 0;
@@ -653,12 +671,22 @@ async function sparsityTotals(model: PrunableModel, matrices: MatrixReport[], ta
     const E = model.embed(ids);
     for (let i = 0; i < E.length; i++) if (E[i] === 0) ez++;
   }
+  // Everything else (norms, biases, an untied classifier), where the model can give it.
+  let oz = 0, ot = 0;
+  if (typeof model.tensor === "function") {
+    for (const spec of expectedTensors(cfg)) {
+      if (spec.name === "tok_embeddings" || BLOCK_LINEAR.test(spec.name)) continue;
+      const t = await model.tensor(spec.name);
+      for (let i = 0; i < t.length; i++) if (t[i] === 0) oz++;
+      ot += t.length;
+    }
+  }
   const total = parameterCount(cfg);
-  const inspected = lt + cfg.vocabSize * cfg.dim;
+  const inspected = lt + cfg.vocabSize * cfg.dim + ot;
   const ratio = (z: number, t: number) => (t === 0 ? 0 : z / t);
   return {
     pruned: { zeros: pz, total: pt, sparsity: ratio(pz, pt) },
     blockLinears: { zeros: lz, total: lt, sparsity: ratio(lz, lt) },
-    parameters: { zeros: lz + ez, total, sparsity: ratio(lz + ez, total), uninspected: Math.max(0, total - inspected) },
+    parameters: { zeros: lz + ez + oz, total, sparsity: ratio(lz + ez + oz, total), uninspected: Math.max(0, total - inspected) },
   };
 }

@@ -13,7 +13,7 @@ export const evalCommand: CommandSpec = {
     MODEL_OPTION,
     TOKENIZER_OPTION,
     { name: "text", type: "string", value: "FILE", required: true, help: "evaluation text (.txt, or .jsonl rows joined with blank lines)" },
-    { name: "seqlen", type: "string", value: "L", help: "window length in tokens [default: the model's context length]" },
+    { name: "seqlen", type: "string", value: "L", help: "window length in tokens [default: min(2048, the model's context length)]" },
     { name: "max-tokens", type: "string", value: "N", help: "keep only the first N tokens of the stream" },
     { name: "protocol", type: "string", value: "P", choices: ["paper", "bos"], default: "paper", help: "windowing protocol" },
     THREADS_OPTION,

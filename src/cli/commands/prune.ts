@@ -306,7 +306,8 @@ function printSummary(write: (s: string) => void, report: PruneReport, saved: Sa
     `block linears ${pct(t.blockLinears.sparsity)}, all parameters ${pct(t.parameters.sparsity)}\n`);
   if (nm) {
     const bad = ms.filter((m) => !m.nmValid).length;
-    write(`N:M check: ${bad === 0 ? `every matrix holds ${report.options.pattern}` : `${bad} of ${ms.length} matrices FAIL`}\n`);
+    write(`N:M check: ${bad === 0 ? `every matrix holds ${report.options.pattern}` : `${bad} of ${ms.length} matrices FAIL`}` +
+      ` (along its axis; along both: ${ms.filter((m) => m.nmAxes?.input && m.nmAxes.output).length} of ${ms.length})\n`);
   }
   write(`time: pruning ${fmt(report.pruneSeconds, 3)} s (excluding forward passes), forward passes ${fmt(report.forwardSeconds, 2)} s, total ${fmt(report.totalSeconds, 2)} s\n`);
   const c = report.calibration;
