@@ -315,6 +315,7 @@ rest("LongRoPE: short factors within the original context, long ones in a pass b
   for (let i = 0; i < 4; i++) assert.equal(results[i], results[4 + i], "threads identical");
   assert.throws(() => K.ropeTables(8, 4, 10000, "half", { ...longrope, longFactors: [1, 2, 3] }), (e: unknown) => e instanceof ArgumentError && /shortFactors has 4 entries, longFactors 3/.test(e.message));
   assert.throws(() => K.ropeTables(8, 4, 10000, "half", { ...longrope, attentionFactor: 0 }), (e: unknown) => e instanceof ArgumentError && /attentionFactor/.test(e.message));
+  assert.throws(() => K.ropeTables(8, 4, 10000, "half", { ...longrope, originalContext: 64.5 }), (e: unknown) => e instanceof ArgumentError && /originalContext must be an integer >= 1/.test(e.message));
 });
 
 rest("soft-capping (Gemma 2): elements and attention scores against the reference; threads identical", async () => {

@@ -5,15 +5,15 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { AbortError, ArgumentError, createRuntime, type Runtime } from "../src/index.js";
-import { convertModel, MemoryFolder, openModel } from "../src/formats/index.js";
+import { convertModel, MemoryFolder, openModel, writeSafetensors } from "../src/formats/index.js";
 import {
-  DenseLinear, tensorReader, Transformer, type Linear, type LinearName, type TransformerOptions,
+  DenseLinear, KVCache, tensorReader, Transformer, type Linear, type LinearName, type TransformerOptions,
 } from "../src/model/index.js";
 import type { WasmRef } from "../src/runtime/heap.js";
 import { referenceForward, rmsnorm as refRmsnorm } from "../src/reference/index.js";
 import type { ModelConfig } from "../src/model/config.js";
 import { readSharedData, skipNote } from "./util/data.js";
-import { syntheticModel } from "./util/synthetic-model.js";
+import { sourceOf, syntheticModel } from "./util/synthetic-model.js";
 import { mulberry32, randInt } from "./util/random.js";
 
 const rts: Runtime[] = [];
@@ -283,6 +283,26 @@ synth("sliding-window layers keep a ring of window + batch - 1 rows: the referen
   }
 });
 
+synth("zerosOf the classifier: resident, held on the host, or streamed from an f16 file (counted as stored, -0 included)", async () => {
+  const m = syntheticModel("llama", 23, { tied: false });
+  const out = m.tensors.get("output")!;
+  out.fill(0, 3, 7);
+  out[9] = -0;
+  const folder = new MemoryFolder("f16");
+  await writeSafetensors(folder, m.config, sourceOf(m.tensors), { dtype: "f16" });
+  const reader = await openModel({ files: folder.files, name: "f16" });
+  const want = { zeros: out.filter((v) => v === 0).length, total: out.length };
+  assert.is(want.zeros, 5);
+  for (const opts of [{}, { budgetBytes: 0, streamFrom: "host" as const }, { budgetBytes: 0, streamFrom: "reader" as const }]) {
+    const t = await Transformer.load(reader, rt(1), opts);
+    try {
+      assert.equal(await t.zerosOf("output"), want, JSON.stringify(opts));
+    } finally {
+      t.close();
+    }
+  }
+});
+
 synth("every arch matches the f64 reference (logits of every position)", async () => {
   for (const c of cases) {
     const rng = mulberry32(99);
@@ -417,6 +437,18 @@ synth("hooks see every linear's input; setLinear with dense weights and with a L
     await expectError(() => m.setLinear(0, "up", new Float32Array(3)), ArgumentError, "wrong size");
     await expectError(() => m.setLinear(cfg.nLayers, "up", zeros), ArgumentError, "bad layer");
     await expectError(() => m.setLinear(0, "w1" as LinearName, zeros), ArgumentError, "bad name");
+    // zerosOf counts the tensors that are not block linears, and refuses the rest.
+    const norm = c.tensors.get("layers.0.attn_norm")!;
+    assert.equal(await m.zerosOf("layers.0.attn_norm"), { zeros: norm.filter((v) => v === 0).length, total: norm.length });
+    assert.is((await m.zerosOf("norm")).total, cfg.dim);
+    await expectError(() => m.zerosOf("layers.0.mlp.up"), ArgumentError, "zerosOf a block linear");
+    await expectError(() => m.zerosOf("layers.0.nope"), ArgumentError, "zerosOf an unknown tensor");
+    await expectError(() => m.zerosOf("tok_embeddings"), ArgumentError, "zerosOf the embedding");
+    await expectError(() => m.zerosOf(`layers.${cfg.nLayers}.attn_norm`), ArgumentError, "zerosOf a bad layer");
+    // A KVCache's rows must be one per layer, within its positions.
+    for (const rows of [new Array(cfg.nLayers + 1).fill(1), new Array(cfg.nLayers).fill(0), new Array(cfg.nLayers).fill(cache.positions + 1)]) {
+      await expectError(() => new KVCache(m.runtime, cfg.nLayers, cache.positions, 8, rows), ArgumentError, `KVCache rows ${rows}`);
+    }
     cache.free();
     m.close();
     w.free();

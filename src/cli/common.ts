@@ -37,7 +37,8 @@ export const DTYPE_OPTION: OptionSpec = {
   name: "dtype", type: "string", value: "DTYPE", choices: ["f32", "f16", "bf16", "q8_0", "q6_k", "q4_0"],
   help: "storage of the output's tensors; q8_0, q6_k and q4_0 quantise a GGUF's matrices whose rows are whole blocks " +
     "(32 values, 256 for q6_k; pruned zeros stay exact) " +
-    "[default: keep the input's; a quantised GGUF keeps Q8_0, Q6_K and Q4_0, other types become f32]",
+    "[default: keep the input's; a quantised GGUF copies the matrices it does not change as stored, " +
+    "keeps Q8_0, Q6_K and Q4_0 for the ones it rewrites and writes other rewritten types as f32]",
 };
 
 /** `--dtype` split into what the writers take: `dtype` (f32, f16, bf16) or `quantize` (Q8_0, Q6_K, Q4_0). */

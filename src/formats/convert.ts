@@ -21,9 +21,10 @@ export interface ConvertOptions {
   /** Storage dtype of matrices in the output; default: keep each tensor's dtype (f32 for llama2.c). */
   dtype?: TensorDType;
   /**
-   * GGUF only: matrices to store quantised (see GGUFWriteOptions.quantize). Default: a GGUF input's Q8_0,
-   * Q4_0 and Q6_K matrices keep their type unless `dtype` is given (other quantised types are written
-   * as `dtype`, f32 by default); null: none.
+   * GGUF only: matrices to store quantised (see GGUFWriteOptions.quantize). Default, unless `dtype` is
+   * given: a GGUF input's quantised matrices are copied as stored (any type) where the conversion does
+   * not change them, and keep their type if Q8_0, Q4_0 or Q6_K where it does (others become f32); null:
+   * none quantised.
    */
   quantize?: GgmlWriteType | null;
   /** Vocabulary for a GGUF output (default: the source GGUF's own). */

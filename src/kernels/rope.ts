@@ -27,7 +27,7 @@ export function ropeFrequencies(headDim: number, theta: number, scaling?: RopeSc
   const power = (i: number) => f(Math.pow(f(theta), f(f(2 * i) / headDim)));
   if (scaling?.type === "longrope") {
     // transformers: inv_freq = 1 / (ext_factors * base ** (2i / d)), all in f32.
-    const ext = long ? scaling.longFactors : scaling.shortFactors;
+    const ext = ropeFactorsOf(scaling, long)!;
     for (let i = 0; i < half; i++) freq[i] = f(1 / f(f(ext[i]) * power(i)));
     return freq;
   }

@@ -20,6 +20,19 @@ export function linearTensorSuffix(name: LinearName): string {
   return name === "q" || name === "k" || name === "v" || name === "o" ? `attn.${name}` : `mlp.${name}`;
 }
 
+const LINEAR_OF_SUFFIX = new Map<string, LinearName>(LINEAR_NAMES.map((n) => [linearTensorSuffix(n), n]));
+
+/** The block linear of a tensor suffix (`mlp.down`: "down"), or null. */
+export function linearOfSuffix(suffix: string): LinearName | null {
+  return LINEAR_OF_SUFFIX.get(suffix) ?? null;
+}
+
+/** The block linear a canonical tensor name holds (`layers.3.mlp.down`: "down"), or null. */
+export function blockLinearOf(tensor: string): LinearName | null {
+  const m = /^layers\.\d+\.(.+)$/.exec(tensor);
+  return m ? linearOfSuffix(m[1]) : null;
+}
+
 /**
  * A linear map y = W x, W of shape [dOut, dIn], applied to activations in Wasm memory of the
  * runtime the model runs on. Implementations must not keep references to x / X after returning.

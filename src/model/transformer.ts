@@ -30,7 +30,7 @@
  * into the block slot with the rest of the block. Unpruned matrices stay dense.
  */
 import { ArgumentError, throwIfAborted } from "../errors.js";
-import type { ModelReader } from "../formats/reader.js";
+import type { ModelReader, RawTensor } from "../formats/reader.js";
 import { addBias, addInPlace, glu, softcap } from "../kernels/activations.js";
 import { attention, kvStore } from "../kernels/attention.js";
 import { nll as nllKernel } from "../kernels/logits.js";
@@ -816,28 +816,31 @@ export class Transformer {
   }
 
   /**
-   * A tensor other than a block linear, as the model holds it (a copy): a layer's norms and biases
-   * (`layers.N.attn_norm`, `layers.N.attn.q_bias`, ...), the final `norm`, an untied `output`. Block
-   * linears, which setLinear may have replaced, come from getLinearWeights; embedding rows from embed().
+   * Zeros among the values of a tensor other than a block linear or the embedding, for reports: a layer's
+   * norms and biases (`layers.N.attn_norm`, `layers.N.attn.q_bias`, ...), the final `norm`, an untied
+   * `output`. Read where the model holds it, without a copy; a classifier the model streams is read as
+   * stored, not widened to f32. Block linears: getLinearWeights; embedding rows: embed().
    */
-  async tensor(name: string): Promise<Float32Array> {
+  async zerosOf(name: string): Promise<{ zeros: number; total: number }> {
     this.checkOpen();
     const m = /^layers\.(\d+)\.(.+)$/.exec(name);
+    let data: Float32Array | undefined;
     if (m) {
       const layer = Number(m[1]), suffix = m[2] as LayerTensorSuffix;
       this.checkLayer(layer);
       if (isLinearSuffix(suffix)) throw new ArgumentError("name", `${name} is a block linear: read it with getLinearWeights`);
       if (!denseTensors(this.config).some((t) => t.suffix === suffix)) throw new ArgumentError("name", `the model has no tensor ${name}`);
-      const { data, shared } = await this.tensorData(layer, suffix);
-      return shared ? data.slice() : data;
+      data = (await this.tensorData(layer, suffix)).data;
+    } else if (name === "norm") {
+      data = this.buf.norm.view();
+    } else if (name === "output" && !this.config.tiedEmbeddings) {
+      data = this.classifier.resident?.view() ?? this.classifier.host ?? undefined;
+      if (!data && this.reader) return rawZeros(await this.reader.readRaw("output"));
     }
-    if (name === "norm") return this.buf.norm.read();
-    if (name === "output" && !this.config.tiedEmbeddings) {
-      if (this.classifier.resident) return this.classifier.resident.read();
-      if (this.classifier.host) return this.classifier.host.slice();
-      if (this.reader) return readTensorF32(this.runtime, this.reader, "output");
-    }
-    throw new ArgumentError("name", `the model has no tensor ${name}${name === "tok_embeddings" ? " to read whole: embed() gives its rows" : ""}`);
+    if (!data) throw new ArgumentError("name", `the model has no tensor ${name}${name === "tok_embeddings" ? " to count whole: embed() gives its rows" : ""}`);
+    let zeros = 0;
+    for (let i = 0; i < data.length; i++) if (data[i] === 0) zeros++;
+    return { zeros, total: data.length };
   }
 
   /** The Linear object replacing a block linear, if any. */
@@ -1221,4 +1224,18 @@ function isLinearSuffix(s: LayerTensorSuffix): boolean {
 
 function linearOf(s: LayerTensorSuffix): LinearName {
   return s.slice(s.indexOf(".") + 1) as LinearName;
+}
+
+/** Zeros (either sign) among a tensor's stored values, f32 or 16-bit. */
+function rawZeros(raw: RawTensor): { zeros: number; total: number } {
+  const b = raw.bytes;
+  let zeros = 0;
+  if (raw.dtype === "f32") {
+    const v = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    for (let i = 0; i < v.length; i++) if (v[i] === 0) zeros++;
+    return { zeros, total: v.length };
+  }
+  const v = new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
+  for (let i = 0; i < v.length; i++) if ((v[i] & 0x7fff) === 0) zeros++;
+  return { zeros, total: v.length };
 }

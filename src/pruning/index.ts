@@ -6,7 +6,7 @@ export {
   type PruneMethod, type PruneAxis, type LayerPlan, type LayerStats, type PruneLinearOptions, type PruneLinearResult,
 } from "./methods.js";
 export {
-  prune,
+  prune, targetLinears,
   type PrunableModel, type PruneTargets, type CalibrationInput, type PruneProgress, type PruneOptions,
   type MatrixReport, type SparsityTotal, type PruneReport, type PruneResult,
 } from "./prune.js";

@@ -19,7 +19,7 @@ import { checkNM, countZeros } from "../kernels/masks.js";
 import { sparsegptFactor, type SparseGPTFactor } from "../kernels/sparsegpt.js";
 import { colSumSq, hessianAccumulate } from "../kernels/stats.js";
 import { expectedTensors, parameterCount, type ModelConfig } from "../model/config.js";
-import { LINEAR_NAMES, linearTensorSuffix, type LinearName } from "../model/linear.js";
+import { blockLinearOf, LINEAR_NAMES, linearTensorSuffix, type LinearName } from "../model/linear.js";
 import type { LinearInput, RunBlockOptions } from "../model/transformer.js";
 import type { WasmArray } from "../runtime/heap.js";
 import type { Runtime } from "../runtime/runtime.js";
@@ -47,10 +47,10 @@ export interface PrunableModel {
   getLinearWeights(layer: number, name: LinearName): Promise<Float32Array>;
   setLinear(layer: number, name: LinearName, weights: Float32Array): Promise<void>;
   /**
-   * Optional: a tensor other than a block linear or the embedding (norms, biases, an untied classifier),
-   * so that the report's sparsity over all parameters counts their zeros too.
+   * Optional: zeros among a tensor other than a block linear or the embedding (norms, biases, an untied
+   * classifier), so that the report's sparsity over all parameters counts them too.
    */
-  tensor?(name: string): Promise<Float32Array>;
+  zerosOf?(name: string): Promise<{ zeros: number; total: number }>;
 }
 
 /** Which matrices are pruned: the MLP (default, the DaSS paper's setting) or also attention. */
@@ -168,7 +168,7 @@ export interface PruneReport {
     blockLinears: SparsityTotal;
     /**
      * Over all parameters: the block linears, the embeddings, and the norms, biases and untied
-     * classifier where the model gives them (PrunableModel.tensor; Transformer does); otherwise
+     * classifier where the model counts them (PrunableModel.zerosOf; Transformer does); otherwise
      * those are counted as parameters but not inspected (`uninspected` of them).
      */
     parameters: SparsityTotal & { uninspected: number };
@@ -197,6 +197,11 @@ export interface PruneResult {
 }
 
 const MLP: readonly LinearName[] = ["gate", "up", "down"];
+
+/** The linears a target set prunes. */
+export function targetLinears(targets: PruneTargets): readonly LinearName[] {
+  return targets === "all" ? LINEAR_NAMES : MLP;
+}
 /** Linears that see the same input share statistics: the first of each group collects them. */
 const GROUP: Record<LinearName, LinearName> = { q: "q", k: "q", v: "q", o: "o", gate: "gate", up: "gate", down: "down" };
 
@@ -239,7 +244,7 @@ function resolve(model: PrunableModel, o: PruneOptions): Resolved {
   }
   // The model must have what the method prunes: a GLU MLP (gate, up, down) for every method here,
   // and DaSS is defined by it.
-  for (const name of targets === "all" ? LINEAR_NAMES : MLP) {
+  for (const name of targetLinears(targets)) {
     try {
       model.linearShape(name);
     } catch {
@@ -427,7 +432,7 @@ export async function prune(model: PrunableModel, options: PruneOptions): Promis
   const rt = model.runtime;
   const cfg = model.config;
   const L = cfg.nLayers;
-  const targets = o.targets === "all" ? LINEAR_NAMES : MLP;
+  const targets = targetLinears(o.targets);
   const patternText = formatPattern(o.pattern);
   const useCalib = o.windows !== null && (o.method !== "magnitude" || o.recon);
   const needsStats = o.method !== "magnitude";
@@ -647,9 +652,6 @@ async function restore(model: PrunableModel, originals: { layer: number; name: L
   }
 }
 
-/** Canonical names of block linears (whose zeros the block-linear totals count). */
-const BLOCK_LINEAR = /^layers\.\d+\.(attn\.[qkvo]|mlp\.(gate|up|down))$/;
-
 async function sparsityTotals(model: PrunableModel, matrices: MatrixReport[], targets: readonly LinearName[]): Promise<PruneReport["totals"]> {
   const cfg = model.config;
   let pz = 0, pt = 0;
@@ -673,12 +675,12 @@ async function sparsityTotals(model: PrunableModel, matrices: MatrixReport[], ta
   }
   // Everything else (norms, biases, an untied classifier), where the model can give it.
   let oz = 0, ot = 0;
-  if (typeof model.tensor === "function") {
+  if (typeof model.zerosOf === "function") {
     for (const spec of expectedTensors(cfg)) {
-      if (spec.name === "tok_embeddings" || BLOCK_LINEAR.test(spec.name)) continue;
-      const t = await model.tensor(spec.name);
-      for (let i = 0; i < t.length; i++) if (t[i] === 0) oz++;
-      ot += t.length;
+      if (spec.name === "tok_embeddings" || blockLinearOf(spec.name)) continue;
+      const { zeros, total } = await model.zerosOf(spec.name);
+      oz += zeros;
+      ot += total;
     }
   }
   const total = parameterCount(cfg);

@@ -33,7 +33,7 @@ import { readerInputPaths, type ModelFormat, type ModelReader } from "../formats
 import { HF_SIDE_FILES, writeSafetensors } from "../formats/safetensors.js";
 import type { TensorData, TensorSource, WriteOptions } from "../formats/writer.js";
 import { expectedTensors, type TensorDType } from "../model/config.js";
-import { LINEAR_NAMES, linearTensorSuffix, type LinearName } from "../model/linear.js";
+import { linearOfSuffix, type LinearName } from "../model/linear.js";
 import { assertNotInput, withAtomicDir, withAtomicFile, type AtomicFile } from "../util/atomic-write.js";
 import type { OnProgress } from "../util/progress.js";
 
@@ -87,7 +87,6 @@ export interface SavedModel {
   pruned: number;
 }
 
-const SUFFIX_TO_LINEAR = new Map<string, LinearName>(LINEAR_NAMES.map((n) => [linearTensorSuffix(n), n]));
 
 // Files a Hugging Face model folder may hold; an existing `out` folder is only replaced when it
 // holds nothing else (so a typo such as `--out ~` cannot delete a folder of unrelated files).
@@ -154,7 +153,7 @@ export async function savePrunedModel(
   const config = reader.config;
   const fromModel = new Map<string, { layer: number; name: LinearName }>();
   for (const m of refs(pruned)) {
-    const name = SUFFIX_TO_LINEAR.get(m?.name);
+    const name = typeof m?.name === "string" ? linearOfSuffix(m.name) : null;
     if (!name || !Number.isInteger(m.block) || m.block < 0 || m.block >= config.nLayers) {
       throw new ArgumentError("pruned", `${JSON.stringify(m)} is not a block linear of this ${config.nLayers}-block model`);
     }

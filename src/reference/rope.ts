@@ -1,5 +1,5 @@
 /** Reference RoPE: pair rotation written out per layout, angles computed as llama2.c/HF do (f32). */
-import { ropeUsesLongFactors, type RopeScaling } from "../model/config.js";
+import { ropeFactorsOf, ropeUsesLongFactors, type RopeScaling } from "../model/config.js";
 
 /**
  * The frequency of pair i, as llama2.c and HF compute it (float32), then scaled as transformers'
@@ -9,7 +9,7 @@ import { ropeUsesLongFactors, type RopeScaling } from "../model/config.js";
 export function ropeFrequency(i: number, headDim: number, theta: number, scaling?: RopeScaling | null, long = false): number {
   const f = Math.fround;
   const power = f(Math.pow(f(theta), f(f(2 * i) / headDim)));
-  if (scaling?.type === "longrope") return f(1 / f(f((long ? scaling.longFactors : scaling.shortFactors)[i]) * power));
+  if (scaling?.type === "longrope") return f(1 / f(f(ropeFactorsOf(scaling, long)![i]) * power));
   const base = f(1 / power);
   if (!scaling) return base;
   if (scaling.type === "factors") return f(base / scaling.factors[i]);

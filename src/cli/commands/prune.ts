@@ -107,8 +107,11 @@ export const pruneCommand: CommandSpec = {
         throw new ArgumentError("dtype", `the output has the input's format, and only GGUF holds quantised matrices; convert the input first (dass convert --to gguf) or use --dtype f32, f16 or bf16`);
       }
       // Only the pruned matrices are rewritten; the others keep their stored blocks.
-      const pruned = targets === "all" ? /\.(attn|mlp)\.[a-z]+$/ : /\.mlp\.[a-z]+$/;
-      const dequantised = dtype || quantize ? null : lib.dequantisedNote(reader, (n) => pruned.test(n));
+      const pruned = lib.targetLinears(targets);
+      const dequantised = dtype || quantize ? null : lib.dequantisedNote(reader, (n) => {
+        const l = lib.blockLinearOf(n);
+        return l !== null && pruned.includes(l);
+      });
       if (dequantised) ctx.note(dequantised);
       if (dtype && dtype !== "f32" && reader.format === "llama2c") {
         throw new ArgumentError("dtype", "the output has the input's format, and llama2.c checkpoints hold float32 only; convert the input first (dass convert --to gguf) or drop --dtype");
